@@ -1,0 +1,1 @@
+"""Lambda code for the reboot reconciler: stdlib and boto3 only, never CDK."""
