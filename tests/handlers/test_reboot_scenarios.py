@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from rds_force_ssl.handlers import reboot
 
+from rds_force_ssl.handlers import reboot
 from tests.rds_sim import RdsSimulator, run_provider
 
 GROUP = "stack-dbparametergroup-abc"
@@ -26,7 +26,7 @@ def event(
     ident: str = "db1",
     group: str = GROUP,
     failover: bool = False,
-    params_hash: str = "h1",
+    parameters: dict[str, str] | None = None,
     physical_id: str | None = None,
 ) -> dict[str, Any]:
     ev: dict[str, Any] = {
@@ -38,7 +38,7 @@ def event(
             reboot.PROP_KIND: kind,
             reboot.PROP_IDENTIFIER: ident,
             reboot.PROP_PARAMETER_GROUP: group,
-            reboot.PROP_PARAMETERS_HASH: params_hash,
+            reboot.PROP_PARAMETERS: parameters or {"rds.force_ssl": "1"},
             reboot.PROP_FORCE_FAILOVER: "true" if failover else "false",
         },
     }
@@ -117,12 +117,18 @@ SCENARIOS = [
     Scenario("in-sync: no reboot", in_sync, "SUCCESS", [], reboot.OUTCOME_IN_SYNC),
     Scenario("pending-reboot: one reboot", pending, "SUCCESS", ["db1"], reboot.OUTCOME_IN_SYNC),
     Scenario(
-        "modifying, then pending", modifying_then_pending, "SUCCESS", ["db1"],
+        "modifying, then pending",
+        modifying_then_pending,
+        "SUCCESS",
+        ["db1"],
         reboot.OUTCOME_IN_SYNC,
     ),
     Scenario(
         "CloudFormation already rebooting: wait, no second reboot",
-        rebooting_by_cloudformation, "SUCCESS", ["db1"], reboot.OUTCOME_IN_SYNC,
+        rebooting_by_cloudformation,
+        "SUCCESS",
+        ["db1"],
+        reboot.OUTCOME_IN_SYNC,
     ),
     Scenario("dynamic change applying: wait", applying, "SUCCESS", [], reboot.OUTCOME_IN_SYNC),
     Scenario("static edit: one reboot", static_edit, "SUCCESS", ["db1"], reboot.OUTCOME_IN_SYNC),
@@ -132,13 +138,23 @@ SCENARIOS = [
     Scenario("group changed by hand", other_group, "FAILED", [], reason="hand-made"),
     Scenario("instance gone", gone, "FAILED", [], reason="does not exist"),
     Scenario(
-        "pending-database-upgrade", pending_database_upgrade, "FAILED", [],
+        "pending-database-upgrade",
+        pending_database_upgrade,
+        "FAILED",
+        [],
         reason="pending-database-upgrade",
     ),
     Scenario(
-        "Update with a new parameter hash on an in-sync instance", in_sync, "SUCCESS", [],
+        "Update with new parameters on an in-sync instance",
+        in_sync,
+        "SUCCESS",
+        [],
         reboot.OUTCOME_IN_SYNC,
-        event=event(request="Update", params_hash="h2", physical_id="rds-force-ssl:instance:db1"),
+        event=event(
+            request="Update",
+            parameters={"rds.force_ssl": "1", "work_mem": "4096"},
+            physical_id="rds-force-ssl:instance:db1",
+        ),
     ),
 ]
 
@@ -169,7 +185,7 @@ def test_pending_reboot_finishes_within_one_interval_of_in_sync() -> None:
     assert back is not None
     assert run.status == "SUCCESS"
     assert 0 <= run.elapsed - back <= INTERVAL
-    assert run.data["State"] == f"available/in-sync"
+    assert run.data["State"] == "available/in-sync"
 
 
 def test_invalid_state_on_reboot_means_look_again() -> None:

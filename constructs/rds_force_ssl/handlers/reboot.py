@@ -25,14 +25,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 # Names shared with the construct (rds_force_ssl.reboot imports them from here).
 RESOURCE_TYPE = "Custom::RdsForceSslReboot"
 PROP_KIND = "Kind"
 PROP_IDENTIFIER = "Identifier"
 PROP_PARAMETER_GROUP = "ParameterGroupName"
-PROP_PARAMETERS_HASH = "ParametersHash"
+PROP_PARAMETERS = "Parameters"
 PROP_FORCE_FAILOVER = "ForceFailover"
 KIND_INSTANCE = "instance"
 KIND_CLUSTER = "cluster"
@@ -90,7 +90,9 @@ class Target:
 
     @classmethod
     def from_properties(cls, props: Mapping[str, Any]) -> Target:
-        missing = [k for k in (PROP_KIND, PROP_IDENTIFIER, PROP_PARAMETER_GROUP) if not props.get(k)]
+        missing = [
+            k for k in (PROP_KIND, PROP_IDENTIFIER, PROP_PARAMETER_GROUP) if not props.get(k)
+        ]
         if missing:
             raise ReconcileError(f"resource properties lack {', '.join(missing)}")
         kind = str(props[PROP_KIND])
@@ -130,7 +132,11 @@ def _error_code(err: Exception) -> str:
 
 _INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 _CLUSTER_NOT_FOUND = ("DBClusterNotFoundFault", "DBClusterNotFound")
-_INVALID_STATE = ("InvalidDBInstanceState", "InvalidDBInstanceStateFault", "InvalidDBClusterStateFault")
+_INVALID_STATE = (
+    "InvalidDBInstanceState",
+    "InvalidDBInstanceStateFault",
+    "InvalidDBClusterStateFault",
+)
 
 
 def describe_instance(rds: RdsApi, identifier: str) -> dict[str, Any]:
@@ -251,7 +257,8 @@ def decide_cluster(
         return Decision(Action.DONE, state, outcome=OUTCOME_STOPPED)
     if status in FAILED_STATUSES:
         raise ReconcileError(
-            f"DB cluster {ident} is {status}; fix the cluster in the RDS console, then deploy again."
+            f"DB cluster {ident} is {status}; fix the cluster in the RDS console, then deploy "
+            "again."
         )
     if status != "available":
         return Decision(Action.WAIT, state)
@@ -273,7 +280,9 @@ def decide_cluster(
         )
     if any(a == "applying" for a in applies.values()):
         return Decision(Action.WAIT, state)
-    unknown = sorted(f"{i}={a}" for i, a in applies.items() if a not in ("in-sync", "pending-reboot"))
+    unknown = sorted(
+        f"{i}={a}" for i, a in applies.items() if a not in ("in-sync", "pending-reboot")
+    )
     if unknown:
         raise ReconcileError(
             f"DB cluster {ident}: members report {', '.join(unknown)}; this needs an action "
@@ -321,7 +330,7 @@ def act(rds: RdsApi, decision: Decision) -> str:
                 kwargs["ForceFailover"] = True
             rds.reboot_db_instance(**kwargs)
         else:
-            return decision.action.value
+            return str(decision.action.value)
     except Exception as err:
         code = _error_code(err)
         # Someone else changed the database between our read and the reboot (or a member was
@@ -371,7 +380,10 @@ def _rds() -> RdsApi:
         from botocore.config import Config
 
         # Throttling is retried by botocore's standard mode, never by sleeping here.
-        _CLIENT = boto3.client("rds", config=Config(retries={"mode": "standard", "max_attempts": 8}))
+        _CLIENT = cast(
+            RdsApi,
+            boto3.client("rds", config=Config(retries={"mode": "standard", "max_attempts": 8})),
+        )
     return _CLIENT
 
 

@@ -1,0 +1,134 @@
+"""Find, check and fill the parameter group that carries ``rds.force_ssl=1``.
+
+A database's group is one of four things at synth time:
+- none, or an engine default (``default.*``): we create a custom group and attach it;
+- a CDK ``ParameterGroup`` (passed as ``parameter_group=`` or made from ``parameters=``): we add
+  our parameters to it, so the user's own parameters stay where they are;
+- an L1 ``CfnDBParameterGroup`` / ``CfnDBClusterParameterGroup`` whose parameters are a plain
+  mapping: we add to that mapping;
+- anything else (an imported name, a token we cannot follow): its contents are unknown, so we
+  refuse rather than guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_rds as rds
+from constructs import IConstruct
+
+FORCE_SSL = "rds.force_ssl"
+MIN_TLS = "ssl_min_protocol_version"
+TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+TLS13_MIN_MAJOR = 16  # RDS for PostgreSQL offers TLS 1.3 from PostgreSQL 16.
+
+
+@dataclass
+class GroupRef:
+    """Where the database's parameter group stands, as far as synth can see."""
+
+    kind: str  # "none" | "l2" | "l1" | "unknown"
+    name: str  # the literal name or a token, for messages
+    l2: rds.ParameterGroup | None = None
+    l1: cdk.CfnResource | None = None
+    parameters: dict[str, Any] | None = None  # resolved, when known
+
+
+def locate(scope: IConstruct, group_name: str | None) -> GroupRef:
+    """Classify a database's ``DBParameterGroupName`` / ``DBClusterParameterGroupName``."""
+    if group_name is None or (
+        not cdk.Token.is_unresolved(group_name) and group_name.startswith("default.")
+    ):
+        return GroupRef("none", group_name or "")
+    if not cdk.Token.is_unresolved(group_name):
+        return GroupRef("unknown", group_name)
+    ref = cdk.Tokenization.reverse(group_name)
+    target = getattr(ref, "target", None)
+    if not isinstance(target, (rds.CfnDBParameterGroup, rds.CfnDBClusterParameterGroup)):
+        return GroupRef("unknown", group_name)
+    params = resolved_parameters(scope, target.parameters)
+    owner = target.node.scope
+    if isinstance(owner, rds.ParameterGroup):
+        return GroupRef("l2", target.node.path, l2=owner, l1=target, parameters=params)
+    if params is None:
+        return GroupRef("unknown", target.node.path, l1=target)
+    return GroupRef("l1", target.node.path, l1=target, parameters=params)
+
+
+def resolved_parameters(scope: IConstruct, value: Any) -> dict[str, Any] | None:
+    """The group's parameters as plain values, or None when they cannot be read at synth."""
+    if value is None:
+        return {}
+    resolved = cdk.Stack.of(scope).resolve(value)
+    if not isinstance(resolved, Mapping):
+        return None
+    return dict(resolved)
+
+
+def wanted_parameters(min_tls_version: str | None) -> dict[str, str]:
+    wanted = {FORCE_SSL: "1"}
+    if min_tls_version is not None:
+        wanted[MIN_TLS] = min_tls_version
+    return wanted
+
+
+def conflicts(path: str, group: GroupRef, wanted: Mapping[str, str]) -> list[str]:
+    """Problems with merging ``wanted`` into ``group``, each with its fix."""
+    if group.kind == "unknown":
+        return [
+            f"{path}: parameter group {group.name} is imported or not defined in this app, so "
+            f"its {FORCE_SSL} cannot be checked or set; pass a CDK rds.ParameterGroup (or "
+            "parameters=) instead, or let ForceSsl create the group by removing it"
+        ]
+    problems = []
+    for key, value in wanted.items():
+        have = (group.parameters or {}).get(key)
+        if have is None or str(have) == value:
+            continue
+        if cdk.Token.is_unresolved(have) or not isinstance(have, (str, int)):
+            problems.append(
+                f"{path}: parameter group {group.name} sets {key} to a value only known at "
+                f"deploy time; set it to '{value}' literally, or remove it"
+            )
+        elif key == FORCE_SSL:
+            problems.append(
+                f"{path}: parameter group {group.name} sets {FORCE_SSL}={have}; remove it or set "
+                "'1'"
+            )
+        else:
+            problems.append(
+                f"{path}: parameter group {group.name} sets {key}={have}, but ForceSsl was asked "
+                f"for {value}; make them agree"
+            )
+    return problems
+
+
+def merge(group: GroupRef, wanted: Mapping[str, str]) -> None:
+    """Add ``wanted`` to an existing CDK or L1 group (after ``conflicts`` found none)."""
+    if group.l2 is not None:
+        for key, value in wanted.items():
+            group.l2.add_parameter(key, value)
+    elif group.l1 is not None:
+        # Set the property itself (not an override) so the reboot resource and later readers see it.
+        group.l1.parameters = {**(group.parameters or {}), **wanted}  # type: ignore[attr-defined]
+    else:  # pragma: no cover - callers create a group for kind "none"
+        raise AssertionError(f"nothing to merge into for {group.kind}")
+
+
+def tls_problems(path: str, min_tls_version: str | None, major: int | None) -> list[str]:
+    if min_tls_version is None:
+        return []
+    if min_tls_version not in TLS_VERSIONS:
+        return [
+            f"{path}: min_tls_version={min_tls_version!r} is not one RDS accepts; use one of "
+            f"{', '.join(repr(v) for v in TLS_VERSIONS)}"
+        ]
+    if min_tls_version == "TLSv1.3" and major is not None and major < TLS13_MIN_MAJOR:
+        return [
+            f"{path}: TLSv1.3 needs PostgreSQL {TLS13_MIN_MAJOR} or later (engine is "
+            f"{major}); use 'TLSv1.2' or upgrade the engine"
+        ]
+    return []

@@ -1,0 +1,230 @@
+"""The reboot reconciler's wiring: one Provider per stack, one custom resource per database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
+from constructs import Construct, IConstruct
+
+from rds_force_ssl.handlers import reboot as contract
+
+PROVIDER_ID = "RdsForceSslRebootProvider"
+HANDLERS_DIR = Path(__file__).parent / "handlers"
+DEFAULT_QUERY_INTERVAL = cdk.Duration.seconds(10)
+DEFAULT_TOTAL_TIMEOUT = cdk.Duration.minutes(50)
+# CloudFormation gives a custom resource one hour at most.
+MAX_TOTAL_TIMEOUT_S = 3600
+MIN_QUERY_INTERVAL_S = 5
+
+
+def timing_problems(
+    path: str, query_interval: cdk.Duration, total_timeout: cdk.Duration
+) -> list[str]:
+    interval = query_interval.to_seconds()
+    total = total_timeout.to_seconds()
+    problems = []
+    if interval < MIN_QUERY_INTERVAL_S:
+        problems.append(
+            f"{path}: query_interval is {interval}s; use at least {MIN_QUERY_INTERVAL_S}s"
+        )
+    if total > MAX_TOTAL_TIMEOUT_S:
+        problems.append(
+            f"{path}: total_timeout is {total}s, over CloudFormation's one-hour limit for a custom "
+            "resource; use at most Duration.minutes(60)"
+        )
+    if interval > 0 and total % interval:
+        problems.append(
+            f"{path}: total_timeout ({total}s) is not a multiple of query_interval ({interval}s); "
+            "the provider would round it; pick a multiple"
+        )
+    return problems
+
+
+class RebootProvider(Construct):
+    """The stack's shared reconciler: two small Lambdas behind a CDK Provider.
+
+    Each protected database adds its own ARNs to the Lambdas' roles, so they can describe and
+    reboot only what this stack protects.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        query_interval: cdk.Duration,
+        total_timeout: cdk.Duration,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.query_interval_s = query_interval.to_seconds()
+        self.total_timeout_s = total_timeout.to_seconds()
+        # One log group for all five Lambdas rather than one each: a deploy's decisions read
+        # together, and every group is a resource in every stack that uses ForceSsl.
+        reconciler_logs = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR)
+        code = lambda_.Code.from_asset(str(HANDLERS_DIR), exclude=["__pycache__", "*.pyc"])
+
+        def role(name: str) -> iam.Role:
+            # Instead of the AWSLambdaBasicExecutionRole managed policy (logs:* on every log
+            # group): write access to this one log group.
+            made = iam.Role(self, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+            reconciler_logs.grant_write(made)
+            return made
+
+        def handler(name: str, entry: str, description: str) -> lambda_.Function:
+            return lambda_.Function(
+                self,
+                name,
+                runtime=lambda_.Runtime.PYTHON_3_14,
+                architecture=lambda_.Architecture.ARM_64,
+                handler=f"reboot.{entry}",
+                code=code,
+                role=role(f"{name}Role"),
+                timeout=cdk.Duration.seconds(60),
+                memory_size=128,
+                description=description,
+                log_group=reconciler_logs,
+            )
+
+        self.on_event_fn = handler(
+            "OnEvent", "on_event", "rds-force-ssl: record the database state"
+        )
+        self.is_complete_fn = handler(
+            "IsComplete", "is_complete", "rds-force-ssl: reboot what is pending-reboot, then wait"
+        )
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            # Two roles for the framework's three Lambdas: is-complete and on-timeout do the same
+            # job. (One role for all three makes a dependency cycle with the state machine.)
+            framework_on_event_role=role("FrameworkOnEventRole"),
+            framework_complete_and_timeout_role=role("FrameworkCompleteRole"),
+            on_event_handler=self.on_event_fn,
+            is_complete_handler=self.is_complete_fn,
+            query_interval=query_interval,
+            total_timeout=total_timeout,
+            log_group=reconciler_logs,
+        )
+        _acknowledge_framework_findings(self)
+
+    @classmethod
+    def of(
+        cls,
+        scope: Construct,
+        *,
+        query_interval: cdk.Duration,
+        total_timeout: cdk.Duration,
+        requester: str,
+    ) -> RebootProvider:
+        """The stack's provider, made on first use. Every user in a stack must agree on timing."""
+        stack = cdk.Stack.of(scope)
+        existing = stack.node.try_find_child(PROVIDER_ID)
+        if existing is None:
+            return cls(
+                stack, PROVIDER_ID, query_interval=query_interval, total_timeout=total_timeout
+            )
+        assert isinstance(existing, RebootProvider)
+        wanted = (query_interval.to_seconds(), total_timeout.to_seconds())
+        if wanted != (existing.query_interval_s, existing.total_timeout_s):
+            raise ValueError(
+                f"{requester}: query_interval/total_timeout {wanted[0]}s/{wanted[1]}s differ from "
+                f"{existing.query_interval_s}s/{existing.total_timeout_s}s already used in stack "
+                f"{stack.node.path}; the stack shares one reboot provider, so give every ForceSsl "
+                "in it the same values"
+            )
+        return existing
+
+    def grant(self, *, read: iam.PolicyStatement, reboot: iam.PolicyStatement) -> None:
+        """Both handlers read; only the poller reboots."""
+        self.on_event_fn.add_to_role_policy(read)
+        self.is_complete_fn.add_to_role_policy(read)
+        self.is_complete_fn.add_to_role_policy(reboot)
+
+    @property
+    def service_token(self) -> str:
+        return self.provider.service_token
+
+
+def reboot_resource(
+    scope: Construct,
+    construct_id: str,
+    *,
+    provider: RebootProvider,
+    kind: str,
+    identifier: str,
+    parameter_group_name: str,
+    parameters: object,
+    force_failover: bool,
+) -> cdk.CustomResource:
+    # The properties carry the whole parameter set (as resolved when the template is written),
+    # so any change to the group, even one made after ForceSsl, sends an Update.
+    return cdk.CustomResource(
+        scope,
+        construct_id,
+        service_token=provider.service_token,
+        resource_type=contract.RESOURCE_TYPE,
+        properties={
+            contract.PROP_KIND: kind,
+            contract.PROP_IDENTIFIER: identifier,
+            contract.PROP_PARAMETER_GROUP: parameter_group_name,
+            contract.PROP_PARAMETERS: parameters,
+            contract.PROP_FORCE_FAILOVER: "true" if force_failover else "false",
+        },
+    )
+
+
+def _acknowledge_framework_findings(provider: RebootProvider) -> None:
+    """cdk-nag AwsSolutions findings on the CDK Provider framework's own resources, with why.
+
+    The namespaced form keeps each reason in the synthesized validation report.
+    """
+    stack = cdk.Stack.of(provider)
+    framework = provider.provider
+    machine_role = framework.node.find_child("waiter-state-machine").node.find_child("Role")
+    invoke = "AwsSolutions::AwsSolutions-IAM5[Resource::<{}.Arn>:*]"
+    reason_invoke = (
+        "The CDK Provider framework grants lambda:InvokeFunction on one named handler and its "
+        "versions (ARN:*); no other function is reachable."
+    )
+    handlers = [provider.on_event_fn, provider.is_complete_fn]
+    for scope in (
+        provider.node.find_child("FrameworkOnEventRole"),
+        provider.node.find_child("FrameworkCompleteRole"),
+    ):
+        cdk.Validations.of(scope).acknowledge(
+            *[
+                cdk.Acknowledgment(id=invoke.format(_logical_id(stack, fn)), reason=reason_invoke)
+                for fn in handlers
+            ]
+        )
+    framework_fns = [
+        framework.node.find_child(name) for name in ("framework-isComplete", "framework-onTimeout")
+    ]
+    cdk.Validations.of(machine_role).acknowledge(
+        *[
+            cdk.Acknowledgment(id=invoke.format(_logical_id(stack, fn)), reason=reason_invoke)
+            for fn in framework_fns
+        ]
+    )
+    cdk.Validations.of(framework.node.find_child("waiter-state-machine")).acknowledge(
+        cdk.Acknowledgment(
+            id="AwsSolutions::AwsSolutions-SF1",
+            reason="The waiter only re-invokes the is-complete handler; every decision is logged "
+            "by the handlers, and execution data would carry the CloudFormation ResponseURL.",
+        ),
+        cdk.Acknowledgment(
+            id="AwsSolutions::AwsSolutions-SF2",
+            reason="X-Ray traces of a polling loop add cost and no insight; the handler log "
+            "records each state seen and each action taken.",
+        ),
+    )
+
+
+def _logical_id(stack: cdk.Stack, fn: IConstruct) -> str:
+    cfn = fn.node.default_child
+    assert isinstance(cfn, cdk.CfnElement)
+    return stack.get_logical_id(cfn)

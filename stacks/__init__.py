@@ -1,0 +1,1 @@
+"""Sample stacks that use rds-force-ssl the way a user would."""

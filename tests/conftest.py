@@ -1,0 +1,85 @@
+"""Shared fixtures: small CDK apps that synthesize fast."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from collections.abc import Callable
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_rds as rds
+
+PG16 = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_9)
+AURORA16 = rds.DatabaseClusterEngine.aurora_postgres(
+    version=rds.AuroraPostgresEngineVersion.VER_16_9
+)
+
+
+def fast_app() -> cdk.App:
+    # The built-in CloudFormation validation costs seconds per synth; the sample-app tests keep
+    # it on, these unit tests do not need it.
+    return cdk.App(builtin_cloud_formation_validation=False)
+
+
+def isolated_vpc(stack: cdk.Stack) -> ec2.Vpc:
+    return ec2.Vpc(
+        stack,
+        "Vpc",
+        max_azs=2,
+        nat_gateways=0,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="db", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        ],
+    )
+
+
+class Sandbox:
+    """A stack with a VPC, and factories for databases in it."""
+
+    def __init__(self) -> None:
+        self.app = fast_app()
+        self.stack = cdk.Stack(self.app, "Stack", env=cdk.Environment(region="us-east-1"))
+        self.vpc = isolated_vpc(self.stack)
+
+    def instance(self, construct_id: str = "Db", **kwargs: Any) -> rds.DatabaseInstance:
+        kwargs.setdefault("engine", PG16)
+        return rds.DatabaseInstance(
+            self.stack,
+            construct_id,
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            **kwargs,
+        )
+
+    def cluster(self, construct_id: str = "Cluster", **kwargs: Any) -> rds.DatabaseCluster:
+        kwargs.setdefault("engine", AURORA16)
+        kwargs.setdefault("writer", rds.ClusterInstance.provisioned("Writer"))
+        kwargs.setdefault(
+            "readers",
+            [
+                rds.ClusterInstance.provisioned("Reader1"),
+                rds.ClusterInstance.provisioned("Reader2"),
+            ],
+        )
+        return rds.DatabaseCluster(
+            self.stack,
+            construct_id,
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            **kwargs,
+        )
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    return Sandbox()
+
+
+@pytest.fixture
+def make_sandbox() -> Callable[[], Sandbox]:
+    return Sandbox

@@ -1,0 +1,317 @@
+"""ForceSsl at synth: the parameter group, the reboot resource, IAM, and the errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_rds as rds
+from aws_cdk.assertions import Match, Template
+
+from rds_force_ssl import ForceSsl, protected_by
+from rds_force_ssl.handlers import reboot as contract
+from tests.conftest import PG16, Sandbox
+
+REBOOT = contract.RESOURCE_TYPE
+
+
+def resources(t: Template, kind: str) -> dict[str, Any]:
+    return dict(t.find_resources(kind))
+
+
+def only(t: Template, kind: str) -> tuple[str, dict[str, Any]]:
+    found = resources(t, kind)
+    assert len(found) == 1, found
+    return next(iter(found.items()))
+
+
+def test_creates_and_attaches_a_group_when_the_instance_has_none(sandbox: Sandbox) -> None:
+    db = sandbox.instance()
+    ForceSsl(sandbox.stack, "Ssl", database=db)
+    t = Template.from_stack(sandbox.stack)
+    group_id, group = only(t, "AWS::RDS::DBParameterGroup")
+    assert group["Properties"]["Family"] == "postgres16"
+    assert group["Properties"]["Parameters"] == {"rds.force_ssl": "1"}
+    t.has_resource_properties("AWS::RDS::DBInstance", {"DBParameterGroupName": {"Ref": group_id}})
+
+
+def test_merges_into_a_group_made_from_parameters(sandbox: Sandbox) -> None:
+    db = sandbox.instance(parameters={"work_mem": "4096", "log_min_duration_statement": "500"})
+    ForceSsl(sandbox.stack, "Ssl", database=db, min_tls_version="TLSv1.3")
+    t = Template.from_stack(sandbox.stack)
+    group_id, group = only(t, "AWS::RDS::DBParameterGroup")
+    assert group["Properties"]["Parameters"] == {
+        "work_mem": "4096",
+        "log_min_duration_statement": "500",
+        "rds.force_ssl": "1",
+        "ssl_min_protocol_version": "TLSv1.3",
+    }
+    t.has_resource_properties("AWS::RDS::DBInstance", {"DBParameterGroupName": {"Ref": group_id}})
+
+
+def test_merges_into_a_parameter_group_passed_in(sandbox: Sandbox) -> None:
+    users = rds.ParameterGroup(
+        sandbox.stack,
+        "Users",
+        engine=PG16,
+        parameters={"shared_preload_libraries": "pg_stat_statements"},
+    )
+    db = sandbox.instance(parameter_group=users)
+    ForceSsl(sandbox.stack, "Ssl", database=db)
+    users.add_parameter(
+        "work_mem", "8192"
+    )  # added later still reaches the template and the resource
+    t = Template.from_stack(sandbox.stack)
+    group_id, group = only(t, "AWS::RDS::DBParameterGroup")
+    assert group_id.startswith("Users")
+    expected = {
+        "shared_preload_libraries": "pg_stat_statements",
+        "rds.force_ssl": "1",
+        "work_mem": "8192",
+    }
+    assert group["Properties"]["Parameters"] == expected
+    t.has_resource_properties(
+        REBOOT, {"Parameters": expected, "ParameterGroupName": {"Ref": group_id}}
+    )
+
+
+def test_a_group_that_already_forces_ssl_is_left_as_it_is(sandbox: Sandbox) -> None:
+    db = sandbox.instance(parameters={"rds.force_ssl": "1"})
+    ForceSsl(sandbox.stack, "Ssl", database=db)
+    _, group = only(Template.from_stack(sandbox.stack), "AWS::RDS::DBParameterGroup")
+    assert group["Properties"]["Parameters"] == {"rds.force_ssl": "1"}
+
+
+def test_reboot_resource_properties_and_dependencies(sandbox: Sandbox) -> None:
+    db = sandbox.instance()
+    ForceSsl(sandbox.stack, "Ssl", database=db, force_failover=True)
+    t = Template.from_stack(sandbox.stack)
+    db_id, _ = only(t, "AWS::RDS::DBInstance")
+    group_id, _ = only(t, "AWS::RDS::DBParameterGroup")
+    _, res = only(t, REBOOT)
+    assert res["Properties"][contract.PROP_KIND] == contract.KIND_INSTANCE
+    assert res["Properties"][contract.PROP_IDENTIFIER] == {"Ref": db_id}
+    assert res["Properties"][contract.PROP_PARAMETER_GROUP] == {"Ref": group_id}
+    assert res["Properties"][contract.PROP_PARAMETERS] == {"rds.force_ssl": "1"}
+    assert res["Properties"][contract.PROP_FORCE_FAILOVER] == "true"
+    # The Refs make CloudFormation finish the instance and its group first.
+    assert res["Properties"]["ServiceToken"]["Fn::GetAtt"][0].startswith(
+        "RdsForceSslRebootProviderframeworkonEvent"
+    )
+
+
+def test_one_provider_for_three_databases(sandbox: Sandbox) -> None:
+    for i in range(3):
+        ForceSsl(sandbox.stack, f"Ssl{i}", database=sandbox.instance(f"Db{i}"))
+    t = Template.from_stack(sandbox.stack)
+    t.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    t.resource_count_is(REBOOT, 3)
+    tokens = {str(r["Properties"]["ServiceToken"]) for r in resources(t, REBOOT).values()}
+    assert len(tokens) == 1
+    # Five Lambdas in all: our two handlers and the framework's three.
+    t.resource_count_is("AWS::Lambda::Function", 5)
+
+
+def _statements(t: Template) -> list[dict[str, Any]]:
+    out = []
+    for policy in resources(t, "AWS::IAM::Policy").values():
+        out += policy["Properties"]["PolicyDocument"]["Statement"]
+    return out
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def test_iam_allows_reboot_and_describe_only_on_the_protected_instances(sandbox: Sandbox) -> None:
+    db1, db2 = sandbox.instance("Db1"), sandbox.instance("Db2")
+    ForceSsl(sandbox.stack, "Ssl1", database=db1)
+    ForceSsl(sandbox.stack, "Ssl2", database=db2)
+    sandbox.instance("Unprotected")
+    t = Template.from_stack(sandbox.stack)
+    db_ids = {k for k in resources(t, "AWS::RDS::DBInstance") if not k.startswith("Unprotected")}
+    rds_statements = [s for s in _statements(t) if any(a.startswith("rds:") for a in _actions(s))]
+    assert rds_statements
+    seen_reboot_targets = set()
+    for s in rds_statements:
+        assert set(_actions(s)) <= {"rds:DescribeDBInstances", "rds:RebootDBInstance"}
+        targets = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        for target in targets:
+            assert target != "*"
+            join = target["Fn::Join"][1]
+            assert join[-2] == ":db:"
+            assert join[-1]["Ref"] in db_ids
+            if "rds:RebootDBInstance" in _actions(s):
+                seen_reboot_targets.add(join[-1]["Ref"])
+    assert seen_reboot_targets == db_ids
+    # The on-event handler only reads.
+    on_event_policies = [
+        p
+        for k, p in resources(t, "AWS::IAM::Policy").items()
+        if k.startswith("RdsForceSslRebootProviderOnEvent")
+    ]
+    assert on_event_policies
+    for p in on_event_policies:
+        for s in p["Properties"]["PolicyDocument"]["Statement"]:
+            assert "rds:RebootDBInstance" not in _actions(s)
+
+
+def test_ca_certificate_is_set_on_the_instance(sandbox: Sandbox) -> None:
+    db = sandbox.instance()
+    ForceSsl(sandbox.stack, "Ssl", database=db, ca_certificate=rds.CaCertificate.RDS_CA_RSA4096_G1)
+    Template.from_stack(sandbox.stack).has_resource_properties(
+        "AWS::RDS::DBInstance", {"CACertificateIdentifier": "rds-ca-rsa4096-g1"}
+    )
+
+
+def test_defaults_leave_tls_floor_and_ca_alone(sandbox: Sandbox) -> None:
+    ForceSsl(sandbox.stack, "Ssl", database=sandbox.instance())
+    t = Template.from_stack(sandbox.stack)
+    t.has_resource_properties("AWS::RDS::DBInstance", {"CACertificateIdentifier": Match.absent()})
+    _, group = only(t, "AWS::RDS::DBParameterGroup")
+    assert "ssl_min_protocol_version" not in group["Properties"]["Parameters"]
+
+
+def test_timing_reaches_the_provider(sandbox: Sandbox) -> None:
+    ForceSsl(
+        sandbox.stack,
+        "Ssl",
+        database=sandbox.instance(),
+        query_interval=cdk.Duration.seconds(20),
+        total_timeout=cdk.Duration.minutes(40),
+    )
+    t = Template.from_stack(sandbox.stack)
+    _, machine = only(t, "AWS::StepFunctions::StateMachine")
+    definition = str(machine["Properties"]["DefinitionString"])
+    assert '"IntervalSeconds":20' in definition
+    assert '"MaxAttempts":120' in definition
+
+
+def test_the_cluster_gets_a_cluster_group_and_member_scoped_iam(sandbox: Sandbox) -> None:
+    cluster = sandbox.cluster()
+    ForceSsl(sandbox.stack, "Ssl", database=cluster)
+    t = Template.from_stack(sandbox.stack)
+    group_id, group = only(t, "AWS::RDS::DBClusterParameterGroup")
+    assert group["Properties"]["Family"] == "aurora-postgresql16"
+    assert group["Properties"]["Parameters"] == {"rds.force_ssl": "1"}
+    t.has_resource_properties(
+        "AWS::RDS::DBCluster", {"DBClusterParameterGroupName": {"Ref": group_id}}
+    )
+    _, res = only(t, REBOOT)
+    assert res["Properties"][contract.PROP_KIND] == contract.KIND_CLUSTER
+    members = set(resources(t, "AWS::RDS::DBInstance"))
+    assert len(members) == 3
+    assert members <= set(res["DependsOn"])
+    reboot_statements = [s for s in _statements(t) if "rds:RebootDBInstance" in _actions(s)]
+    refs = {r["Fn::Join"][1][-1]["Ref"] for s in reboot_statements for r in s["Resource"]}
+    assert refs == members
+
+
+# ---- bad input: one error that lists every problem, names the path and the fix ----------
+def _error(build: Any) -> str:
+    with pytest.raises(ValueError, match="ForceSsl cannot protect") as info:
+        build()
+    return str(info.value)
+
+
+def test_force_ssl_zero_is_refused(sandbox: Sandbox) -> None:
+    db = sandbox.instance(parameters={"rds.force_ssl": "0"})
+    msg = _error(lambda: ForceSsl(sandbox.stack, "Ssl", database=db))
+    assert "Stack/Db: parameter group" in msg
+    assert "rds.force_ssl=0; remove it or set '1'" in msg
+
+
+def test_non_postgresql_engine_is_refused(sandbox: Sandbox) -> None:
+    db = sandbox.instance(
+        engine=rds.DatabaseInstanceEngine.mysql(version=rds.MysqlEngineVersion.VER_8_0_39)
+    )
+    msg = _error(lambda: ForceSsl(sandbox.stack, "Ssl", database=db))
+    assert "Stack/Db: engine mysql is not postgres" in msg
+    assert "require_secure_transport" in msg
+
+
+def test_unpinned_version_is_refused(sandbox: Sandbox) -> None:
+    db = sandbox.instance(engine=rds.DatabaseInstanceEngine.POSTGRES)
+    msg = _error(lambda: ForceSsl(sandbox.stack, "Ssl", database=db))
+    assert "Stack/Db: engine version is not pinned" in msg
+    assert "PostgresEngineVersion" in msg
+
+
+def test_imported_group_is_refused(sandbox: Sandbox) -> None:
+    imported = rds.ParameterGroup.from_parameter_group_name(sandbox.stack, "Imported", "team-pg16")
+    db = sandbox.instance(parameter_group=imported)
+    msg = _error(lambda: ForceSsl(sandbox.stack, "Ssl", database=db))
+    assert "team-pg16 is imported" in msg
+    assert "pass a CDK rds.ParameterGroup" in msg
+
+
+def test_protecting_twice_is_an_error_that_names_the_first(sandbox: Sandbox) -> None:
+    db = sandbox.instance()
+    ForceSsl(sandbox.stack, "Ssl", database=db)
+    assert protected_by(db) == "Stack/Ssl"
+    msg = _error(lambda: ForceSsl(sandbox.stack, "Again", database=db))
+    assert "Stack/Db: already protected by Stack/Ssl" in msg
+
+
+def test_bad_options_are_all_reported_at_once(sandbox: Sandbox) -> None:
+    db = sandbox.instance(
+        engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_14_15),
+        parameters={"rds.force_ssl": "0", "ssl_min_protocol_version": "TLSv1"},
+        ca_certificate=rds.CaCertificate.RDS_CA_ECC384_G1,
+    )
+    msg = _error(
+        lambda: ForceSsl(
+            sandbox.stack,
+            "Ssl",
+            database=db,
+            min_tls_version="TLSv1.3",
+            ca_certificate=rds.CaCertificate.RDS_CA_RSA2048_G1,
+            query_interval=cdk.Duration.seconds(7),
+            total_timeout=cdk.Duration.minutes(90),
+        )
+    )
+    for fragment in (
+        "Stack/Ssl: TLSv1.3 needs PostgreSQL 16",
+        "rds.force_ssl=0",
+        "ssl_min_protocol_version=TLSv1",
+        "CA certificate is already rds-ca-ecc384-g1",
+        "over CloudFormation's one-hour limit",
+        "not a multiple of query_interval",
+    ):
+        assert fragment in msg
+
+
+def test_unknown_tls_version_is_refused(sandbox: Sandbox) -> None:
+    msg = _error(
+        lambda: ForceSsl(sandbox.stack, "Ssl", database=sandbox.instance(), min_tls_version="1.2")
+    )
+    assert "'TLSv1.2', 'TLSv1.3'" in msg
+
+
+def test_a_refused_database_leaves_nothing_behind(sandbox: Sandbox) -> None:
+    db = sandbox.instance(parameters={"rds.force_ssl": "0"})
+    before = {c.node.path for c in sandbox.stack.node.find_all()}
+    _error(lambda: ForceSsl(sandbox.stack, "Ssl", database=db))
+    after = {c.node.path for c in sandbox.stack.node.find_all()}
+    assert after == before
+    assert protected_by(db) is None
+    t = Template.from_stack(sandbox.stack)
+    t.resource_count_is(REBOOT, 0)
+    t.resource_count_is("AWS::Lambda::Function", 0)
+    _, group = only(t, "AWS::RDS::DBParameterGroup")
+    assert group["Properties"]["Parameters"] == {"rds.force_ssl": "0"}
+
+
+def test_stacks_must_agree_on_timing(sandbox: Sandbox) -> None:
+    ForceSsl(sandbox.stack, "Ssl1", database=sandbox.instance("Db1"))
+    with pytest.raises(
+        ValueError, match="Stack/Ssl2: query_interval/total_timeout 20s/3000s differ"
+    ):
+        ForceSsl(
+            sandbox.stack,
+            "Ssl2",
+            database=sandbox.instance("Db2"),
+            query_interval=cdk.Duration.seconds(20),
+        )

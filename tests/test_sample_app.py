@@ -1,0 +1,148 @@
+"""The sample app as CI ships it: CDK's own validation on, cdk-nag, cfn-lint and the CDK CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from cdk_nag import AwsSolutionsChecks
+
+from rds_force_ssl import report
+from stacks.sample_stack import SampleStack
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK = "RdsForceSslSample"
+
+
+def test_constructs_resolves_to_the_real_package() -> None:
+    import constructs
+
+    assert not (ROOT / "constructs" / "__init__.py").exists()
+    assert hasattr(constructs, "Construct")
+    assert Path(constructs.__file__).resolve().parent != (ROOT / "constructs").resolve()
+
+
+def _unacknowledged(assembly: Path, plugin: str) -> list[tuple[str, str]]:
+    rep = json.loads((assembly / "validation-report.json").read_text())
+    return sorted(
+        (v["ruleName"], c["constructPath"])
+        for pr in rep["pluginReports"]
+        if pr["pluginName"] == plugin
+        for v in pr["violations"]
+        for c in v["violatingConstructs"]
+    )
+
+
+@pytest.fixture(scope="module")
+def nagged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample app synthesized with CDK's built-in validation and cdk-nag AwsSolutions."""
+    out = tmp_path_factory.mktemp("nag") / "cdk.out"
+    app = cdk.App(
+        outdir=str(out),
+        # Keep going on findings so the test can list them all, not just fail on the first.
+        context={"@aws-cdk/core:failSynthOnValidationErrors": False},
+    )
+    SampleStack(app, STACK)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()
+    return out
+
+
+def test_no_unacknowledged_cdk_nag_findings(nagged: Path) -> None:
+    assert _unacknowledged(nagged, "AwsSolutions") == []
+
+
+def test_every_acknowledgment_has_a_reason(nagged: Path) -> None:
+    rep = json.loads((nagged / "validation-report.json").read_text())
+    acknowledged = [
+        v
+        for pr in rep["pluginReports"]
+        if pr["pluginName"] == "AwsSolutions"
+        for v in pr.get("suppressedViolations", [])
+    ]
+    rules = {v["ruleName"] for v in acknowledged}
+    assert {"AwsSolutions-SF1", "AwsSolutions-SF2", "AwsSolutions-RDS3"} <= rules
+    assert all(len(v["reason"]) > 40 for v in acknowledged)
+
+
+def test_builtin_cloudformation_validation_finds_no_errors(nagged: Path) -> None:
+    rep = json.loads((nagged / "validation-report.json").read_text())
+    errors = [
+        (v["ruleName"], c["constructPath"])
+        for pr in rep["pluginReports"]
+        if pr["pluginName"] == "CloudFormation Validate"
+        for v in pr["violations"]
+        if v.get("severity") == "error"
+        for c in v["violatingConstructs"]
+    ]
+    assert errors == []
+
+
+def test_sample_resources(nagged: Path) -> None:
+    template = json.loads((nagged / f"{STACK}.template.json").read_text())
+    types = Counter(r["Type"] for r in template["Resources"].values())
+    assert types["AWS::RDS::DBInstance"] == 1
+    assert types["AWS::RDS::DBParameterGroup"] == 1
+    assert types["Custom::RdsForceSslReboot"] == 1
+    assert types["AWS::EC2::NatGateway"] == 0
+    outputs = template["Outputs"]
+    psql = json.dumps(outputs["PsqlCommand"]["Value"])
+    assert "sslmode=verify-full sslrootcert=global-bundle.pem" in psql
+    assert report.protected(nagged) == [
+        {
+            "stack": STACK,
+            "database": f"{STACK}/Database",
+            "protected_by": f"{STACK}/ForceSsl",
+            "kind": "instance",
+            "parameters": {"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.2"},
+        }
+    ]
+
+
+def test_report_exit_codes(
+    tmp_path: Path, nagged: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert report.main([str(nagged)]) == 0
+    assert f"protected: {STACK}/Database (instance)" in capsys.readouterr().out
+    assert report.main([str(tmp_path)]) == 2
+
+
+@pytest.mark.synth_cli
+def test_cdk_cli_synth_then_cfn_lint(tmp_path: Path) -> None:
+    """`npx cdk synth` of app.py with the pinned CLI, then cfn-lint with zero errors."""
+    npx = shutil.which("npx")
+    if npx is None or not (ROOT / "node_modules" / ".bin" / "cdk").exists():
+        pytest.fail("the pinned CDK CLI is not installed: run `npm ci` (make setup does)")
+    out = tmp_path / "cdk.out"
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    # app.py runs as `python3 app.py` (cdk.json): put this interpreter first on PATH.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    synth = subprocess.run(
+        [npx, "cdk", "synth", "-q", "-o", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert synth.returncode == 0, synth.stderr[-3000:]
+    templates = sorted(out.glob("*.template.json"))
+    assert [t.name for t in templates] == [f"{STACK}.template.json"]
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), *map(str, templates)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
+    assert lint.returncode == 0, lint.stdout[-3000:]
