@@ -23,6 +23,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -87,6 +88,10 @@ class RdsSimulator:
         self.downtimes: list[Downtime] = []
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
+        # For the audit: parameter listings per group, and the region's CA certificates.
+        self.db_parameters: dict[str, list[dict[str, Any]]] = {}
+        self.cluster_parameters: dict[str, list[dict[str, Any]]] = {}
+        self.certificates: dict[str, datetime] = {}
 
     # ---- set-up --------------------------------------------------------------------------
     def add_instance(self, identifier: str, **kwargs: Any) -> SimInstance:
@@ -200,7 +205,10 @@ class RdsSimulator:
         if ident is not None:
             if ident not in self.instances:
                 raise client_error(
-                    "DescribeDBInstances", "DBInstanceNotFound", f"DBInstance {ident} not found.", 404
+                    "DescribeDBInstances",
+                    "DBInstanceNotFound",
+                    f"DBInstance {ident} not found.",
+                    404,
                 )
             return {"DBInstances": [self._instance_view(self.instances[ident])]}
         return {"DBInstances": [self._instance_view(i) for i in self.instances.values()]}
@@ -211,7 +219,10 @@ class RdsSimulator:
         if ident is not None:
             if ident not in self.clusters:
                 raise client_error(
-                    "DescribeDBClusters", "DBClusterNotFoundFault", f"DBCluster {ident} not found.", 404
+                    "DescribeDBClusters",
+                    "DBClusterNotFoundFault",
+                    f"DBCluster {ident} not found.",
+                    404,
                 )
             return {"DBClusters": [self._cluster_view(self.clusters[ident])]}
         return {"DBClusters": [self._cluster_view(c) for c in self.clusters.values()]}
@@ -265,11 +276,69 @@ class RdsSimulator:
         members = [self.instances[m] for m in cluster.members]
         if cluster.status != "available" or any(m.status != "available" for m in members):
             raise client_error(
-                "RebootDBCluster", "InvalidDBClusterStateFault", f"DB cluster {ident} is not available."
+                "RebootDBCluster",
+                "InvalidDBClusterStateFault",
+                f"DB cluster {ident} is not available.",
             )
         for member in members:
             self._reboot(member, self.reboot_seconds)
         return {"DBCluster": self._cluster_view(cluster)}
+
+    # ---- the audit's read-only API: listings in pages, as botocore paginators read them ------
+    def set_parameters(
+        self,
+        group: str,
+        values: dict[str, str],
+        *,
+        cluster: bool = False,
+        source: str = "user",
+        others: int = 0,
+    ) -> None:
+        """Give ``group`` a listing: ``others`` unrelated parameters first (to make it span
+        pages, as a real group of ~400 does), then ``values`` with the given Source."""
+        listing = [
+            {"ParameterName": f"other_{n:03d}", "ParameterValue": "x", "Source": "engine-default"}
+            for n in range(others)
+        ]
+        listing += [
+            {"ParameterName": k, "ParameterValue": v, "Source": source} for k, v in values.items()
+        ]
+        (self.cluster_parameters if cluster else self.db_parameters)[group] = listing
+
+    def describe_db_parameters(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("DescribeDBParameters", kwargs))
+        return self._listing_page(
+            "DescribeDBParameters", self.db_parameters, kwargs["DBParameterGroupName"], kwargs
+        )
+
+    def describe_db_cluster_parameters(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("DescribeDBClusterParameters", kwargs))
+        return self._listing_page(
+            "DescribeDBClusterParameters",
+            self.cluster_parameters,
+            kwargs["DBClusterParameterGroupName"],
+            kwargs,
+        )
+
+    def describe_certificates(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("DescribeCertificates", kwargs))
+        certs = [
+            {"CertificateIdentifier": ident, "CertificateType": "CA", "ValidTill": till}
+            for ident, till in self.certificates.items()
+        ]
+        return _page("Certificates", certs, kwargs)
+
+    def get_paginator(self, operation_name: str) -> SimPaginator:
+        return SimPaginator(getattr(self, operation_name))
+
+    def _listing_page(
+        self, operation: str, groups: dict[str, list[dict[str, Any]]], name: str, kwargs: Any
+    ) -> dict[str, Any]:
+        if name not in groups:
+            raise client_error(
+                operation, "DBParameterGroupNotFound", f"Parameter group {name} not found.", 404
+            )
+        return _page("Parameters", groups[name], kwargs)
 
     # ---- what tests measure --------------------------------------------------------------
     def reboots(self) -> list[str]:
@@ -321,7 +390,8 @@ class RdsSimulator:
             "EngineVersion": inst.engine_version,
             "MultiAZ": inst.multi_az,
             "DBParameterGroups": [
-                {"DBParameterGroupName": g, "ParameterApplyStatus": s} for g, s in inst.groups.items()
+                {"DBParameterGroupName": g, "ParameterApplyStatus": s}
+                for g, s in inst.groups.items()
             ],
             "CACertificateIdentifier": inst.ca,
         }
@@ -355,6 +425,34 @@ def _writer_takes_readers(inst: SimInstance) -> bool:
     minor = int(rest.split(".")[0] or 0) if rest else 0
     floors = {12: 14, 13: 10, 14: 7}
     return int(major) <= 11 or (int(major) in floors and minor < floors[int(major)])
+
+
+def _page(key: str, items: list[dict[str, Any]], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One page of ``items`` by MaxRecords and an offset Marker, as the RDS API pages."""
+    start = int(kwargs.get("Marker") or 0)
+    size = int(kwargs.get("MaxRecords") or 100)
+    page: dict[str, Any] = {key: items[start : start + size]}
+    if start + size < len(items):
+        page["Marker"] = str(start + size)
+    return page
+
+
+class SimPaginator:
+    """botocore's paginator loop: follow Marker, honouring PaginationConfig.PageSize."""
+
+    def __init__(self, call: Callable[..., dict[str, Any]]) -> None:
+        self._call = call
+
+    def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        config = kwargs.pop("PaginationConfig", {})
+        if "PageSize" in config:
+            kwargs["MaxRecords"] = config["PageSize"]
+        while True:
+            page = self._call(**kwargs)
+            yield page
+            if not page.get("Marker"):
+                return
+            kwargs["Marker"] = page["Marker"]
 
 
 # ---- the Provider framework, on the simulated clock ----------------------------------------
@@ -405,7 +503,11 @@ def run_provider(
             )
         if sim.now - start + query_interval > total_timeout:
             return ProviderRun(
-                "FAILED", "Operation timed out", result["PhysicalResourceId"], data, polls,
+                "FAILED",
+                "Operation timed out",
+                result["PhysicalResourceId"],
+                data,
+                polls,
                 sim.now - start,
             )
         sim.advance(query_interval)

@@ -1,0 +1,114 @@
+"""The audit's states that moto cannot show (it keeps every group in-sync), on the stateful RDS
+simulator: configured but pending-reboot, applying, a cluster with one member still pending, a
+default reported by RDS, a missing group, and a listing that spans pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rds_force_ssl import audit
+from tests.rds_sim import RdsSimulator
+
+GROUP = "pg16-force-ssl"
+
+
+def sim_with(**instances: str) -> RdsSimulator:
+    """One PostgreSQL 16 instance per keyword, on GROUP, with that ParameterApplyStatus."""
+    sim = RdsSimulator()
+    sim.set_parameters(GROUP, {"rds.force_ssl": "1"})
+    for name, status in instances.items():
+        sim.add_instance(name, groups={GROUP: status})
+    return sim
+
+
+def by_name(sim: RdsSimulator) -> dict[str, audit.Row]:
+    return {r.name: r for r in audit.audit(sim)}
+
+
+def test_configured_but_pending_reboot_is_not_enforced() -> None:
+    rows = by_name(sim_with(db1="pending-reboot", db2="in-sync", db3="applying"))
+    assert (rows["db1"].force_ssl, rows["db1"].state, rows["db1"].enforced) == (
+        "1",
+        "pending-reboot",
+        False,
+    )
+    assert (rows["db2"].state, rows["db2"].enforced) == ("effective", True)
+    assert (rows["db3"].state, rows["db3"].enforced) == ("applying", False)
+    assert audit.exit_code(rows.values()) == 1
+
+
+def test_a_reboot_makes_it_effective() -> None:
+    sim = sim_with(db1="pending-reboot")
+    sim.reboot_db_instance(DBInstanceIdentifier="db1")
+    sim.advance(sim.reboot_seconds)
+    rows = by_name(sim)
+    assert (rows["db1"].state, rows["db1"].enforced) == ("effective", True)
+    assert audit.exit_code(rows.values()) == 0
+
+
+def test_cluster_with_one_member_still_pending() -> None:
+    sim = RdsSimulator()
+    sim.set_parameters("apg-force-ssl", {"rds.force_ssl": "1"}, cluster=True)
+    sim.add_cluster("ledger", group="apg-force-ssl", writer="w", readers=("r1",))
+    sim.instances["w"].cluster_group_status = "in-sync"
+    row = by_name(sim)["ledger"]
+    assert row.kind == "cluster"
+    assert row.state == "pending-reboot"
+    assert not row.enforced
+    assert dict(row.members) == {"w": "in-sync", "r1": "pending-reboot"}
+
+
+def test_value_reported_by_rds_for_a_default_group() -> None:
+    sim = RdsSimulator()
+    sim.set_parameters("default.postgres16", {"rds.force_ssl": "1"}, source="engine-default")
+    sim.add_instance("db1", groups={"default.postgres16": "in-sync"})
+    row = by_name(sim)["db1"]
+    assert (row.force_ssl, row.source, row.enforced) == ("1", "engine default (reported)", True)
+
+
+def test_engine_default_assumed_per_engine_and_version() -> None:
+    sim = RdsSimulator()
+    sim.set_parameters("empty", {})
+    sim.set_parameters("empty-cluster", {}, cluster=True)
+    sim.add_instance("pg14", engine_version="14.12", groups={"empty": "in-sync"})
+    sim.add_instance("pg15", engine_version="15.10", groups={"empty": "in-sync"})
+    sim.add_cluster(
+        "apg16", group="empty-cluster", writer="a16", status="in-sync", engine_version="16.6"
+    )
+    sim.add_cluster(
+        "apg17", group="empty-cluster", writer="a17", status="in-sync", engine_version="17.4"
+    )
+    rows = by_name(sim)
+    assert {n: r.force_ssl for n, r in rows.items()} == {
+        "pg14": "0",
+        "pg15": "1",
+        "apg16": "0",
+        "apg17": "1",
+    }
+    assert {r.source for r in rows.values()} == {"engine default (assumed)"}
+
+
+def test_missing_group_is_reported_not_guessed() -> None:
+    sim = RdsSimulator()
+    sim.add_instance("db1", groups={"deleted-group": "in-sync"})
+    row = by_name(sim)["db1"]
+    assert (row.force_ssl, row.source, row.enforced) == (None, "group not found", False)
+
+
+def test_listing_read_until_the_parameter_once_per_group() -> None:
+    sim = RdsSimulator()
+    # ~400 parameters in a real group: rds.force_ssl sits on the third page of 100.
+    sim.set_parameters(GROUP, {"rds.force_ssl": "1"}, others=250)
+    for n in range(5):
+        sim.add_instance(f"db{n}", groups={GROUP: "in-sync"})
+    rows = audit.audit(sim)
+    assert all(r.enforced for r in rows)
+    pages = [kw for name, kw in sim.calls if name == "DescribeDBParameters"]
+    assert [kw.get("Marker") for kw in pages] == [None, "100", "200"]
+
+
+def test_ca_expiry_from_describe_certificates() -> None:
+    sim = sim_with(db1="in-sync")
+    sim.certificates["rds-ca-rsa2048-g1"] = datetime(2061, 5, 25, tzinfo=UTC)
+    assert by_name(sim)["db1"].ca_valid_till == datetime(2061, 5, 25, tzinfo=UTC)
+    assert sim.call_names().count("DescribeCertificates") == 1
