@@ -241,7 +241,9 @@ def classify_floor(error: str | None, *, floor: str | None) -> Finding:
     if error is not None and "no protocols available" in said:
         # The client's own TLS library refused to offer the old version: the server was never
         # asked, so this proves nothing either way.
-        return Finding(check, Status.SKIP, f"this client cannot offer {below}: {said}")
+        return Finding(
+            check, Status.SKIP, f"this client's TLS library will not offer {below} at all"
+        )
     if error is not None and "FATAL" not in error and _TLS_FAILURE.search(said):
         return Finding(check, Status.PASS, f"a client capped at {below} was refused: {said}")
     if error is None or "FATAL" in error:
@@ -300,15 +302,14 @@ SELECT s.ssl, s.version, s.cipher, s.bits,
        EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'sslinfo')
 FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()
 """
-# ssl_* through pg_settings, which hides what the role may not read instead of raising
-# (PostgreSQL 15 restricts them to pg_read_all_settings); rds.force_ssl through
+# ssl_min_protocol_version through pg_settings, which hides what the role may not read instead
+# of raising (PostgreSQL 15 restricts it to pg_read_all_settings); rds.force_ssl through
 # current_setting(.., true), which also sees a custom setting and gives NULL where there is none.
 _SETTINGS_SQL = """
 SELECT current_setting('rds.force_ssl', true),
-       (SELECT setting FROM pg_settings WHERE name = 'ssl_min_protocol_version'),
-       (SELECT setting FROM pg_settings WHERE name = 'ssl_max_protocol_version')
+       (SELECT setting FROM pg_settings WHERE name = 'ssl_min_protocol_version')
 """
-SETTINGS = ("rds.force_ssl", "ssl_min_protocol_version", "ssl_max_protocol_version")
+SETTINGS = ("rds.force_ssl", "ssl_min_protocol_version")
 
 
 def read_server_view(conn: psycopg.Connection[Any]) -> ServerView:

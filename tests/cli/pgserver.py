@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -123,7 +123,11 @@ class PgServer:
             "--no-sync",
             "--no-instructions",
         )
-        self.install_certificate(self.ca.issue_cert(HOST, common_name=HOST), name="server")
+        # A year, like a real server certificate (trustme's default runs to the year 3000).
+        a_year = datetime.now(UTC) + timedelta(days=365)
+        self.install_certificate(
+            self.ca.issue_cert(HOST, common_name=HOST, not_after=a_year), name="server"
+        )
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(
                 f"listen_addresses = '{ADDRESS}'\n"

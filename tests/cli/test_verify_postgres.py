@@ -64,7 +64,7 @@ def test_ssl_only_server_passes(run_verify: Verify) -> None:
     assert f"CN={HOST}" in table["certificate"][1]
     assert table["settings"] == (
         "PASS",
-        "rds.force_ssl=1; ssl_min_protocol_version=TLSv1.2; ssl_max_protocol_version=(not shown)",
+        "rds.force_ssl=1; ssl_min_protocol_version=TLSv1.2",
     )
     assert "verdict: ENFORCED (exit 0)" in run.out
 
@@ -204,7 +204,7 @@ def test_tls_floor_not_probed_when_the_client_cannot_go_lower(
     assert run.code == 0
     status, evidence = rows(run.out)["TLS floor"]
     assert status == "SKIP"
-    assert "cannot offer TLSv1.1" in evidence
+    assert "will not offer TLSv1.1" in evidence
 
 
 def test_json_output_is_machine_readable(run_verify: Verify) -> None:
