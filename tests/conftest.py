@@ -41,9 +41,9 @@ def isolated_vpc(stack: cdk.Stack) -> ec2.Vpc:
 class Sandbox:
     """A stack with a VPC, and factories for databases in it."""
 
-    def __init__(self) -> None:
-        self.app = fast_app()
-        self.stack = cdk.Stack(self.app, "Stack", env=cdk.Environment(region="us-east-1"))
+    def __init__(self, app: cdk.App | None = None, name: str = "Stack") -> None:
+        self.app = app or fast_app()
+        self.stack = cdk.Stack(self.app, name, env=cdk.Environment(region="us-east-1"))
         self.vpc = isolated_vpc(self.stack)
 
     def instance(self, construct_id: str = "Db", **kwargs: Any) -> rds.DatabaseInstance:

@@ -198,6 +198,21 @@ class RdsSimulator:
         if inst.cluster:
             self.clusters[inst.cluster].members.remove(identifier)
 
+    def modify_cluster(self, identifier: str, *, group: str, seconds: float) -> None:
+        """Associate cluster parameter group ``group`` (ModifyDBCluster): ``modifying`` for
+        ``seconds``, then every member waits as pending-reboot; RDS never reboots them."""
+        cluster = self.clusters[identifier]
+        cluster.status = "modifying"
+
+        def done() -> None:
+            cluster.status = "available"
+            cluster.group = group
+            for member in cluster.members:
+                if member in self.instances:
+                    self.instances[member].cluster_group_status = "pending-reboot"
+
+        self.at(seconds, done)
+
     # ---- the boto3 RDS API ---------------------------------------------------------------
     def describe_db_instances(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(("DescribeDBInstances", kwargs))
@@ -282,6 +297,9 @@ class RdsSimulator:
             )
         for member in members:
             self._reboot(member, self.reboot_seconds)
+        # The cluster itself reports rebooting until its members are back.
+        cluster.status = "rebooting"
+        self.at(self.reboot_seconds, lambda: setattr(cluster, "status", "available"))
         return {"DBCluster": self._cluster_view(cluster)}
 
     # ---- the audit's read-only API: listings in pages, as botocore paginators read them ------

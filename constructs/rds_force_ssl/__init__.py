@@ -1,5 +1,32 @@
-"""rds-force-ssl: make RDS for PostgreSQL SSL-only with AWS CDK, and prove that it is."""
+"""rds-force-ssl: make RDS for PostgreSQL SSL-only with AWS CDK, and prove that it is.
 
-from rds_force_ssl.force_ssl import ForceSsl, protected_by
+The CDK names load on first use, so the CLI (`rds-force-ssl verify`/`audit`) and the Lambda
+handler start without importing aws-cdk-lib.
+"""
 
-__all__ = ["ForceSsl", "protected_by"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rds_force_ssl.baseline import SslBaseline, exempt
+    from rds_force_ssl.force_ssl import ForceSsl, ForceSslError, protected_by
+    from rds_force_ssl.rules import RULES
+
+_EXPORTS = {
+    "ForceSsl": "rds_force_ssl.force_ssl",
+    "ForceSslError": "rds_force_ssl.force_ssl",
+    "protected_by": "rds_force_ssl.force_ssl",
+    "SslBaseline": "rds_force_ssl.baseline",
+    "exempt": "rds_force_ssl.baseline",
+    "RULES": "rds_force_ssl.rules",
+}
+__all__ = ["RULES", "ForceSsl", "ForceSslError", "SslBaseline", "exempt", "protected_by"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rds_force_ssl' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

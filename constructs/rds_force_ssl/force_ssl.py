@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from rds_force_ssl import parameter_group as pg
+from rds_force_ssl import rules
+from rds_force_ssl.database import AURORA_POSTGRES, POSTGRES, Database, database_of
 from rds_force_ssl.handlers import reboot as contract
 from rds_force_ssl.reboot_provider import (
     DEFAULT_QUERY_INTERVAL,
@@ -20,10 +20,22 @@ from rds_force_ssl.reboot_provider import (
 )
 from rds_force_ssl.report import PROTECTED_BY
 
-_ENGINES = {"instance": ("postgres",), "cluster": ("aurora-postgresql",)}
+DatabaseConstruct = (
+    rds.DatabaseInstanceBase | rds.DatabaseCluster | rds.CfnDBInstance | rds.CfnDBCluster
+)
 
 
-def protected_by(database: Construct) -> str | None:
+class ForceSslError(ValueError):
+    """Why a database cannot be protected; ``problems`` keeps each one with its rule."""
+
+    def __init__(self, problems: list[rules.Problem]) -> None:
+        self.problems = problems
+        super().__init__(
+            "ForceSsl cannot protect this database:\n- " + "\n- ".join(map(str, problems))
+        )
+
+
+def protected_by(database: IConstruct) -> str | None:
     """The construct path of the ForceSsl protecting ``database``, if any."""
     for entry in database.node.metadata:
         if entry.type == PROTECTED_BY:
@@ -32,20 +44,21 @@ def protected_by(database: Construct) -> str | None:
 
 
 class ForceSsl(Construct):
-    """Enforce SSL on an RDS for PostgreSQL instance or an Aurora PostgreSQL cluster.
+    """Enforce SSL on an RDS for PostgreSQL instance or a PostgreSQL cluster.
 
-    ``database``: the ``rds.DatabaseInstance`` (postgres) or ``rds.DatabaseCluster``
-    (aurora-postgresql) to protect. Its engine version must be pinned, so that the
-    parameter-group family is known.
+    database: an ``rds.DatabaseInstance`` (also ``FromSnapshot`` and ``ReadReplica``) or an
+        ``rds.DatabaseCluster`` (aurora-postgresql), or their L1 ``CfnDBInstance`` /
+        ``CfnDBCluster`` (which may also be a Multi-AZ DB cluster, engine postgres). Its engine
+        version must be pinned, so that the parameter-group family is known.
 
     What it does: puts ``rds.force_ssl=1`` in the database's parameter group (creating one, or
-    adding to the CDK group it already has), and adds a custom resource that reboots what is
-    still ``pending-reboot`` after the deploy and waits until the setting is in effect.
+    adding to the one it already has in this app), and adds a custom resource that reboots what
+    is still ``pending-reboot`` after the deploy and waits until the setting is in effect.
 
     min_tls_version: ``"TLSv1.2"`` or ``"TLSv1.3"`` as ``ssl_min_protocol_version``
         (default: None, the engine's default is left alone).
     ca_certificate: the server certificate's CA, e.g. ``rds.CaCertificate.RDS_CA_RSA2048_G1``;
-        on a cluster it is set on every member (default: None, left alone).
+        on a cluster it is set on every member declared in the app (default: None, left alone).
     force_failover: reboot a Multi-AZ instance with failover, which is shorter; ignored on
         Single-AZ instances and clusters (default: False).
     query_interval: how often the reconciler looks while it waits (default: 10 s).
@@ -60,7 +73,7 @@ class ForceSsl(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        database: rds.DatabaseInstance | rds.DatabaseCluster,
+        database: DatabaseConstruct,
         min_tls_version: str | None = None,
         ca_certificate: rds.CaCertificate | None = None,
         force_failover: bool = False,
@@ -68,162 +81,156 @@ class ForceSsl(Construct):
         total_timeout: cdk.Duration = DEFAULT_TOTAL_TIMEOUT,
     ) -> None:
         super().__init__(scope, construct_id)
-        path = self.node.path
-        db_path = database.node.path
-        problems: list[str] = []
-
-        kind = "cluster" if isinstance(database, rds.DatabaseCluster) else "instance"
-        cfn = database.node.default_child
-        engine = database.engine
-        engine_type = engine.engine_type if engine is not None else None
-        family = engine.parameter_group_family if engine is not None else None
-        major = _major(engine)
-        if engine is None:
-            problems.append(
-                f"{db_path}: its engine is unknown to CDK (a read replica does not expose it); "
-                "protect the source instance, and give a replica a parameter_group with "
-                f"{pg.FORCE_SSL}=1 yourself"
-            )
-        elif engine_type not in _ENGINES[kind]:
-            problems.append(
-                f"{db_path}: engine {engine_type} is not {' or '.join(_ENGINES[kind])}; ForceSsl "
-                "only handles RDS for PostgreSQL instances and Aurora PostgreSQL clusters "
-                "(MySQL and MariaDB use require_secure_transport instead)"
-            )
-        elif family is None:
-            problems.append(
-                f"{db_path}: engine version is not pinned, so the parameter-group family is "
-                "unknown; pass e.g. engine=rds.DatabaseInstanceEngine.postgres("
-                "version=rds.PostgresEngineVersion.VER_16_9)"
-            )
-        if not isinstance(cfn, (rds.CfnDBInstance, rds.CfnDBCluster)):
-            problems.append(f"{db_path}: no CfnDBInstance/CfnDBCluster found under it")
-        earlier = protected_by(database)
-        if earlier is not None:
-            problems.append(
-                f"{db_path}: already protected by {earlier}; remove one of the two ForceSsl"
-            )
-        problems += pg.tls_problems(path, min_tls_version, major)
-        problems += timing_problems(path, query_interval, total_timeout)
-        if ca_certificate is not None and kind == "instance":
-            problems += _ca_problems(db_path, [cfn], ca_certificate)
-        members = _cluster_members(database) if isinstance(database, rds.DatabaseCluster) else []
-        if ca_certificate is not None and kind == "cluster":
-            problems += _ca_problems(db_path, members, ca_certificate)
-
         wanted = pg.wanted_parameters(min_tls_version)
-        group = pg.GroupRef("none", "")
-        if isinstance(cfn, rds.CfnDBInstance):
-            group = pg.locate(self, cfn.db_parameter_group_name)
-        elif isinstance(cfn, rds.CfnDBCluster):
-            group = pg.locate(self, cfn.db_cluster_parameter_group_name)
-        if group.kind != "none":
-            problems += pg.conflicts(db_path, group, wanted)
-        if problems:
-            # Nothing has been added to the tree yet beyond this empty construct; take it back
-            # so a caller that catches the error is left with the app it had.
+        try:
+            db = database_of(database)
+            problems = check(self, database, db, wanted)
+            usage = timing_problems(self.node.path, query_interval, total_timeout)
+            if db is not None:
+                usage += pg.tls_problems(self.node.path, min_tls_version, db.major)
+                if ca_certificate is not None:
+                    usage += _ca_problems(db, ca_certificate)
+            problems += [rules.Problem(None, text) for text in usage]
+            provider = None
+            if not problems:
+                provider = RebootProvider.of(
+                    self,
+                    query_interval=query_interval,
+                    total_timeout=total_timeout,
+                    requester=self.node.path,
+                )
+        except Exception:
             scope.node.try_remove_child(construct_id)
-            raise ValueError("ForceSsl cannot protect this database:\n- " + "\n- ".join(problems))
+            raise
+        if problems or db is None or provider is None:
+            # Nothing has been added to the tree beyond this empty construct; take it back so a
+            # caller that catches the error is left with the app it had.
+            scope.node.try_remove_child(construct_id)
+            raise ForceSslError(problems)
 
-        assert engine is not None
+        group = rules.locate_group(self, db)
         if group.kind == "none":
-            created = rds.ParameterGroup(
-                self,
-                "ParameterGroup",
-                engine=engine,
-                parameters=wanted,
-                description=f"rds-force-ssl for {db_path}",
-            )
-            if isinstance(cfn, rds.CfnDBInstance):
-                cfn.db_parameter_group_name = created.bind_to_instance().parameter_group_name
-            else:
-                assert isinstance(cfn, rds.CfnDBCluster)
-                cfn.db_cluster_parameter_group_name = created.bind_to_cluster().parameter_group_name
-            group_name = (
-                cfn.db_parameter_group_name
-                if isinstance(cfn, rds.CfnDBInstance)
-                else cfn.db_cluster_parameter_group_name
-            )
-            group = pg.locate(self, group_name)
+            group = self._create_group(db, wanted)
         else:
             pg.merge(group, wanted)
         if ca_certificate is not None:
-            for member in [cfn] if kind == "instance" else members:
-                member.ca_certificate_identifier = ca_certificate.to_string()  # type: ignore[union-attr]
+            for member in db.members if db.is_cluster else [db.cfn]:
+                assert isinstance(member, rds.CfnDBInstance)
+                member.ca_certificate_identifier = ca_certificate.to_string()
         assert group.l1 is not None
-        self.parameter_group = group.l1
-
-        provider = RebootProvider.of(
-            self, query_interval=query_interval, total_timeout=total_timeout, requester=path
-        )
-        stack = cdk.Stack.of(self)
-        if isinstance(database, rds.DatabaseCluster):
-            identifier = database.cluster_identifier
-            member_arns = [_instance_arn(stack, i) for i in database.instance_identifiers]
-            provider.grant(
-                read=iam.PolicyStatement(
-                    actions=["rds:DescribeDBClusters", "rds:DescribeDBInstances"],
-                    resources=[database.cluster_arn, *member_arns],
-                ),
-                reboot=iam.PolicyStatement(actions=["rds:RebootDBInstance"], resources=member_arns),
-            )
-        else:
-            identifier = database.instance_identifier
-            provider.grant(
-                read=iam.PolicyStatement(
-                    actions=["rds:DescribeDBInstances"], resources=[database.instance_arn]
-                ),
-                reboot=iam.PolicyStatement(
-                    actions=["rds:RebootDBInstance"], resources=[database.instance_arn]
-                ),
-            )
+        self.parameter_group: cdk.CfnResource = group.l1
+        self._grant(provider, db)
         self.reboot = reboot_resource(
             self,
             "Reboot",
             provider=provider,
-            kind=contract.KIND_CLUSTER if kind == "cluster" else contract.KIND_INSTANCE,
-            identifier=identifier,
+            kind=contract.KIND_CLUSTER if db.is_cluster else contract.KIND_INSTANCE,
+            identifier=db.cfn.ref,
             parameter_group_name=group.l1.ref,
-            parameters=group.l1.parameters,  # type: ignore[attr-defined]
-            force_failover=force_failover and kind == "instance",
+            parameters=getattr(group.l1, "parameters", None),
+            force_failover=force_failover and not db.is_cluster,
         )
         # The Refs above already order it after the database and its group; cluster members are
         # not referenced, yet their creation must finish before anything is rebooted.
-        if members:
-            self.reboot.node.add_dependency(*members)
-        database.node.add_metadata(PROTECTED_BY, path)
+        if db.members:
+            self.reboot.node.add_dependency(*db.members)
+        database.node.add_metadata(PROTECTED_BY, self.node.path)
 
-
-def _major(engine: rds.IEngine | None) -> int | None:
-    version = engine.engine_version if engine is not None else None
-    if version is None or not version.major_version:
-        return None
-    try:
-        return int(version.major_version.split(".")[0])
-    except ValueError:
-        return None
-
-
-def _cluster_members(cluster: rds.DatabaseCluster) -> list[rds.CfnDBInstance]:
-    return [c for c in cluster.node.find_all() if isinstance(c, rds.CfnDBInstance)]
-
-
-def _ca_problems(db_path: str, resources: Sequence[object], ca: rds.CaCertificate) -> list[str]:
-    problems = []
-    for res in resources:
-        have = getattr(res, "ca_certificate_identifier", None)
-        if have is not None and have != ca.to_string():
-            problems.append(
-                f"{db_path}: CA certificate is already {have}, but ForceSsl was asked for "
-                f"{ca.to_string()}; make them agree"
+    def _create_group(self, db: Database, wanted: dict[str, str]) -> pg.GroupRef:
+        assert db.family is not None
+        group: cdk.CfnResource
+        if db.is_cluster:
+            group = rds.CfnDBClusterParameterGroup(
+                self,
+                "ParameterGroup",
+                family=db.family,
+                parameters=dict(wanted),
+                description=f"rds-force-ssl for {db.path}",
             )
+        else:
+            group = rds.CfnDBParameterGroup(
+                self,
+                "ParameterGroup",
+                family=db.family,
+                parameters=dict(wanted),
+                description=f"rds-force-ssl for {db.path}",
+            )
+        db.attach(group.ref)
+        return pg.GroupRef("l1", group.node.path, l1=group, parameters=dict(wanted))
+
+    @staticmethod
+    def _grant(provider: RebootProvider, db: Database) -> None:
+        if not db.is_cluster:
+            read = ["rds:DescribeDBInstances"]
+            reboot = ["rds:RebootDBInstance"]
+            targets = [db.arn()]
+            reboot_targets = targets
+        elif db.is_aurora:
+            read = ["rds:DescribeDBClusters", "rds:DescribeDBInstances"]
+            reboot = ["rds:RebootDBInstance"]
+            targets = [db.arn(), *db.member_arns()]
+            reboot_targets = db.member_arns()
+        else:
+            # A Multi-AZ DB cluster reboots as a whole; RDS names its members.
+            read = ["rds:DescribeDBClusters"]
+            reboot = ["rds:RebootDBCluster"]
+            targets = reboot_targets = [db.arn()]
+        provider.grant(
+            read=iam.PolicyStatement(actions=read, resources=targets),
+            reboot=iam.PolicyStatement(actions=reboot, resources=reboot_targets),
+        )
+
+
+def check(
+    scope: IConstruct,
+    database: IConstruct,
+    db: Database | None,
+    wanted: dict[str, str],
+) -> list[rules.Problem]:
+    """Every reason ``db`` cannot be protected as asked (empty when it can)."""
+    path = database.node.path
+    if db is None:
+        return [
+            rules.Problem(
+                None,
+                f"{path}: not a database ForceSsl can change (an imported instance or cluster, "
+                "or an L1 that belongs to another construct); protect the construct that "
+                "declares it in this app",
+            )
+        ]
+    problems = rules.engine_problems(db)
+    accepted = (AURORA_POSTGRES, POSTGRES) if db.is_cluster else (POSTGRES,)
+    if db.engine is not None and db.engine not in accepted:
+        problems = [
+            rules.Problem(
+                None,
+                f"{path}: engine {db.engine} is not {' or '.join(accepted)}; ForceSsl only "
+                "handles RDS for PostgreSQL and Aurora PostgreSQL (MySQL and MariaDB use "
+                "require_secure_transport instead)",
+            )
+        ]
+    earlier = protected_by(database)
+    if earlier is not None:
+        problems.append(
+            rules.Problem(
+                None, f"{path}: already protected by {earlier}; remove one of the two ForceSsl"
+            )
+        )
+    group = rules.locate_group(scope, db)
+    if group.kind != "none":
+        problems += rules.group_problems(scope, db, group, wanted)
+    else:
+        problems += rules.member_problems(scope, db)
     return problems
 
 
-def _instance_arn(stack: cdk.Stack, identifier: str) -> str:
-    return stack.format_arn(
-        service="rds",
-        resource="db",
-        resource_name=identifier,
-        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-    )
+def _ca_problems(db: Database, ca: rds.CaCertificate) -> list[str]:
+    problems = []
+    for res in db.members if db.is_cluster else [db.cfn]:
+        have = getattr(res, "ca_certificate_identifier", None)
+        if have is not None and have != ca.to_string():
+            problems.append(
+                f"{db.path}: CA certificate is already {have}, but ForceSsl was asked for "
+                f"{ca.to_string()}; make them agree"
+            )
+    return problems

@@ -75,37 +75,6 @@ def wanted_parameters(min_tls_version: str | None) -> dict[str, str]:
     return wanted
 
 
-def conflicts(path: str, group: GroupRef, wanted: Mapping[str, str]) -> list[str]:
-    """Problems with merging ``wanted`` into ``group``, each with its fix."""
-    if group.kind == "unknown":
-        return [
-            f"{path}: parameter group {group.name} is imported or not defined in this app, so "
-            f"its {FORCE_SSL} cannot be checked or set; pass a CDK rds.ParameterGroup (or "
-            "parameters=) instead, or let ForceSsl create the group by removing it"
-        ]
-    problems = []
-    for key, value in wanted.items():
-        have = (group.parameters or {}).get(key)
-        if have is None or str(have) == value:
-            continue
-        if cdk.Token.is_unresolved(have) or not isinstance(have, (str, int)):
-            problems.append(
-                f"{path}: parameter group {group.name} sets {key} to a value only known at "
-                f"deploy time; set it to '{value}' literally, or remove it"
-            )
-        elif key == FORCE_SSL:
-            problems.append(
-                f"{path}: parameter group {group.name} sets {FORCE_SSL}={have}; remove it or set "
-                "'1'"
-            )
-        else:
-            problems.append(
-                f"{path}: parameter group {group.name} sets {key}={have}, but ForceSsl was asked "
-                f"for {value}; make them agree"
-            )
-    return problems
-
-
 def merge(group: GroupRef, wanted: Mapping[str, str]) -> None:
     """Add ``wanted`` to an existing CDK or L1 group (after ``conflicts`` found none)."""
     if group.l2 is not None:

@@ -139,10 +139,12 @@ class RebootProvider(Construct):
         return existing
 
     def grant(self, *, read: iam.PolicyStatement, reboot: iam.PolicyStatement) -> None:
-        """Both handlers read; only the poller reboots."""
+        """Both handlers read; only the poller reboots. (An L1 Aurora cluster whose members are
+        not declared in the app has nothing to reboot that IAM could name.)"""
         self.on_event_fn.add_to_role_policy(read)
         self.is_complete_fn.add_to_role_policy(read)
-        self.is_complete_fn.add_to_role_policy(reboot)
+        if reboot.resources:
+            self.is_complete_fn.add_to_role_policy(reboot)
 
     @property
     def service_token(self) -> str:

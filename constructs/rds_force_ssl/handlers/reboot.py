@@ -246,10 +246,15 @@ def decide_cluster(
     ident = target.identifier
     status = str(cluster["Status"])
     group = cluster.get("DBClusterParameterGroup")
+    aurora = str(cluster.get("Engine", "")).startswith("aurora")
     listed = {m["DBInstanceIdentifier"]: m for m in cluster.get("DBClusterMembers", [])}
-    present = {i: listed[i] for i, inst in members.items() if inst is not None and i in listed}
+    if aurora:
+        present = {i: listed[i] for i, inst in members.items() if inst is not None and i in listed}
+    else:
+        # A Multi-AZ DB cluster: RDS manages the members; the cluster status covers them.
+        present = listed
     member_state = ",".join(
-        f"{i}:{members[i]['DBInstanceStatus']}/{m.get('DBClusterParameterGroupStatus')}"  # type: ignore[index]
+        f"{i}:{_member_status(members, i)}/{m.get('DBClusterParameterGroupStatus')}"
         for i, m in sorted(present.items())
     )
     state = f"{status}/{group} [{member_state}]"
@@ -268,7 +273,7 @@ def decide_cluster(
             f"{target.parameter_group}; it was changed outside CloudFormation. Deploy again to "
             "re-associate it."
         )
-    if any(members[i]["DBInstanceStatus"] != "available" for i in present):  # type: ignore[index]
+    if any(_member_status(members, i) not in ("available", "-") for i in present):
         return Decision(Action.WAIT, state)
     applies = {i: str(m.get("DBClusterParameterGroupStatus", "")) for i, m in present.items()}
     failed = sorted(i for i, a in applies.items() if a == "failed-to-apply")
@@ -291,7 +296,7 @@ def decide_cluster(
     pending = sorted(i for i, a in applies.items() if a == "pending-reboot")
     if not pending:
         return Decision(Action.DONE, state, outcome=OUTCOME_IN_SYNC)
-    if not str(cluster.get("Engine", "")).startswith("aurora"):
+    if not aurora:
         # A Multi-AZ DB cluster reboots as a whole.
         return Decision(Action.REBOOT_CLUSTER, state, reboot_id=ident)
     writers = [i for i in pending if present[i].get("IsClusterWriter")]
@@ -303,13 +308,19 @@ def decide_cluster(
     return Decision(Action.REBOOT_INSTANCE, state, reboot_id=(readers or writers)[0])
 
 
+def _member_status(members: Mapping[str, Mapping[str, Any] | None], ident: str) -> str:
+    inst = members.get(ident)
+    return str(inst["DBInstanceStatus"]) if inst is not None else "-"
+
+
 def observe(rds: RdsApi, target: Target) -> Decision:
     """Read the target and decide, without acting."""
     if target.kind == KIND_INSTANCE:
         return decide_instance(describe_instance(rds, target.identifier), target)
     cluster = describe_cluster(rds, target.identifier)
     members: dict[str, Mapping[str, Any] | None] = {}
-    if cluster.get("Status") == "available":
+    aurora = str(cluster.get("Engine", "")).startswith("aurora")
+    if aurora and cluster.get("Status") == "available":
         for m in cluster.get("DBClusterMembers", []):
             ident = m["DBInstanceIdentifier"]
             try:

@@ -1,0 +1,424 @@
+"""SslBaseline: compliant and non-compliant pairs for every construct type, in both modes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_rds as rds
+from aws_cdk.assertions import Template
+
+from rds_force_ssl import ForceSsl, SslBaseline, exempt
+from rds_force_ssl.baseline import COMPLIANCE, EXEMPT
+from rds_force_ssl.handlers.reboot import RESOURCE_TYPE
+from tests.conftest import AURORA16, PG16, Sandbox
+
+Build = Callable[[Sandbox], None]
+
+
+def synth(sb: Sandbox, mode: str) -> tuple[SslBaseline, dict[str, list[tuple[str, str]]]]:
+    baseline = SslBaseline.apply(sb.app, mode=mode)  # type: ignore[arg-type]
+    stack = sb.app.synth().get_stack_by_name("Stack")
+    messages: dict[str, list[tuple[str, str]]] = {}
+    for m in stack.messages:
+        level = m.level.name if hasattr(m.level, "name") else str(m.level)
+        messages.setdefault(m.id.lstrip("/"), []).append((level.lower(), str(m.entry.data)))
+    return baseline, messages
+
+
+def verdict(baseline: SslBaseline, path: str) -> str:
+    found = [v.compliance for v in baseline.verdicts if v.path == path]
+    assert len(found) == 1, baseline.verdicts
+    return found[0]
+
+
+# ---- builders: one database at Stack/Db (or Stack/Cluster) -------------------------------
+def instance_default(sb: Sandbox) -> None:
+    sb.instance("Db")
+
+
+def instance_protected(sb: Sandbox) -> None:
+    ForceSsl(sb.stack, "Ssl", database=sb.instance("Db"))
+
+
+def instance_param_only(sb: Sandbox) -> None:
+    sb.instance("Db", parameters={"rds.force_ssl": "1"})
+
+
+def instance_off(sb: Sandbox) -> None:
+    sb.instance("Db", parameters={"rds.force_ssl": "0"})
+
+
+def instance_imported_group(sb: Sandbox) -> None:
+    group = rds.ParameterGroup.from_parameter_group_name(sb.stack, "Imported", "team-pg16")
+    sb.instance("Db", parameter_group=group)
+
+
+def instance_token(sb: Sandbox) -> None:
+    value = cdk.CfnParameter(sb.stack, "ForceSslValue", default="1").value_as_string
+    sb.instance("Db", parameters={"rds.force_ssl": value})
+
+
+def snapshot_default(sb: Sandbox) -> None:
+    rds.DatabaseInstanceFromSnapshot(
+        sb.stack,
+        "Db",
+        snapshot_identifier="snap-1",
+        engine=PG16,
+        vpc=sb.vpc,
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+    )
+
+
+def snapshot_protected(sb: Sandbox) -> None:
+    db = rds.DatabaseInstanceFromSnapshot(
+        sb.stack,
+        "Db",
+        snapshot_identifier="snap-1",
+        engine=PG16,
+        vpc=sb.vpc,
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+    )
+    ForceSsl(sb.stack, "Ssl", database=db)
+
+
+def _replica(sb: Sandbox, source: rds.DatabaseInstance) -> rds.DatabaseInstanceReadReplica:
+    return rds.DatabaseInstanceReadReplica(
+        sb.stack,
+        "Db",
+        source_database_instance=source,
+        instance_type=ec2.InstanceType("t4g.micro"),
+        vpc=sb.vpc,
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+    )
+
+
+def replica_default(sb: Sandbox) -> None:
+    source = sb.instance("Source")
+    ForceSsl(sb.stack, "SourceSsl", database=source)
+    _replica(sb, source)
+
+
+def replica_protected(sb: Sandbox) -> None:
+    source = sb.instance("Source")
+    ForceSsl(sb.stack, "SourceSsl", database=source)
+    ForceSsl(sb.stack, "Ssl", database=_replica(sb, source))
+
+
+def cluster_default(sb: Sandbox) -> None:
+    sb.cluster("Db")
+
+
+def cluster_protected(sb: Sandbox) -> None:
+    ForceSsl(sb.stack, "Ssl", database=sb.cluster("Db"))
+
+
+def cluster_param_only(sb: Sandbox) -> None:
+    group = rds.ParameterGroup(
+        sb.stack, "Group", engine=AURORA16, parameters={"rds.force_ssl": "1"}
+    )
+    sb.cluster("Db", parameter_group=group)
+
+
+def cluster_member_contradicts(sb: Sandbox) -> None:
+    member_group = rds.ParameterGroup(
+        sb.stack, "MemberGroup", engine=AURORA16, parameters={"rds.force_ssl": "0"}
+    )
+    sb.cluster(
+        "Db",
+        writer=rds.ClusterInstance.provisioned("Writer", parameter_group=member_group),
+        readers=[],
+    )
+
+
+def l1_instance_default(sb: Sandbox) -> None:
+    rds.CfnDBInstance(
+        sb.stack,
+        "Db",
+        engine="postgres",
+        engine_version="16.9",
+        db_instance_class="db.t4g.micro",
+        allocated_storage="20",
+    )
+
+
+def l1_instance_with_l1_group(sb: Sandbox) -> None:
+    group = rds.CfnDBParameterGroup(
+        sb.stack,
+        "Group",
+        family="postgres16",
+        description="mine",
+        parameters={"rds.force_ssl": "1", "work_mem": "4096"},
+    )
+    db = rds.CfnDBInstance(
+        sb.stack,
+        "Db",
+        engine="postgres",
+        engine_version="16.9",
+        db_instance_class="db.t4g.micro",
+        allocated_storage="20",
+        db_parameter_group_name=group.ref,
+    )
+    ForceSsl(sb.stack, "Ssl", database=db)
+
+
+def l1_instance_named_group(sb: Sandbox) -> None:
+    rds.CfnDBInstance(
+        sb.stack,
+        "Db",
+        engine="postgres",
+        engine_version="16.9",
+        db_instance_class="db.t4g.micro",
+        allocated_storage="20",
+        db_parameter_group_name="made-by-hand",
+    )
+
+
+def l1_instance_unpinned(sb: Sandbox) -> None:
+    rds.CfnDBInstance(
+        sb.stack,
+        "Db",
+        engine="postgres",
+        db_instance_class="db.t4g.micro",
+        allocated_storage="20",
+    )
+
+
+def l1_cluster_default(sb: Sandbox) -> None:
+    cluster = rds.CfnDBCluster(
+        sb.stack,
+        "Db",
+        engine="aurora-postgresql",
+        engine_version="16.9",
+        master_username="postgres",
+        manage_master_user_password=True,
+    )
+    rds.CfnDBInstance(
+        sb.stack,
+        "Member",
+        engine="aurora-postgresql",
+        db_instance_class="db.r6g.large",
+        db_cluster_identifier=cluster.ref,
+    )
+
+
+def l1_cluster_with_group(sb: Sandbox) -> None:
+    group = rds.CfnDBClusterParameterGroup(
+        sb.stack,
+        "Group",
+        family="aurora-postgresql16",
+        description="mine",
+        parameters={"rds.force_ssl": "1"},
+    )
+    cluster = rds.CfnDBCluster(
+        sb.stack,
+        "Db",
+        engine="aurora-postgresql",
+        engine_version="16.9",
+        master_username="postgres",
+        manage_master_user_password=True,
+        db_cluster_parameter_group_name=group.ref,
+    )
+    ForceSsl(sb.stack, "Ssl", database=cluster)
+
+
+def l1_cluster_off(sb: Sandbox) -> None:
+    group = rds.CfnDBClusterParameterGroup(
+        sb.stack,
+        "Group",
+        family="aurora-postgresql16",
+        description="mine",
+        parameters={"rds.force_ssl": 0},
+    )
+    rds.CfnDBCluster(
+        sb.stack,
+        "Db",
+        engine="aurora-postgresql",
+        engine_version="16.9",
+        master_username="postgres",
+        manage_master_user_password=True,
+        db_cluster_parameter_group_name=group.ref,
+    )
+
+
+def multi_az_cluster(sb: Sandbox) -> None:
+    rds.CfnDBCluster(
+        sb.stack,
+        "Db",
+        engine="postgres",
+        engine_version="16.9",
+        db_cluster_instance_class="db.m6gd.large",
+        allocated_storage=100,
+        storage_type="io1",
+        iops=1000,
+        master_username="postgres",
+        manage_master_user_password=True,
+    )
+
+
+def mysql_instance(sb: Sandbox) -> None:
+    sb.instance(
+        "Db", engine=rds.DatabaseInstanceEngine.mysql(version=rds.MysqlEngineVersion.VER_8_0_39)
+    )
+
+
+def exempted(sb: Sandbox) -> None:
+    exempt(sb.instance("Db"), reason="legacy client without TLS until Q3; ticket DB-123")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    build: Build
+    audit: str  # expected verdict in audit mode: COMPLIANT, or the rule ID of the error
+    enforce: str  # expected verdict in enforce mode
+    warning: str = ""  # a rule ID expected as a warning in audit mode
+
+
+CASES = [
+    Case("instance, default group", instance_default, "RFS1", "COMPLIANT"),
+    Case("instance, ForceSsl", instance_protected, "COMPLIANT", "COMPLIANT"),
+    Case("instance, force_ssl=1 only", instance_param_only, "COMPLIANT", "COMPLIANT", "RFS4"),
+    Case("instance, force_ssl=0", instance_off, "RFS2", "RFS2"),
+    Case("instance, imported group", instance_imported_group, "RFS3", "RFS3"),
+    Case("instance, deploy-time token", instance_token, "RFS3", "RFS3"),
+    Case("from snapshot, default group", snapshot_default, "RFS1", "COMPLIANT"),
+    Case("from snapshot, ForceSsl", snapshot_protected, "COMPLIANT", "COMPLIANT"),
+    Case("read replica, default group", replica_default, "RFS1", "COMPLIANT"),
+    Case("read replica, ForceSsl", replica_protected, "COMPLIANT", "COMPLIANT"),
+    Case("cluster, default group", cluster_default, "RFS1", "COMPLIANT"),
+    Case("cluster, ForceSsl", cluster_protected, "COMPLIANT", "COMPLIANT"),
+    Case("cluster, force_ssl=1 without reboots", cluster_param_only, "RFS4", "COMPLIANT"),
+    Case("cluster, member group contradicts", cluster_member_contradicts, "RFS1", "RFS5"),
+    Case("L1 instance, no group", l1_instance_default, "RFS1", "COMPLIANT"),
+    Case("L1 instance, L1 group + ForceSsl", l1_instance_with_l1_group, "COMPLIANT", "COMPLIANT"),
+    Case("L1 instance, group by name", l1_instance_named_group, "RFS3", "RFS3"),
+    Case("L1 instance, version unpinned", l1_instance_unpinned, "RFS3", "RFS3"),
+    Case("L1 cluster, no group", l1_cluster_default, "RFS1", "COMPLIANT"),
+    Case("L1 cluster, L1 group + ForceSsl", l1_cluster_with_group, "COMPLIANT", "COMPLIANT"),
+    Case("L1 cluster, force_ssl=0", l1_cluster_off, "RFS2", "RFS2"),
+    Case("Multi-AZ DB cluster, no group", multi_az_cluster, "RFS1", "COMPLIANT"),
+    Case("MySQL is left alone", mysql_instance, "NOT_APPLICABLE", "NOT_APPLICABLE"),
+    Case("exempted, with a reason", exempted, "EXEMPT", "EXEMPT"),
+]
+
+
+def _check(case: Case, mode: str, expected: str) -> None:
+    sb = Sandbox()
+    case.build(sb)
+    baseline, messages = synth(sb, mode)
+    errors = [text for level, text in messages.get("Stack/Db", []) if level == "error"]
+    warnings = [text for level, text in messages.get("Stack/Db", []) if level == "warning"]
+    if expected.startswith("RFS"):
+        assert verdict(baseline, "Stack/Db") == "NON_COMPLIANT"
+        assert any(e.startswith(f"[{expected}] Stack/Db") for e in errors), errors
+        assert all("(why: " in e for e in errors)
+    else:
+        assert verdict(baseline, "Stack/Db") == expected
+        assert errors == []
+    if mode == "audit" and case.warning:
+        assert any(w.startswith(f"[{case.warning}]") for w in warnings), warnings
+    elif mode == "enforce":
+        assert warnings == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_audit(case: Case) -> None:
+    _check(case, "audit", case.audit)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_enforce(case: Case) -> None:
+    _check(case, "enforce", case.enforce)
+
+
+def test_audit_changes_nothing(sandbox: Sandbox) -> None:
+    sandbox.instance("Db")
+    synth(sandbox, "audit")
+    t = Template.from_stack(sandbox.stack)
+    t.resource_count_is(RESOURCE_TYPE, 0)
+    t.resource_count_is("AWS::RDS::DBParameterGroup", 0)
+
+
+def test_enforce_adds_the_same_as_force_ssl(sandbox: Sandbox) -> None:
+    sandbox.instance("Db", parameters={"work_mem": "4096"})
+    sandbox.cluster("Cluster")
+    synth(sandbox, "enforce")
+    t = Template.from_stack(sandbox.stack)
+    t.resource_count_is(RESOURCE_TYPE, 2)
+    t.has_resource_properties(
+        "AWS::RDS::DBParameterGroup", {"Parameters": {"work_mem": "4096", "rds.force_ssl": "1"}}
+    )
+    t.has_resource_properties(
+        "AWS::RDS::DBClusterParameterGroup", {"Parameters": {"rds.force_ssl": "1"}}
+    )
+
+
+def test_enforce_then_audit_finds_nothing() -> None:
+    app = Sandbox().app
+    builds = (instance_default, cluster_default, l1_instance_default, snapshot_default)
+    for i, build in enumerate(builds):
+        build(Sandbox(app, f"Stack{i}"))
+    enforce = SslBaseline.apply(app, mode="enforce")
+    audit = SslBaseline.apply(app, mode="audit")
+    assembly = app.synth()
+    assert [v.compliance for v in enforce.verdicts] == ["COMPLIANT"] * 4
+    assert [v.compliance for v in audit.verdicts] == ["COMPLIANT"] * 4
+    levels = [str(m.level) for s in assembly.stacks for m in s.messages]
+    assert not [level for level in levels if "ERROR" in level.upper()]
+
+
+def test_enforce_options_reach_every_force_ssl(sandbox: Sandbox) -> None:
+    sandbox.instance("Db")
+    SslBaseline.apply(sandbox.app, mode="enforce", min_tls_version="TLSv1.3")
+    sandbox.app.synth()
+    Template.from_stack(sandbox.stack).has_resource_properties(
+        "AWS::RDS::DBParameterGroup",
+        {"Parameters": {"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.3"}},
+    )
+
+
+def test_verdicts_and_exemptions_are_in_the_synthesized_metadata(sandbox: Sandbox) -> None:
+    sandbox.instance("Db")
+    exempt(sandbox.instance("Legacy"), reason="vendor appliance, TLS from 2027; ticket DB-9")
+    sandbox.instance(
+        "Mysql", engine=rds.DatabaseInstanceEngine.mysql(version=rds.MysqlEngineVersion.VER_8_0_39)
+    )
+    baseline, messages = synth(sandbox, "audit")
+    stack = sandbox.app.synth().get_stack_by_name("Stack")
+    metadata: dict[str, list[tuple[str, str]]] = {}
+    for kind in (EXEMPT, COMPLIANCE):
+        for entry in stack.find_metadata_by_type(kind):
+            metadata.setdefault(entry.path, []).append((kind, entry.data))
+    assert (EXEMPT, "vendor appliance, TLS from 2027; ticket DB-9") in metadata["/Stack/Legacy"]
+    assert (COMPLIANCE, "EXEMPT") in metadata["/Stack/Legacy"]
+    assert (COMPLIANCE, "NOT_APPLICABLE") in metadata["/Stack/Mysql"]
+    assert (COMPLIANCE, "NON_COMPLIANT") in metadata["/Stack/Db"]
+    assert (
+        "info",
+        "[rds-force-ssl] EXEMPT from the baseline: vendor appliance, TLS from 2027; ticket DB-9",
+    ) in messages["Stack/Legacy"]
+    assert baseline.summary() == (
+        "rds-force-ssl audit: 0 COMPLIANT, 1 NON_COMPLIANT, 1 NOT_APPLICABLE, 1 EXEMPT"
+    )
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_an_exemption_needs_a_reason(sandbox: Sandbox, reason: str) -> None:
+    with pytest.raises(ValueError, match="Stack/Db: an exemption needs a reason"):
+        exempt(sandbox.instance("Db"), reason=reason)
+
+
+def test_bad_modes_and_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="use 'enforce' or 'audit'"):
+        SslBaseline(mode="fix")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="audit mode changes nothing"):
+        SslBaseline(mode="audit", min_tls_version="TLSv1.2")
+
+
+def test_priorities_run_enforce_before_audit() -> None:
+    assert SslBaseline(mode="enforce").priority == cdk.AspectPriority.MUTATING
+    assert SslBaseline(mode="audit").priority == cdk.AspectPriority.READONLY
