@@ -1,0 +1,104 @@
+"""The three ways to make N PostgreSQL instances SSL-only that the benchmarks compare.
+
+(a) ``plain``: CDK alone, ``DatabaseInstance(parameters={"rds.force_ssl": "1"})``. It never
+    reboots, so a group associated with a running instance stays ``pending-reboot``.
+(b) ``awscr``: the common blog pattern, (a) plus one ``AwsCustomResource`` per instance that calls
+    ``RDS.rebootDBInstance`` on create and on update. Its physical ID carries a hash of the
+    group's parameters, so editing the group sends an Update (and so a reboot), as the pattern
+    is usually written.
+(c) ``forcessl``: this library, ``ForceSsl(database=db)`` on an instance with no group.
+
+Every stack is a VPC with isolated subnets in 2 AZs (no NAT gateway) and N ``t4g.micro``
+PostgreSQL 16.9 instances in it. The App gets the feature flags of this project's ``cdk.json``
+(what ``cdk init`` gives a new project), so a stack looks as it would under ``cdk synth``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+ROOT = Path(__file__).resolve().parent.parent
+for _path in (ROOT, ROOT / "constructs"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+VARIANTS = ("plain", "awscr", "forcessl")
+LABELS = {
+    "plain": "(a) plain CDK",
+    "awscr": "(b) AwsCustomResource",
+    "forcessl": "(c) ForceSsl",
+}
+FORCE_SSL = {"rds.force_ssl": "1"}
+
+
+def feature_flags() -> dict[str, Any]:
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return dict(context)
+
+
+def build_app(variant: str, n: int, *, validation: bool, outdir: str) -> Any:
+    """An App with one stack: the VPC and ``n`` instances protected the ``variant`` way."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_rds as rds
+    from aws_cdk import custom_resources as cr
+
+    from rds_force_ssl import ForceSsl
+
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    app = cdk.App(
+        outdir=outdir,
+        context=feature_flags(),
+        builtin_cloud_formation_validation=validation,
+    )
+    stack = cdk.Stack(app, "Bench", env=cdk.Environment(account="123456789012", region="us-east-1"))
+    vpc = ec2.Vpc(
+        stack,
+        "Vpc",
+        max_azs=2,
+        nat_gateways=0,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="db", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        ],
+    )
+    engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_9)
+    for i in range(n):
+        db = rds.DatabaseInstance(
+            stack,
+            f"Db{i}",
+            engine=engine,
+            instance_type=ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO),
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            allocated_storage=20,
+            storage_encrypted=True,
+            parameters=FORCE_SSL if variant in ("plain", "awscr") else None,
+        )
+        if variant == "awscr":
+            version = hashlib.sha256(json.dumps(FORCE_SSL, sort_keys=True).encode()).hexdigest()
+            call = cr.AwsSdkCall(
+                service="RDS",
+                action="rebootDBInstance",
+                parameters={"DBInstanceIdentifier": db.instance_identifier},
+                physical_resource_id=cr.PhysicalResourceId.of(f"reboot-{i}-{version[:12]}"),
+            )
+            reboot = cr.AwsCustomResource(
+                stack,
+                f"Db{i}Reboot",
+                on_create=call,
+                on_update=call,
+                policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=[db.instance_arn]),
+                install_latest_aws_sdk=False,
+            )
+            reboot.node.add_dependency(db)
+        elif variant == "forcessl":
+            ForceSsl(stack, f"Db{i}Ssl", database=db)
+    return app
