@@ -1,4 +1,4 @@
-"""A PostgreSQL 16 instance in an isolated VPC, made SSL-only by ForceSsl."""
+"""A PostgreSQL 16 instance and an Aurora PostgreSQL 16 cluster in an isolated VPC, SSL-only."""
 
 from __future__ import annotations
 
@@ -49,7 +49,26 @@ class SampleStack(cdk.Stack):
             min_tls_version="TLSv1.2",
             ca_certificate=rds.CaCertificate.RDS_CA_RSA2048_G1,
         )
-        _acknowledge_sample_choices(self, vpc, database)
+        # No ForceSsl here on purpose: the app's SslBaseline (app.py) protects this cluster, and
+        # reboots its members one at a time.
+        cluster = rds.DatabaseCluster(
+            self,
+            "Cluster",
+            engine=rds.DatabaseClusterEngine.aurora_postgres(
+                version=rds.AuroraPostgresEngineVersion.VER_16_9
+            ),
+            writer=rds.ClusterInstance.serverless_v2("Writer"),
+            readers=[rds.ClusterInstance.serverless_v2("Reader", scale_with_writer=True)],
+            serverless_v2_min_capacity=0.5,
+            serverless_v2_max_capacity=1,
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            storage_encrypted=True,
+            iam_authentication=True,
+            removal_policy=cdk.RemovalPolicy.SNAPSHOT,
+        )
+        _acknowledge_sample_choices(self, vpc, database, cluster)
+        cdk.CfnOutput(self, "ClusterEndpoint", value=cluster.cluster_endpoint.hostname)
         endpoint = database.db_instance_endpoint_address
         port = database.db_instance_endpoint_port
         cdk.CfnOutput(self, "Endpoint", value=endpoint)
@@ -87,7 +106,7 @@ class SampleStack(cdk.Stack):
 
 
 def _acknowledge_sample_choices(
-    stack: cdk.Stack, vpc: ec2.Vpc, database: rds.DatabaseInstance
+    stack: cdk.Stack, vpc: ec2.Vpc, database: rds.DatabaseInstance, cluster: rds.DatabaseCluster
 ) -> None:
     """cdk-nag findings that are choices of this sample, not of the library, with why."""
 
@@ -101,6 +120,19 @@ def _acknowledge_sample_choices(
             "the sample itself. Enable them in a real VPC.",
         ),
     )
+    for db in (database, cluster):
+        cdk.Validations.of(db).acknowledge(
+            ack(
+                "RDS10",
+                "The sample must be destroyable with cdk destroy; RemovalPolicy.SNAPSHOT "
+                "still keeps a final snapshot.",
+            ),
+            ack(
+                "SMG4",
+                "Rotation needs a rotation Lambda reachable from isolated subnets "
+                "(VPC endpoints); out of scope for a TLS sample.",
+            ),
+        )
     cdk.Validations.of(database).acknowledge(
         ack(
             "RDS3",
@@ -108,18 +140,8 @@ def _acknowledge_sample_choices(
             "(force_failover=True) the same way.",
         ),
         ack(
-            "RDS10",
-            "The sample must be destroyable with cdk destroy; RemovalPolicy.SNAPSHOT "
-            "still keeps a final snapshot.",
-        ),
-        ack(
             "RDS11",
             "Changing the port is not a control here: the security group admits "
             "nobody, and TLS is what this stack enforces.",
-        ),
-        ack(
-            "SMG4",
-            "Rotation needs a rotation Lambda reachable from isolated subnets "
-            "(VPC endpoints); out of scope for a TLS sample.",
         ),
     )

@@ -15,7 +15,7 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 
 from rds_force_ssl import report
-from stacks.sample_stack import SampleStack
+from stacks.sample_app import compose
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "RdsForceSslSample"
@@ -49,7 +49,7 @@ def nagged(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # Keep going on findings so the test can list them all, not just fail on the first.
         context={"@aws-cdk/core:failSynthOnValidationErrors": False},
     )
-    SampleStack(app, STACK)
+    compose(app)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()
     return out
@@ -88,9 +88,11 @@ def test_builtin_cloudformation_validation_finds_no_errors(nagged: Path) -> None
 def test_sample_resources(nagged: Path) -> None:
     template = json.loads((nagged / f"{STACK}.template.json").read_text())
     types = Counter(r["Type"] for r in template["Resources"].values())
-    assert types["AWS::RDS::DBInstance"] == 1
+    assert types["AWS::RDS::DBInstance"] == 3  # the instance, the cluster's writer and reader
     assert types["AWS::RDS::DBParameterGroup"] == 1
-    assert types["Custom::RdsForceSslReboot"] == 1
+    assert types["AWS::RDS::DBClusterParameterGroup"] == 1
+    assert types["Custom::RdsForceSslReboot"] == 2
+    assert types["AWS::StepFunctions::StateMachine"] == 1
     assert types["AWS::EC2::NatGateway"] == 0
     outputs = template["Outputs"]
     psql = json.dumps(outputs["PsqlCommand"]["Value"])
@@ -98,11 +100,18 @@ def test_sample_resources(nagged: Path) -> None:
     assert report.protected(nagged) == [
         {
             "stack": STACK,
+            "database": f"{STACK}/Cluster",
+            "protected_by": f"{STACK}/ClusterForceSsl",
+            "kind": "cluster",
+            "parameters": {"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.2"},
+        },
+        {
+            "stack": STACK,
             "database": f"{STACK}/Database",
             "protected_by": f"{STACK}/ForceSsl",
             "kind": "instance",
             "parameters": {"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.2"},
-        }
+        },
     ]
 
 
@@ -114,18 +123,16 @@ def test_report_exit_codes(
     assert report.main([str(tmp_path)]) == 2
 
 
-@pytest.mark.synth_cli
-def test_cdk_cli_synth_then_cfn_lint(tmp_path: Path) -> None:
-    """`npx cdk synth` of app.py with the pinned CLI, then cfn-lint with zero errors."""
+def cdk_synth(out: Path, *app: str) -> subprocess.CompletedProcess[str]:
+    """`npx cdk synth` with the pinned CLI; ``app`` overrides cdk.json's app command."""
     npx = shutil.which("npx")
     if npx is None or not (ROOT / "node_modules" / ".bin" / "cdk").exists():
         pytest.fail("the pinned CDK CLI is not installed: run `npm ci` (make setup does)")
-    out = tmp_path / "cdk.out"
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    # app.py runs as `python3 app.py` (cdk.json): put this interpreter first on PATH.
+    # cdk.json runs `python3 app.py`: put this interpreter first on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    synth = subprocess.run(
-        [npx, "cdk", "synth", "-q", "-o", str(out)],
+    return subprocess.run(
+        [npx, "cdk", "synth", "-q", "-o", str(out), *(["--app", app[0]] if app else [])],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -133,7 +140,16 @@ def test_cdk_cli_synth_then_cfn_lint(tmp_path: Path) -> None:
         timeout=600,
         check=False,
     )
+
+
+@pytest.mark.synth_cli
+def test_cdk_cli_synth_then_cfn_lint(tmp_path: Path) -> None:
+    """`npx cdk synth` of app.py, then cfn-lint with zero errors (and zero warnings, but the
+    one ignored in .cfnlintrc.yaml)."""
+    out = tmp_path / "cdk.out"
+    synth = cdk_synth(out)
     assert synth.returncode == 0, synth.stderr[-3000:]
+    assert "rds-force-ssl enforce: 2 COMPLIANT, 0 NON_COMPLIANT" in synth.stderr
     templates = sorted(out.glob("*.template.json"))
     assert [t.name for t in templates] == [f"{STACK}.template.json"]
     lint = subprocess.run(
@@ -146,3 +162,17 @@ def test_cdk_cli_synth_then_cfn_lint(tmp_path: Path) -> None:
     )
     # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
     assert lint.returncode == 0, lint.stdout[-3000:]
+
+
+@pytest.mark.synth_cli
+def test_a_non_compliant_app_fails_synth_in_audit_mode(tmp_path: Path) -> None:
+    synth = cdk_synth(tmp_path / "cdk.out", "python3 tests/fixtures/noncompliant_app.py")
+    assert synth.returncode != 0
+    assert "[RFS1] NonCompliant/DefaultGroup: uses the engine's default parameter group" in (
+        synth.stderr
+    )
+    assert "[RFS2] NonCompliant/SslOff: parameter group" in synth.stderr
+    assert (
+        "rds-force-ssl audit: 0 COMPLIANT, 2 NON_COMPLIANT, 1 NOT_APPLICABLE"
+        in synth.stdout + synth.stderr
+    )
