@@ -532,5 +532,24 @@ def run_provider(
     raise AssertionError("unreachable")
 
 
+def run_duplicates(
+    sim: RdsSimulator, event: dict[str, Any], *, copies: int = 2, query_interval: float = 15.0
+) -> set[int]:
+    """CloudFormation delivering the same event ``copies`` times, each run polling in turn on
+    the same clock; returns the runs that completed within 100 rounds."""
+    from rds_force_ssl.handlers import reboot
+
+    runs = [{**event, **reboot.handle_on_event(event, sim)} for _ in range(copies)]
+    finished: set[int] = set()
+    for _ in range(100):
+        for i, merged in enumerate(runs):
+            if i not in finished and reboot.handle_is_complete(merged, sim)["IsComplete"]:
+                finished.add(i)
+        if len(finished) == copies:
+            break
+        sim.advance(query_interval)
+    return finished
+
+
 def _count(start: int) -> Iterator[int]:
     return itertools.count(start)

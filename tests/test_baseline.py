@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -134,15 +135,20 @@ def cluster_member_contradicts(sb: Sandbox) -> None:
     )
 
 
-def l1_instance_default(sb: Sandbox) -> None:
-    rds.CfnDBInstance(
+def l1_instance(sb: Sandbox, **kwargs: Any) -> rds.CfnDBInstance:
+    kwargs.setdefault("engine_version", "16.9")
+    return rds.CfnDBInstance(
         sb.stack,
         "Db",
         engine="postgres",
-        engine_version="16.9",
         db_instance_class="db.t4g.micro",
         allocated_storage="20",
+        **kwargs,
     )
+
+
+def l1_instance_default(sb: Sandbox) -> None:
+    l1_instance(sb)
 
 
 def l1_instance_with_l1_group(sb: Sandbox) -> None:
@@ -153,95 +159,55 @@ def l1_instance_with_l1_group(sb: Sandbox) -> None:
         description="mine",
         parameters={"rds.force_ssl": "1", "work_mem": "4096"},
     )
-    db = rds.CfnDBInstance(
-        sb.stack,
-        "Db",
-        engine="postgres",
-        engine_version="16.9",
-        db_instance_class="db.t4g.micro",
-        allocated_storage="20",
-        db_parameter_group_name=group.ref,
-    )
-    ForceSsl(sb.stack, "Ssl", database=db)
+    ForceSsl(sb.stack, "Ssl", database=l1_instance(sb, db_parameter_group_name=group.ref))
 
 
 def l1_instance_named_group(sb: Sandbox) -> None:
-    rds.CfnDBInstance(
-        sb.stack,
-        "Db",
-        engine="postgres",
-        engine_version="16.9",
-        db_instance_class="db.t4g.micro",
-        allocated_storage="20",
-        db_parameter_group_name="made-by-hand",
-    )
+    l1_instance(sb, db_parameter_group_name="made-by-hand")
 
 
 def l1_instance_unpinned(sb: Sandbox) -> None:
-    rds.CfnDBInstance(
-        sb.stack,
-        "Db",
-        engine="postgres",
-        db_instance_class="db.t4g.micro",
-        allocated_storage="20",
-    )
+    l1_instance(sb, engine_version=None)
 
 
-def l1_cluster_default(sb: Sandbox) -> None:
-    cluster = rds.CfnDBCluster(
+def l1_cluster(sb: Sandbox, force_ssl: object = None) -> rds.CfnDBCluster:
+    """An L1 Aurora cluster; with ``force_ssl``, behind an L1 cluster group that sets it."""
+    group = None
+    if force_ssl is not None:
+        group = rds.CfnDBClusterParameterGroup(
+            sb.stack,
+            "Group",
+            family="aurora-postgresql16",
+            description="mine",
+            parameters={"rds.force_ssl": force_ssl},
+        )
+    return rds.CfnDBCluster(
         sb.stack,
         "Db",
         engine="aurora-postgresql",
         engine_version="16.9",
         master_username="postgres",
         manage_master_user_password=True,
+        db_cluster_parameter_group_name=group.ref if group else None,
     )
+
+
+def l1_cluster_default(sb: Sandbox) -> None:
     rds.CfnDBInstance(
         sb.stack,
         "Member",
         engine="aurora-postgresql",
         db_instance_class="db.r6g.large",
-        db_cluster_identifier=cluster.ref,
+        db_cluster_identifier=l1_cluster(sb).ref,
     )
 
 
 def l1_cluster_with_group(sb: Sandbox) -> None:
-    group = rds.CfnDBClusterParameterGroup(
-        sb.stack,
-        "Group",
-        family="aurora-postgresql16",
-        description="mine",
-        parameters={"rds.force_ssl": "1"},
-    )
-    cluster = rds.CfnDBCluster(
-        sb.stack,
-        "Db",
-        engine="aurora-postgresql",
-        engine_version="16.9",
-        master_username="postgres",
-        manage_master_user_password=True,
-        db_cluster_parameter_group_name=group.ref,
-    )
-    ForceSsl(sb.stack, "Ssl", database=cluster)
+    ForceSsl(sb.stack, "Ssl", database=l1_cluster(sb, force_ssl="1"))
 
 
 def l1_cluster_off(sb: Sandbox) -> None:
-    group = rds.CfnDBClusterParameterGroup(
-        sb.stack,
-        "Group",
-        family="aurora-postgresql16",
-        description="mine",
-        parameters={"rds.force_ssl": 0},
-    )
-    rds.CfnDBCluster(
-        sb.stack,
-        "Db",
-        engine="aurora-postgresql",
-        engine_version="16.9",
-        master_username="postgres",
-        manage_master_user_password=True,
-        db_cluster_parameter_group_name=group.ref,
-    )
+    l1_cluster(sb, force_ssl=0)
 
 
 def multi_az_cluster(sb: Sandbox) -> None:

@@ -138,23 +138,14 @@ class ForceSsl(Construct):
 
     def _create_group(self, db: Database, wanted: dict[str, str]) -> pg.GroupRef:
         assert db.family is not None
-        group: cdk.CfnResource
-        if db.is_cluster:
-            group = rds.CfnDBClusterParameterGroup(
-                self,
-                "ParameterGroup",
-                family=db.family,
-                parameters=dict(wanted),
-                description=f"rds-force-ssl for {db.path}",
-            )
-        else:
-            group = rds.CfnDBParameterGroup(
-                self,
-                "ParameterGroup",
-                family=db.family,
-                parameters=dict(wanted),
-                description=f"rds-force-ssl for {db.path}",
-            )
+        kind = rds.CfnDBClusterParameterGroup if db.is_cluster else rds.CfnDBParameterGroup
+        group = kind(
+            self,
+            "ParameterGroup",
+            family=db.family,
+            parameters=dict(wanted),
+            description=f"rds-force-ssl for {db.path}",
+        )
         db.attach(group.ref)
         return pg.GroupRef("l1", group.node.path, l1=group, parameters=dict(wanted))
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from rds_force_ssl.handlers import reboot
 from tests.handlers.test_reboot_scenarios import INTERVAL, event
-from tests.rds_sim import RdsSimulator, run_provider
+from tests.rds_sim import RdsSimulator, run_duplicates, run_provider
 
 GROUP = "apg16-force-ssl"
 
@@ -119,16 +119,7 @@ def test_a_duplicate_event_reboots_nothing_twice() -> None:
 
 def test_a_duplicate_event_interleaved_keeps_one_member_down_at_a_time() -> None:
     sim = aurora()
-    ev = cluster_event()
-    runs = [{**ev, **reboot.handle_on_event(ev, sim)} for _ in range(2)]
-    finished: set[int] = set()
-    for _ in range(100):
-        for i, merged in enumerate(runs):
-            if i not in finished and reboot.handle_is_complete(merged, sim)["IsComplete"]:
-                finished.add(i)
-        if len(finished) == 2:
-            break
-        sim.advance(INTERVAL)
+    finished = run_duplicates(sim, cluster_event(), query_interval=INTERVAL)
     assert finished == {0, 1}
     assert sim.reboots() == ["r1", "r2", "w"]
     assert sim.max_concurrent_down() == 1

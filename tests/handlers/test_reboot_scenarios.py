@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rds_force_ssl.handlers import reboot
-from tests.rds_sim import RdsSimulator, run_provider
+from tests.rds_sim import RdsSimulator, run_duplicates, run_provider
 
 GROUP = "stack-dbparametergroup-abc"
 INTERVAL = 15.0
@@ -243,18 +243,7 @@ def test_duplicate_event_interleaved_with_the_first_reboots_once() -> None:
     """CloudFormation retries the same request while the first run is still polling."""
     sim = RdsSimulator()
     pending(sim)
-    ev = event()
-    first = reboot.handle_on_event(ev, sim)
-    second = reboot.handle_on_event(ev, sim)
-    runs = [{**ev, **first}, {**ev, **second}]
-    finished: set[int] = set()
-    for _ in range(40):
-        for i, merged in enumerate(runs):
-            if i not in finished and reboot.handle_is_complete(merged, sim)["IsComplete"]:
-                finished.add(i)
-        if len(finished) == 2:
-            break
-        sim.advance(INTERVAL)
+    finished = run_duplicates(sim, event(), query_interval=INTERVAL)
     assert finished == {0, 1}
     assert sim.reboots() == ["db1"]
     assert sim.call_names().count("RebootDBInstance") == 1
