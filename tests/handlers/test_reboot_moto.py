@@ -115,3 +115,28 @@ def test_cluster_reads_members_and_completes(rds: Any) -> None:
 def test_missing_cluster_is_reported_as_gone(rds: Any) -> None:
     with pytest.raises(reboot.Gone, match="DB cluster c9 does not exist"):
         reboot.handle_on_event(event(kind="cluster", ident="c9"), rds)
+
+
+def test_the_lambda_asset_imports_alone_without_cdk() -> None:
+    """Lambda runs `reboot.on_event` from the handlers folder alone: no package, no CDK."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    handlers = Path(reboot.__file__).parent
+    probe = (
+        "import sys, reboot; "
+        "assert callable(reboot.on_event) and callable(reboot.is_complete); "
+        "cdk = ('aws_cdk', 'rds_force_ssl', 'jsii'); "
+        "print(sorted(m for m in sys.modules if m.startswith(cdk)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=handlers,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
+    assert sorted(p.name for p in handlers.glob("*.py")) == ["__init__.py", "reboot.py"]
