@@ -58,17 +58,29 @@ class Sample:
 
 # ---- the measured process --------------------------------------------------------------------
 def _node_cpu_seconds() -> float:
-    """CPU seconds used so far by this process's children (the jsii node kernel)."""
+    """CPU seconds used so far by this process's descendants: jsii's runtime and the node
+    kernel it starts, where CDK's synthesis runs."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
+            # After "pid (comm)": state ppid ...; utime and stime are fields 14 and 15.
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # After "pid (comm)": state ppid ... utime is field 14 and stime 15 of the full line.
-        if int(fields[1]) == os.getpid():
-            total += (int(fields[11]) + int(fields[12])) / ticks
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    mine, total = {os.getpid()}, 0.0
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in mine and pid not in mine:
+                mine.add(pid)
+                total += cpu[pid]
+                grew = True
     return total
 
 
@@ -181,6 +193,30 @@ def table(results: dict[tuple[int, bool], list[Sample]]) -> list[str]:
     return lines
 
 
+def breakdown(results: dict[tuple[int, bool], list[Sample]]) -> list[str]:
+    """Where a process's time goes, per N and variant: medians of each phase, with the built-in
+    validation's share taken as app.synth() with it on minus app.synth() with it off."""
+    head = (
+        "| N | variant | import s | build s | synth without validation s "
+        "| validation s (on - off) | whole process s (validation on) |"
+    )
+    lines = [head, _rule(head)]
+    for n in sorted({n for n, _ in results}):
+        if (n, True) not in results or (n, False) not in results:
+            continue
+        for v in VARIANTS:
+            on = [s for s in results[(n, True)] if s.variant == v]
+            off = [s for s in results[(n, False)] if s.variant == v]
+            synth_off = _median([s.synth_s for s in off])
+            lines.append(
+                f"| {n} | {LABELS[v]} | {_median([s.import_s for s in on + off]):.2f} "
+                f"| {_median([s.build_s for s in on + off]):.2f} | {synth_off:.2f} "
+                f"| {_median([s.synth_s for s in on]) - synth_off:.2f} "
+                f"| {_median([s.process_s for s in on]):.2f} |"
+            )
+    return lines
+
+
 def _rule(head: str) -> str:
     return "|" + "---|" * (head.count("|") - 1)
 
@@ -208,6 +244,13 @@ def run(ns: Sequence[int], rounds_for: dict[int, int], validations: Sequence[boo
     for line in table(results):
         print(line)
     print()
+    where = breakdown(results)
+    if len(where) > 2:
+        print("Where the time goes (medians)")
+        print()
+        for line in where:
+            print(line)
+        print()
     key = (
         (TARGET_N, True)
         if (TARGET_N, True) in results
