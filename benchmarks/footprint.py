@@ -174,6 +174,13 @@ def run(small: int, large: int) -> int:
         (f"limit N >= {TARGET_LIMIT_N}", c_first >= TARGET_LIMIT_N),
     ]
     verdict = ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks)
+    if c_first < TARGET_LIMIT_N:
+        # At a given per-DB count the limit cannot move past (500 - VPC - fixed) / per-DB.
+        verdict += (
+            f"; short by {TARGET_LIMIT_N - c_first}: {TARGET_LIMIT_N} databases need at most "
+            f"{(RESOURCE_LIMIT - base.resources - c.fixed) / TARGET_LIMIT_N:.2f} resources each "
+            f"with this fixed overhead, and (c) has {c.per_db:g}"
+        )
     print(
         f"SUMMARY footprint: (c) adds {c.per_db - plain.per_db:+g} resource per DB over (a), "
         f"{c.fixed:g} fixed, first limit at N={c_first} ({verdict})"
