@@ -113,10 +113,17 @@ def test_one_provider_for_three_databases(sandbox: Sandbox) -> None:
     t.resource_count_is("AWS::Lambda::Function", 5)
 
 
-def _statements(t: Template) -> list[dict[str, Any]]:
+def _statements(t: Template, prefix: str = "") -> list[dict[str, Any]]:
+    """Every IAM statement of the template (policy resources and roles' inline policies),
+    optionally only those of resources whose logical ID starts with ``prefix``."""
     out = []
-    for policy in resources(t, "AWS::IAM::Policy").values():
-        out += policy["Properties"]["PolicyDocument"]["Statement"]
+    for logical_id, policy in resources(t, "AWS::IAM::Policy").items():
+        if logical_id.startswith(prefix):
+            out += policy["Properties"]["PolicyDocument"]["Statement"]
+    for logical_id, role in resources(t, "AWS::IAM::Role").items():
+        if logical_id.startswith(prefix):
+            for inline in role["Properties"].get("Policies", []):
+                out += inline["PolicyDocument"]["Statement"]
     return out
 
 
@@ -147,15 +154,9 @@ def test_iam_allows_reboot_and_describe_only_on_the_protected_instances(sandbox:
                 seen_reboot_targets.add(join[-1]["Ref"])
     assert seen_reboot_targets == db_ids
     # The on-event handler only reads.
-    on_event_policies = [
-        p
-        for k, p in resources(t, "AWS::IAM::Policy").items()
-        if k.startswith("RdsForceSslRebootProviderOnEvent")
-    ]
-    assert on_event_policies
-    for p in on_event_policies:
-        for s in p["Properties"]["PolicyDocument"]["Statement"]:
-            assert "rds:RebootDBInstance" not in _actions(s)
+    on_event = _statements(t, "RdsForceSslRebootProviderOnEventRole")
+    assert any("rds:DescribeDBInstances" in _actions(s) for s in on_event)
+    assert not [s for s in on_event if "rds:RebootDBInstance" in _actions(s)]
 
 
 def test_ca_certificate_is_set_on_the_instance(sandbox: Sandbox) -> None:
@@ -315,3 +316,26 @@ def test_stacks_must_agree_on_timing(sandbox: Sandbox) -> None:
             database=sandbox.instance("Db2"),
             query_interval=cdk.Duration.seconds(20),
         )
+
+
+def test_databases_without_a_group_share_the_stacks_group(sandbox: Sandbox) -> None:
+    ForceSsl(sandbox.stack, "Ssl1", database=sandbox.instance("Db1"))
+    ForceSsl(sandbox.stack, "Ssl2", database=sandbox.instance("Db2"))
+    ForceSsl(sandbox.stack, "Ssl3", database=sandbox.instance("Db3"), min_tls_version="TLSv1.3")
+    ForceSsl(sandbox.stack, "Ssl4", database=sandbox.cluster("Cluster"))
+    t = Template.from_stack(sandbox.stack)
+    groups = resources(t, "AWS::RDS::DBParameterGroup")
+    assert all(k.startswith("RdsForceSslGroupPostgres16") for k in groups)
+    by_params = {tuple(sorted(g["Properties"]["Parameters"].items())): k for k, g in groups.items()}
+    assert set(by_params) == {
+        (("rds.force_ssl", "1"),),
+        (("rds.force_ssl", "1"), ("ssl_min_protocol_version", "TLSv1.3")),
+    }
+    attached = sorted(
+        (k[:3], r["Properties"]["DBParameterGroupName"]["Ref"])
+        for k, r in resources(t, "AWS::RDS::DBInstance").items()
+        if k.startswith("Db")
+    )
+    plain, floor = by_params[(("rds.force_ssl", "1"),)], by_params[max(by_params)]
+    assert attached == [("Db1", plain), ("Db2", plain), ("Db3", floor)]
+    t.resource_count_is("AWS::RDS::DBClusterParameterGroup", 1)

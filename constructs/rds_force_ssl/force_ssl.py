@@ -51,9 +51,11 @@ class ForceSsl(Construct):
         ``CfnDBCluster`` (which may also be a Multi-AZ DB cluster, engine postgres). Its engine
         version must be pinned, so that the parameter-group family is known.
 
-    What it does: puts ``rds.force_ssl=1`` in the database's parameter group (creating one, or
-    adding to the one it already has in this app), and adds a custom resource that reboots what
-    is still ``pending-reboot`` after the deploy and waits until the setting is in effect.
+    What it does: puts ``rds.force_ssl=1`` in the database's parameter group (adding to the one
+    it already has in this app, or attaching the stack's own rds-force-ssl group for its family
+    and settings, shared by every database that had none), and adds a custom resource that
+    reboots what is still ``pending-reboot`` after the deploy and waits until the setting is in
+    effect.
 
     min_tls_version: ``"TLSv1.2"`` or ``"TLSv1.3"`` as ``ssl_min_protocol_version``
         (default: None, the engine's default is left alone).
@@ -136,16 +138,29 @@ class ForceSsl(Construct):
             self.reboot.node.add_dependency(*db.members)
         database.node.add_metadata(PROTECTED_BY, self.node.path)
 
-    def _create_group(self, db: Database, wanted: dict[str, str]) -> pg.GroupRef:
+    @staticmethod
+    def _create_group(db: Database, wanted: dict[str, str]) -> pg.GroupRef:
+        """The stack's group for this family and these settings, made on first use.
+
+        Databases that had no group of their own share it: it holds only what ForceSsl sets,
+        and one group per database would cost a resource each (CloudFormation allows 500).
+        """
         assert db.family is not None
-        kind = rds.CfnDBClusterParameterGroup if db.is_cluster else rds.CfnDBParameterGroup
-        group = kind(
-            self,
-            "ParameterGroup",
-            family=db.family,
-            parameters=dict(wanted),
-            description=f"rds-force-ssl for {db.path}",
-        )
+        stack = cdk.Stack.of(db.cfn)
+        floor = wanted.get(pg.MIN_TLS, "").replace("TLSv", "Tls").replace(".", "")
+        family = "".join(ch for ch in db.family.title() if ch.isalnum())
+        group_id = f"RdsForceSsl{'Cluster' if db.is_cluster else ''}Group{family}{floor}"
+        group = stack.node.try_find_child(group_id)
+        if group is None:
+            kind = rds.CfnDBClusterParameterGroup if db.is_cluster else rds.CfnDBParameterGroup
+            group = kind(
+                stack,
+                group_id,
+                family=db.family,
+                parameters=dict(wanted),
+                description=f"rds-force-ssl: {', '.join(f'{k}={v}' for k, v in wanted.items())}",
+            )
+        assert isinstance(group, cdk.CfnResource)
         db.attach(group.ref)
         return pg.GroupRef("l1", group.node.path, l1=group, parameters=dict(wanted))
 

@@ -68,14 +68,33 @@ class RebootProvider(Construct):
         reconciler_logs = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR)
         code = lambda_.Code.from_asset(str(HANDLERS_DIR), exclude=["__pycache__", "*.pyc"])
 
-        def role(name: str) -> iam.Role:
-            # Instead of the AWSLambdaBasicExecutionRole managed policy (logs:* on every log
-            # group): write access to this one log group.
-            made = iam.Role(self, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-            reconciler_logs.grant_write(made)
-            return made
+        write_logs = iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[reconciler_logs.log_group_arn],
+        )
 
-        def handler(name: str, entry: str, description: str) -> lambda_.Function:
+        def role(name: str, policy: iam.PolicyDocument | None = None) -> iam.Role:
+            # Instead of the AWSLambdaBasicExecutionRole managed policy (logs:* on every log
+            # group): write access to this one log group. Our handlers' roles carry their whole
+            # policy inline, so each protected database adds statements, not resources.
+            if policy is None:
+                made = iam.Role(self, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+                made.add_to_principal_policy(write_logs)
+                return made
+            policy.add_statements(write_logs)
+            return iam.Role(
+                self,
+                name,
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                inline_policies={"RdsForceSsl": policy},
+            )
+
+        self._read = iam.PolicyDocument()  # both handlers
+        self._reboot = iam.PolicyDocument()  # the poller only
+
+        def handler(
+            name: str, entry: str, description: str, policy: iam.PolicyDocument
+        ) -> lambda_.Function:
             return lambda_.Function(
                 self,
                 name,
@@ -83,7 +102,7 @@ class RebootProvider(Construct):
                 architecture=lambda_.Architecture.ARM_64,
                 handler=f"reboot.{entry}",
                 code=code,
-                role=role(f"{name}Role"),
+                role=role(f"{name}Role", policy),
                 timeout=cdk.Duration.seconds(60),
                 memory_size=128,
                 description=description,
@@ -91,10 +110,13 @@ class RebootProvider(Construct):
             )
 
         self.on_event_fn = handler(
-            "OnEvent", "on_event", "rds-force-ssl: record the database state"
+            "OnEvent", "on_event", "rds-force-ssl: record the database state", self._read
         )
         self.is_complete_fn = handler(
-            "IsComplete", "is_complete", "rds-force-ssl: reboot what is pending-reboot, then wait"
+            "IsComplete",
+            "is_complete",
+            "rds-force-ssl: reboot what is pending-reboot, then wait",
+            self._reboot,
         )
         self.provider = cr.Provider(
             self,
@@ -141,10 +163,10 @@ class RebootProvider(Construct):
     def grant(self, *, read: iam.PolicyStatement, reboot: iam.PolicyStatement) -> None:
         """Both handlers read; only the poller reboots. (An L1 Aurora cluster whose members are
         not declared in the app has nothing to reboot that IAM could name.)"""
-        self.on_event_fn.add_to_role_policy(read)
-        self.is_complete_fn.add_to_role_policy(read)
+        self._read.add_statements(read)
+        self._reboot.add_statements(read)
         if reboot.resources:
-            self.is_complete_fn.add_to_role_policy(reboot)
+            self._reboot.add_statements(reboot)
 
     @property
     def service_token(self) -> str:
