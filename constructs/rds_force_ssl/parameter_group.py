@@ -1,7 +1,8 @@
 """Find, check and fill the parameter group that carries ``rds.force_ssl=1``.
 
 A database's group is one of four things at synth time:
-- none, or an engine default (``default.*``): we create a custom group and attach it;
+- none, or an engine default (``default.*``): we attach the stack's rds-force-ssl group for
+  the family and settings (made on first use);
 - a CDK ``ParameterGroup`` (passed as ``parameter_group=`` or made from ``parameters=``): we add
   our parameters to it, so the user's own parameters stay where they are;
 - an L1 ``CfnDBParameterGroup`` / ``CfnDBClusterParameterGroup`` whose parameters are a plain
@@ -76,7 +77,7 @@ def wanted_parameters(min_tls_version: str | None) -> dict[str, str]:
 
 
 def merge(group: GroupRef, wanted: Mapping[str, str]) -> None:
-    """Add ``wanted`` to an existing CDK or L1 group (after ``conflicts`` found none)."""
+    """Add ``wanted`` to an existing CDK or L1 group (once rules.group_problems found none)."""
     if group.l2 is not None:
         for key, value in wanted.items():
             group.l2.add_parameter(key, value)
