@@ -339,3 +339,24 @@ def test_databases_without_a_group_share_the_stacks_group(sandbox: Sandbox) -> N
     plain, floor = by_params[(("rds.force_ssl", "1"),)], by_params[max(by_params)]
     assert attached == [("Db1", plain), ("Db2", plain), ("Db3", floor)]
     t.resource_count_is("AWS::RDS::DBClusterParameterGroup", 1)
+
+
+def test_the_reboot_resource_sees_l1_parameters_set_after_force_ssl(sandbox: Sandbox) -> None:
+    group = rds.CfnDBParameterGroup(
+        sandbox.stack, "Group", family="postgres16", description="mine", parameters={"a": "1"}
+    )
+    db = rds.CfnDBInstance(
+        sandbox.stack,
+        "Db",
+        engine="postgres",
+        engine_version="16.9",
+        db_instance_class="db.t4g.micro",
+        allocated_storage="20",
+        db_parameter_group_name=group.ref,
+    )
+    ForceSsl(sandbox.stack, "Ssl", database=db)
+    group.parameters = {**group.parameters, "work_mem": "8192"}  # type: ignore[dict-item]
+    expected = {"a": "1", "rds.force_ssl": "1", "work_mem": "8192"}
+    t = Template.from_stack(sandbox.stack)
+    t.has_resource_properties("AWS::RDS::DBParameterGroup", {"Parameters": expected})
+    t.has_resource_properties(REBOOT, {"Parameters": expected})

@@ -129,7 +129,7 @@ class ForceSsl(Construct):
             kind=contract.KIND_CLUSTER if db.is_cluster else contract.KIND_INSTANCE,
             identifier=db.cfn.ref,
             parameter_group_name=group.l1.ref,
-            parameters=getattr(group.l1, "parameters", None),
+            parameters=pg.LiveParameters(group.l1),
             force_failover=force_failover and not db.is_cluster,
         )
         # The Refs above already order it after the database and its group; cluster members are

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_rds as rds
 from constructs import IConstruct
 
@@ -102,3 +103,29 @@ def tls_problems(path: str, min_tls_version: str | None, major: int | None) -> l
             f"{major}); use 'TLSv1.2' or upgrade the engine"
         ]
     return []
+
+
+@jsii.implements(cdk.IResolvable)
+class LiveParameters:
+    """A group's ``Parameters`` as they are when the template is written, not when ForceSsl ran.
+
+    The reboot resource carries them so that any later change to the group (a parameter the
+    user adds after ForceSsl, or a deploy-time value) changes its properties and sends an Update.
+    """
+
+    def __init__(self, group: cdk.CfnResource) -> None:
+        self._group = group
+
+    @property
+    def creation_stack(self) -> list[str]:
+        return []
+
+    @property
+    def type_hint(self) -> None:
+        return None
+
+    def resolve(self, context: cdk.IResolveContext) -> Any:
+        return context.resolve(getattr(self._group, "parameters", None))
+
+    def to_string(self) -> str:
+        return cdk.Token.as_string(self)
