@@ -86,6 +86,8 @@ class RdsSimulator:
         self.clusters: dict[str, SimCluster] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.downtimes: list[Downtime] = []
+        # Instances the caller's IAM policy does not name: every call on them is AccessDenied.
+        self.denied: set[str] = set()
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         # For the audit: parameter listings per group, and the region's CA certificates.
@@ -217,6 +219,7 @@ class RdsSimulator:
     def describe_db_instances(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(("DescribeDBInstances", kwargs))
         ident = kwargs.get("DBInstanceIdentifier")
+        self._check_access("DescribeDBInstances", ident)
         if ident is not None:
             if ident not in self.instances:
                 raise client_error(
@@ -245,6 +248,7 @@ class RdsSimulator:
     def reboot_db_instance(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(("RebootDBInstance", kwargs))
         ident = kwargs["DBInstanceIdentifier"]
+        self._check_access("RebootDBInstance", ident)
         inst = self.instances.get(ident)
         if inst is None:
             raise client_error(
@@ -381,6 +385,15 @@ class RdsSimulator:
         return sum((d.end if d.end is not None else self.now) - d.start for d in self.downtimes)
 
     # ---- internals -----------------------------------------------------------------------
+    def _check_access(self, operation: str, ident: str | None) -> None:
+        if ident in self.denied:
+            raise client_error(
+                operation,
+                "AccessDenied",
+                f"User is not authorized to perform: rds:{operation} on resource: db:{ident}",
+                403,
+            )
+
     def _reboot(self, inst: SimInstance, seconds: float) -> None:
         inst.status = "rebooting"
         downtime = Downtime(inst.identifier, self.now)

@@ -179,3 +179,31 @@ def test_cluster_group_swapped_by_hand_fails() -> None:
     run = run_provider(sim, cluster_event())
     assert run.status == "FAILED"
     assert "hand-made, not apg16-force-ssl" in run.reason
+
+
+def test_a_broken_member_fails_at_once_instead_of_waiting_out_the_timeout() -> None:
+    sim = aurora()
+    sim.instances["r2"].status = "incompatible-parameters"
+    run = run_provider(sim, cluster_event())
+    assert run.status == "FAILED"
+    assert "r2 (incompatible-parameters) cannot be rebooted" in run.reason
+    assert run.elapsed == 0
+    assert sim.reboots() == []
+
+
+def test_a_member_iam_does_not_name_fails_with_the_member_and_the_fix() -> None:
+    """An Aurora reader added outside the app (autoscaling, by hand) is not in the policy."""
+    sim = aurora()
+    sim.denied = {"r2"}
+    run = run_provider(sim, cluster_event())
+    assert run.status == "FAILED"
+    assert "not allowed to read or reboot DB instance r2 (AccessDenied)" in run.reason
+    assert "Declare it in the cluster" in run.reason
+
+
+def test_group_names_compare_without_case() -> None:
+    """RDS stores group names in lower case; the template may not."""
+    sim = aurora()
+    sim.clusters["c1"].group = GROUP.lower()
+    run = run_provider(sim, event(kind="cluster", ident="c1", group=GROUP.upper()))
+    assert run.status == "SUCCESS", run.reason

@@ -101,6 +101,18 @@ def incompatible(sim: RdsSimulator) -> None:
     sim.add_instance("db1", status="incompatible-parameters", groups={GROUP: "pending-reboot"})
 
 
+def recoverable_kms(sim: RdsSimulator) -> None:
+    sim.add_instance(
+        "db1",
+        status="inaccessible-encryption-credentials-recoverable",
+        groups={GROUP: "pending-reboot"},
+    )
+
+
+def mixed_case_group(sim: RdsSimulator) -> None:
+    sim.add_instance("db1", groups={GROUP.lower(): "pending-reboot"})
+
+
 def other_group(sim: RdsSimulator) -> None:
     sim.add_instance("db1", groups={"hand-made": "in-sync"})
 
@@ -135,7 +147,16 @@ SCENARIOS = [
     Scenario("stopped: done, applies at start", stopped, "SUCCESS", [], reboot.OUTCOME_STOPPED),
     Scenario("failed-to-apply", failed_to_apply, "FAILED", [], reason="failed-to-apply"),
     Scenario("incompatible-parameters", incompatible, "FAILED", [], reason="incompatible-param"),
+    Scenario("KMS key unreachable", recoverable_kms, "FAILED", [], reason="credentials-recov"),
     Scenario("group changed by hand", other_group, "FAILED", [], reason="hand-made"),
+    Scenario(
+        "group name in another case",
+        mixed_case_group,
+        "SUCCESS",
+        ["db1"],
+        reboot.OUTCOME_IN_SYNC,
+        event=event(group="Stack-DBParameterGroup-ABC"),
+    ),
     Scenario("instance gone", gone, "FAILED", [], reason="does not exist"),
     Scenario(
         "pending-database-upgrade",
@@ -262,6 +283,15 @@ def test_delete_of_a_database_already_gone_succeeds() -> None:
     sim = RdsSimulator()
     ev = event(request="Delete", physical_id="rds-force-ssl:instance:db1")
     assert reboot.handle_on_event(ev, sim)["PhysicalResourceId"] == "rds-force-ssl:instance:db1"
+
+
+def test_access_denied_on_the_instance_names_it() -> None:
+    sim = RdsSimulator()
+    pending(sim)
+    sim.denied = {"db1"}
+    run = run_provider(sim, event())
+    assert run.status == "FAILED"
+    assert "not allowed to read or reboot DB instance db1" in run.reason
 
 
 def test_busy_forever_ends_in_the_provider_timeout() -> None:

@@ -47,6 +47,7 @@ FAILED_STATUSES = frozenset(
         "deleting",
         "failed",
         "inaccessible-encryption-credentials",
+        "inaccessible-encryption-credentials-recoverable",
         "incompatible-network",
         "incompatible-option-group",
         "incompatible-parameters",
@@ -132,6 +133,7 @@ def _error_code(err: Exception) -> str:
 
 _INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 _CLUSTER_NOT_FOUND = ("DBClusterNotFoundFault", "DBClusterNotFound")
+_ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
 _INVALID_STATE = (
     "InvalidDBInstanceState",
     "InvalidDBInstanceStateFault",
@@ -139,10 +141,21 @@ _INVALID_STATE = (
 )
 
 
+def _denied(identifier: str, err: Exception) -> ReconcileError:
+    return ReconcileError(
+        f"not allowed to read or reboot DB instance {identifier} ({_error_code(err)}): IAM "
+        "names only the databases declared in the app, and this one is not (an Aurora reader "
+        "added by autoscaling or by hand?). Declare it in the cluster, or remove it, then "
+        "deploy again."
+    )
+
+
 def describe_instance(rds: RdsApi, identifier: str) -> dict[str, Any]:
     try:
         found = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
     except Exception as err:
+        if _error_code(err) in _ACCESS_DENIED:
+            raise _denied(identifier, err) from err
         if _error_code(err) in _INSTANCE_NOT_FOUND:
             raise Gone(
                 f"DB instance {identifier} does not exist; it was deleted or renamed outside this "
@@ -167,7 +180,8 @@ def describe_cluster(rds: RdsApi, identifier: str) -> dict[str, Any]:
 
 def _apply_status(instance: Mapping[str, Any], group: str) -> str | None:
     for g in instance.get("DBParameterGroups", []):
-        if g.get("DBParameterGroupName") == group:
+        # RDS stores group names in lower case; a template may spell them otherwise.
+        if str(g.get("DBParameterGroupName", "")).lower() == group.lower():
             return str(g.get("ParameterApplyStatus", ""))
     return None
 
@@ -191,7 +205,7 @@ def decide_instance(instance: Mapping[str, Any], target: Target) -> Decision:
         attached = [g.get("DBParameterGroupName") for g in instance.get("DBParameterGroups", [])]
         raise ReconcileError(
             f"DB instance {ident} uses parameter group(s) {attached}, not "
-            f"{target.parameter_group}; it was changed outside CloudFormation. Deploy again to "
+            f"{target.parameter_group}; someone changed it outside this stack. Deploy again to "
             "re-associate it."
         )
     if apply == "in-sync":
@@ -267,11 +281,18 @@ def decide_cluster(
         )
     if status != "available":
         return Decision(Action.WAIT, state)
-    if group != target.parameter_group:
+    if str(group).lower() != target.parameter_group.lower():
         raise ReconcileError(
             f"DB cluster {ident} uses cluster parameter group {group}, not "
-            f"{target.parameter_group}; it was changed outside CloudFormation. Deploy again to "
+            f"{target.parameter_group}; someone changed it outside this stack. Deploy again to "
             "re-associate it."
+        )
+    broken = sorted(i for i in present if _member_status(members, i) in FAILED_STATUSES)
+    if broken:
+        raise ReconcileError(
+            f"DB cluster {ident}: member(s) "
+            + ", ".join(f"{i} ({_member_status(members, i)})" for i in broken)
+            + " cannot be rebooted; fix them in the RDS console, then deploy again."
         )
     if any(_member_status(members, i) not in ("available", "-") for i in present):
         return Decision(Action.WAIT, state)
@@ -348,6 +369,8 @@ def act(rds: RdsApi, decision: Decision) -> str:
         # deleted): look again next poll rather than fail.
         if code in _INVALID_STATE or code in _INSTANCE_NOT_FOUND:
             return f"reboot of {decision.reboot_id} refused ({code}); will look again"
+        if code in _ACCESS_DENIED:
+            raise _denied(decision.reboot_id, err) from err
         raise
     return f"rebooted {decision.reboot_id}" + (" with failover" if decision.failover else "")
 
