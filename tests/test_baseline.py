@@ -372,6 +372,14 @@ def test_verdicts_and_exemptions_are_in_the_synthesized_metadata(sandbox: Sandbo
     )
 
 
+def test_an_l1_with_a_group_by_name_gets_the_l1_fix(sandbox: Sandbox) -> None:
+    l1_instance_named_group(sandbox)
+    _, messages = synth(sandbox, "audit")
+    (error,) = [text for level, text in messages["Stack/Db"] if level == "error"]
+    assert "made-by-hand is imported or not defined in this app" in error
+    assert "reference a CfnDBParameterGroup / CfnDBClusterParameterGroup" in error
+
+
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_an_exemption_needs_a_reason(sandbox: Sandbox, reason: str) -> None:
     with pytest.raises(ValueError, match="Stack/Db: an exemption needs a reason"):
@@ -388,3 +396,20 @@ def test_bad_modes_and_options_are_refused() -> None:
 def test_priorities_run_enforce_before_audit() -> None:
     assert SslBaseline(mode="enforce").priority == cdk.AspectPriority.MUTATING
     assert SslBaseline(mode="audit").priority == cdk.AspectPriority.READONLY
+
+
+def test_enforce_still_checks_a_database_the_user_protected(sandbox: Sandbox) -> None:
+    users = rds.ParameterGroup(sandbox.stack, "Users", engine=PG16, parameters={"a": "1"})
+    ForceSsl(sandbox.stack, "Ssl", database=sandbox.instance("Db", parameter_group=users))
+    users.add_parameter("rds.force_ssl", "0")
+    baseline = SslBaseline.apply(sandbox.app, mode="enforce")
+    with pytest.raises(RuntimeError, match=r"rds\.force_ssl=0 after ForceSsl"):
+        sandbox.app.synth()
+    assert verdict(baseline, "Stack/Db") == "NON_COMPLIANT"
+
+
+def test_enforce_picks_a_free_id_next_to_the_database(sandbox: Sandbox) -> None:
+    sandbox.instance("Db")
+    cdk.CfnOutput(sandbox.stack, "DbForceSsl", value="taken")
+    baseline, _ = synth(sandbox, "enforce")
+    assert [v.detail for v in baseline.verdicts] == ["protected by Stack/DbForceSsl2"]

@@ -360,3 +360,12 @@ def test_the_reboot_resource_sees_l1_parameters_set_after_force_ssl(sandbox: San
     t = Template.from_stack(sandbox.stack)
     t.has_resource_properties("AWS::RDS::DBParameterGroup", {"Parameters": expected})
     t.has_resource_properties(REBOOT, {"Parameters": expected})
+
+
+def test_a_later_force_ssl_0_fails_synth(sandbox: Sandbox) -> None:
+    """ForceSsl checks at construction; the user's code may still change the group after."""
+    users = rds.ParameterGroup(sandbox.stack, "Users", engine=PG16, parameters={"a": "1"})
+    ForceSsl(sandbox.stack, "Ssl", database=sandbox.instance(parameter_group=users))
+    users.add_parameter("rds.force_ssl", "0")
+    with pytest.raises(RuntimeError, match=r"Stack/Db: parameter group .*rds.force_ssl=0 after"):
+        sandbox.app.synth()

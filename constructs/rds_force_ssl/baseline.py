@@ -116,14 +116,20 @@ class SslBaseline:
 
     def _enforce(self, node: IConstruct, db: Database) -> None:
         if protected_by(node) is not None:
-            self._record(node, "COMPLIANT", f"protected by {protected_by(node)}")
+            # Protected by the user's own ForceSsl: still check what the group says now.
+            self._audit(node, db)
             return
         scope = node.node.scope
         assert isinstance(scope, Construct)
+        guard_id = f"{node.node.id}ForceSsl"
+        taken = 1
+        while scope.node.try_find_child(guard_id) is not None:
+            taken += 1
+            guard_id = f"{node.node.id}ForceSsl{taken}"
         try:
             guard = ForceSsl(
                 scope,
-                f"{node.node.id}ForceSsl",
+                guard_id,
                 database=cast(DatabaseConstruct, node),
                 **self.options,
             )

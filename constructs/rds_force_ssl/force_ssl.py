@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
-from constructs import Construct, IConstruct
+from constructs import Construct, IConstruct, IValidation
 
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import rules
@@ -16,6 +17,7 @@ from rds_force_ssl.reboot_provider import (
     DEFAULT_TOTAL_TIMEOUT,
     RebootProvider,
     reboot_resource,
+    shared_timing_problems,
     timing_problems,
 )
 from rds_force_ssl.report import PROTECTED_BY
@@ -88,6 +90,7 @@ class ForceSsl(Construct):
             db = database_of(database)
             problems = check(self, database, db, wanted)
             usage = timing_problems(self.node.path, query_interval, total_timeout)
+            usage += shared_timing_problems(self, self.node.path, query_interval, total_timeout)
             if db is not None:
                 usage += pg.tls_problems(self.node.path, min_tls_version, db.major)
                 if ca_certificate is not None:
@@ -96,10 +99,7 @@ class ForceSsl(Construct):
             provider = None
             if not problems:
                 provider = RebootProvider.of(
-                    self,
-                    query_interval=query_interval,
-                    total_timeout=total_timeout,
-                    requester=self.node.path,
+                    self, query_interval=query_interval, total_timeout=total_timeout
                 )
         except Exception:
             scope.node.try_remove_child(construct_id)
@@ -132,6 +132,7 @@ class ForceSsl(Construct):
             parameters=pg.LiveParameters(group.l1),
             force_failover=force_failover and not db.is_cluster,
         )
+        self.node.add_validation(_StillEnforced(db.path, group.l1, wanted))
         # The Refs above already order it after the database and its group; cluster members are
         # not referenced, yet their creation must finish before anything is rebooted.
         if db.members:
@@ -185,6 +186,26 @@ class ForceSsl(Construct):
             read=iam.PolicyStatement(actions=read, resources=targets),
             reboot=iam.PolicyStatement(actions=reboot, resources=reboot_targets),
         )
+
+
+@jsii.implements(IValidation)
+class _StillEnforced:
+    """At synth, the group must still say what ForceSsl put in it: a later
+    ``add_parameter("rds.force_ssl", "0")`` in the user's code must not ship."""
+
+    def __init__(self, db_path: str, group: cdk.CfnResource, wanted: dict[str, str]) -> None:
+        self._db_path = db_path
+        self._group = group
+        self._wanted = wanted
+
+    def validate(self) -> list[str]:
+        have = pg.resolved_parameters(self._group, getattr(self._group, "parameters", None))
+        return [
+            f"{self._db_path}: parameter group {self._group.node.path} sets {key}="
+            f"{(have or {}).get(key)} after ForceSsl set it to '{value}'; remove the later change"
+            for key, value in self._wanted.items()
+            if str((have or {}).get(key)) != value
+        ]
 
 
 def check(

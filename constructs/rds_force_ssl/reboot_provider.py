@@ -22,6 +22,26 @@ MAX_TOTAL_TIMEOUT_S = 3600
 MIN_QUERY_INTERVAL_S = 5
 
 
+def shared_timing_problems(
+    scope: Construct, path: str, query_interval: cdk.Duration, total_timeout: cdk.Duration
+) -> list[str]:
+    """Every ForceSsl in a stack shares one provider, so they must agree on its timing."""
+    stack = cdk.Stack.of(scope)
+    existing = stack.node.try_find_child(PROVIDER_ID)
+    if not isinstance(existing, RebootProvider):
+        return []
+    wanted = (query_interval.to_seconds(), total_timeout.to_seconds())
+    if wanted == (existing.query_interval_s, existing.total_timeout_s):
+        return []
+    return [
+        f"{path}: query_interval/total_timeout {wanted[0]}s/{wanted[1]}s differ from "
+        f"{existing.query_interval_s}s/{existing.total_timeout_s}s already used in stack "
+        f"{stack.node.path}; the stack shares one reboot provider, so give every ForceSsl in "
+        "it the same values (and SslBaseline.apply(..., query_interval=..., "
+        "total_timeout=...) too, where the baseline adds them)"
+    ]
+
+
 def timing_problems(
     path: str, query_interval: cdk.Duration, total_timeout: cdk.Duration
 ) -> list[str]:
@@ -135,14 +155,9 @@ class RebootProvider(Construct):
 
     @classmethod
     def of(
-        cls,
-        scope: Construct,
-        *,
-        query_interval: cdk.Duration,
-        total_timeout: cdk.Duration,
-        requester: str,
+        cls, scope: Construct, *, query_interval: cdk.Duration, total_timeout: cdk.Duration
     ) -> RebootProvider:
-        """The stack's provider, made on first use. Every user in a stack must agree on timing."""
+        """The stack's provider, made on first use (``shared_timing_problems`` first)."""
         stack = cdk.Stack.of(scope)
         existing = stack.node.try_find_child(PROVIDER_ID)
         if existing is None:
@@ -150,14 +165,6 @@ class RebootProvider(Construct):
                 stack, PROVIDER_ID, query_interval=query_interval, total_timeout=total_timeout
             )
         assert isinstance(existing, RebootProvider)
-        wanted = (query_interval.to_seconds(), total_timeout.to_seconds())
-        if wanted != (existing.query_interval_s, existing.total_timeout_s):
-            raise ValueError(
-                f"{requester}: query_interval/total_timeout {wanted[0]}s/{wanted[1]}s differ from "
-                f"{existing.query_interval_s}s/{existing.total_timeout_s}s already used in stack "
-                f"{stack.node.path}; the stack shares one reboot provider, so give every ForceSsl "
-                "in it the same values"
-            )
         return existing
 
     def grant(self, *, read: iam.PolicyStatement, reboot: iam.PolicyStatement) -> None:

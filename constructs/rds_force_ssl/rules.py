@@ -89,12 +89,21 @@ def group_problems(
     """What stands between ``group`` and ``wanted``: an unknown group, force_ssl=0, tokens, or
     another value for a parameter ForceSsl was asked to set."""
     if group.kind == "unknown":
+        if isinstance(db.construct, cdk.CfnResource):
+            fix = (
+                "reference a CfnDBParameterGroup / CfnDBClusterParameterGroup declared in this "
+                "app (its .ref), or remove the name and let ForceSsl attach its group"
+            )
+        else:
+            fix = (
+                "pass a CDK rds.ParameterGroup (or parameters=) instead, or remove it and let "
+                "ForceSsl attach its group"
+            )
         return [
             Problem(
                 RFS3,
                 f"{db.path}: parameter group {group.name} is imported or not defined in this "
-                f"app, so its {pg.FORCE_SSL} cannot be checked or set; pass a CDK "
-                "rds.ParameterGroup (or parameters=) instead, or let ForceSsl create the group",
+                f"app, so its {pg.FORCE_SSL} cannot be checked or set; {fix}",
             )
         ]
     problems = []
