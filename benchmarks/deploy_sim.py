@@ -152,6 +152,10 @@ class Recorder:
         self.reboots.append((self.sim.now, ident, needed))
         return answer
 
+    def add_tags_to_resource(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.sim.add_tags_to_resource(**kwargs)
+
     def reboot_db_cluster(self, **kwargs: Any) -> Any:
         self.calls += 1
         answer = self.sim.reboot_db_cluster(**kwargs)
@@ -358,6 +362,7 @@ class Outcome:
 def _event(scenario: Scenario) -> dict[str, Any]:
     return {
         "RequestType": "Create",
+        "RequestId": f"bench-{scenario.name}",
         "ResourceType": reboot.RESOURCE_TYPE,
         "ResourceProperties": {
             reboot.PROP_KIND: scenario.kind,

@@ -56,6 +56,7 @@ class SimInstance:
     cluster_group_status: str = "in-sync"
     ca: str = "rds-ca-rsa2048-g1"
     pending_on_start: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class SimCluster:
     engine_version: str = "16.9"
     status: str = "available"
     members: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,8 +80,17 @@ class Downtime:
 class RdsSimulator:
     """The RDS slice of a boto3 client, stateful, on a clock that only ``advance`` moves."""
 
-    def __init__(self, *, reboot_seconds: float = 90.0, failover_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        reboot_seconds: float = 90.0,
+        failover_seconds: float = 60.0,
+        apply_lag_seconds: float = 0.0,
+    ) -> None:
+        """``apply_lag_seconds``: how long after a restart the status is back to available
+        while the group still reports pending-reboot (0: both change together)."""
         self.now = 0.0
+        self.apply_lag_seconds = apply_lag_seconds
         self.reboot_seconds = reboot_seconds
         self.failover_seconds = failover_seconds
         self.instances: dict[str, SimInstance] = {}
@@ -362,6 +373,23 @@ class RdsSimulator:
             )
         return _page("Parameters", groups[name], kwargs)
 
+    def add_tags_to_resource(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("AddTagsToResource", kwargs))
+        kind, _, ident = str(kwargs["ResourceName"]).rpartition(":")
+        self._check_access("AddTagsToResource", ident)
+        target: SimInstance | SimCluster | None = (
+            self.clusters.get(ident) if kind.endswith(":cluster") else self.instances.get(ident)
+        )
+        if target is None:
+            raise client_error(
+                "AddTagsToResource",
+                "DBInstanceNotFound",
+                f"{kwargs['ResourceName']} not found.",
+                404,
+            )
+        target.tags.update({t["Key"]: t["Value"] for t in kwargs["Tags"]})
+        return {}
+
     # ---- what tests measure --------------------------------------------------------------
     def reboots(self) -> list[str]:
         """Reboot requests RDS accepted, in order (refused ones are not reboots)."""
@@ -399,16 +427,22 @@ class RdsSimulator:
         downtime = Downtime(inst.identifier, self.now)
         self.downtimes.append(downtime)
 
-        def back() -> None:
-            downtime.end = self.now
-            if inst.identifier not in self.instances:
-                return
-            inst.status = "available"
+        def applied() -> None:
             inst.groups = {
                 g: ("in-sync" if s == "pending-reboot" else s) for g, s in inst.groups.items()
             }
             if inst.cluster_group_status == "pending-reboot":
                 inst.cluster_group_status = "in-sync"
+
+        def back() -> None:
+            downtime.end = self.now
+            if inst.identifier not in self.instances:
+                return
+            inst.status = "available"
+            if self.apply_lag_seconds:
+                self.at(self.apply_lag_seconds, applied)
+            else:
+                applied()
 
         self.at(seconds, back)
 
@@ -425,6 +459,7 @@ class RdsSimulator:
                 for g, s in inst.groups.items()
             ],
             "CACertificateIdentifier": inst.ca,
+            "TagList": [{"Key": k, "Value": v} for k, v in inst.tags.items()],
         }
         if inst.cluster:
             view["DBClusterIdentifier"] = inst.cluster
@@ -439,6 +474,7 @@ class RdsSimulator:
             "Engine": cluster.engine,
             "EngineVersion": cluster.engine_version,
             "DBClusterParameterGroup": cluster.group,
+            "TagList": [{"Key": k, "Value": v} for k, v in cluster.tags.items()],
             "DBClusterMembers": [
                 {
                     "DBInstanceIdentifier": m.identifier,
@@ -512,7 +548,7 @@ def run_provider(
 
     start = sim.now
     try:
-        result = reboot.handle_on_event(event, sim)
+        result = reboot.handle_on_event(event, sim, now=sim.now)
     except reboot.ReconcileError as err:
         return ProviderRun("FAILED", str(err), event.get("PhysicalResourceId", ""), {}, 0, 0.0)
     merged = {**event, **result}
@@ -522,7 +558,7 @@ def run_provider(
         if on_poll:
             on_poll(polls)
         try:
-            answer = reboot.handle_is_complete(merged, sim)
+            answer = reboot.handle_is_complete(merged, sim, now=sim.now)
         except reboot.ReconcileError as err:
             return ProviderRun(
                 "FAILED", str(err), result["PhysicalResourceId"], data, polls, sim.now - start
@@ -552,11 +588,12 @@ def run_duplicates(
     the same clock; returns the runs that completed within 100 rounds."""
     from rds_force_ssl.handlers import reboot
 
-    runs = [{**event, **reboot.handle_on_event(event, sim)} for _ in range(copies)]
+    runs = [{**event, **reboot.handle_on_event(event, sim, now=sim.now)} for _ in range(copies)]
     finished: set[int] = set()
     for _ in range(100):
         for i, merged in enumerate(runs):
-            if i not in finished and reboot.handle_is_complete(merged, sim)["IsComplete"]:
+            answer = reboot.handle_is_complete(merged, sim, now=sim.now)
+            if i not in finished and answer["IsComplete"]:
                 finished.add(i)
         if len(finished) == copies:
             break

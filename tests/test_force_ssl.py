@@ -95,6 +95,8 @@ def test_reboot_resource_properties_and_dependencies(sandbox: Sandbox) -> None:
     assert res["Properties"][contract.PROP_PARAMETER_GROUP] == {"Ref": group_id}
     assert res["Properties"][contract.PROP_PARAMETERS] == {"rds.force_ssl": "1"}
     assert res["Properties"][contract.PROP_FORCE_FAILOVER] == "true"
+    # 50 min less two 10 s polls: the handler's own, explained, failure comes first.
+    assert res["Properties"][contract.PROP_GIVE_UP_AFTER] == "2980"
     # The Refs make CloudFormation finish the instance and its group first.
     assert res["Properties"]["ServiceToken"]["Fn::GetAtt"][0].startswith(
         "RdsForceSslRebootProviderframeworkonEvent"
@@ -143,7 +145,11 @@ def test_iam_allows_reboot_and_describe_only_on_the_protected_instances(sandbox:
     assert rds_statements
     seen_reboot_targets = set()
     for s in rds_statements:
-        assert set(_actions(s)) <= {"rds:DescribeDBInstances", "rds:RebootDBInstance"}
+        assert set(_actions(s)) <= {
+            "rds:DescribeDBInstances",
+            "rds:RebootDBInstance",
+            "rds:AddTagsToResource",
+        }
         targets = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
         for target in targets:
             assert target != "*"
@@ -156,7 +162,12 @@ def test_iam_allows_reboot_and_describe_only_on_the_protected_instances(sandbox:
     # The on-event handler only reads.
     on_event = _statements(t, "RdsForceSslRebootProviderOnEventRole")
     assert any("rds:DescribeDBInstances" in _actions(s) for s in on_event)
-    assert not [s for s in on_event if "rds:RebootDBInstance" in _actions(s)]
+    assert not [
+        s for s in on_event if {"rds:RebootDBInstance", "rds:AddTagsToResource"} & set(_actions(s))
+    ]
+    tagging = [s for s in rds_statements if "rds:AddTagsToResource" in _actions(s)]
+    assert tagging
+    assert all("rds:RebootDBInstance" in _actions(s) for s in tagging)  # same ARNs as reboot
 
 
 def test_ca_certificate_is_set_on_the_instance(sandbox: Sandbox) -> None:

@@ -167,20 +167,22 @@ class ForceSsl(Construct):
 
     @staticmethod
     def _grant(provider: RebootProvider, db: Database) -> None:
+        # AddTagsToResource: the poller marks what it rebooted with the request it rebooted for
+        # (handlers/reboot.py REBOOT_TAG), on the same ARNs it may reboot.
         if not db.is_cluster:
             read = ["rds:DescribeDBInstances"]
-            reboot = ["rds:RebootDBInstance"]
+            reboot = ["rds:RebootDBInstance", "rds:AddTagsToResource"]
             targets = [db.arn()]
             reboot_targets = targets
         elif db.is_aurora:
             read = ["rds:DescribeDBClusters", "rds:DescribeDBInstances"]
-            reboot = ["rds:RebootDBInstance"]
+            reboot = ["rds:RebootDBInstance", "rds:AddTagsToResource"]
             targets = [db.arn(), *db.member_arns()]
             reboot_targets = db.member_arns()
         else:
             # A Multi-AZ DB cluster reboots as a whole; RDS names its members.
             read = ["rds:DescribeDBClusters"]
-            reboot = ["rds:RebootDBCluster"]
+            reboot = ["rds:RebootDBCluster", "rds:AddTagsToResource"]
             targets = reboot_targets = [db.arn()]
         provider.grant(
             read=iam.PolicyStatement(actions=read, resources=targets),

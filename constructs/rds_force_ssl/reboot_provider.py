@@ -204,6 +204,15 @@ def reboot_resource(
             contract.PROP_PARAMETER_GROUP: parameter_group_name,
             contract.PROP_PARAMETERS: parameters,
             contract.PROP_FORCE_FAILOVER: "true" if force_failover else "false",
+            # Fail with the last state seen two polls before the provider's bare timeout.
+            contract.PROP_GIVE_UP_AFTER: str(
+                int(
+                    max(
+                        provider.query_interval_s,
+                        provider.total_timeout_s - 2 * provider.query_interval_s,
+                    )
+                )
+            ),
         },
     )
 

@@ -207,3 +207,13 @@ def test_group_names_compare_without_case() -> None:
     sim.clusters["c1"].group = GROUP.lower()
     run = run_provider(sim, event(kind="cluster", ident="c1", group=GROUP.upper()))
     assert run.status == "SUCCESS", run.reason
+
+
+def test_slow_in_sync_members_are_not_rebooted_twice() -> None:
+    sim = RdsSimulator(reboot_seconds=90, apply_lag_seconds=40)
+    sim.add_cluster("c1", group=GROUP, writer="w", readers=("r1", "r2"))
+    run = run_provider(sim, cluster_event(), query_interval=10)
+    assert run.status == "SUCCESS"
+    assert sim.reboots() == ["r1", "r2", "w"]
+    assert sim.max_concurrent_down() == 1
+    assert (run.data["Rebooted"], run.data["RebootedMembers"]) == ("true", "r1,r2,w")

@@ -54,15 +54,27 @@ def test_instance_in_sync_completes_without_reboot(rds: Any) -> None:
     done = reboot.handle_is_complete({**ev, **started}, rds)
     assert done == {
         "IsComplete": True,
-        "Data": {"Outcome": reboot.OUTCOME_IN_SYNC, "State": "available/in-sync"},
+        "Data": {
+            "Outcome": reboot.OUTCOME_IN_SYNC,
+            "State": "available/in-sync",
+            "Rebooted": "false",
+            "RebootedMembers": "",
+        },
     }
 
 
-def test_reboot_request_shapes_are_accepted(rds: Any) -> None:
+def test_reboot_and_its_marker_round_trip_through_botocore(rds: Any) -> None:
     _instance(rds)
     target = reboot.Target.from_properties(event(group="pg-ssl")["ResourceProperties"])
-    decision = reboot.Decision(reboot.Action.REBOOT_INSTANCE, "seen", reboot_id=target.identifier)
-    assert reboot.act(rds, decision) == "rebooted db1"
+    forced = reboot.Decision(reboot.Action.REBOOT_INSTANCE, "seen", reboot_id="db1")
+    first = reboot.observe(rds, target)
+    assert reboot.act(rds, reboot.Observation(forced, first.seen), "req-1") == "rebooted db1"
+    again = reboot.observe(rds, target)
+    assert again.rebooted_for("req-1") == ["db1"]
+    assert "rebooted for this request already" in reboot.act(
+        rds, reboot.Observation(forced, again.seen), "req-1"
+    )
+    assert reboot.act(rds, reboot.Observation(forced, again.seen), "req-2") == "rebooted db1"
 
 
 def test_missing_instance_is_reported_as_gone(rds: Any) -> None:
@@ -72,7 +84,8 @@ def test_missing_instance_is_reported_as_gone(rds: Any) -> None:
 
 def test_reboot_of_a_missing_instance_means_look_again(rds: Any) -> None:
     decision = reboot.Decision(reboot.Action.REBOOT_INSTANCE, "seen", reboot_id="gone")
-    assert "refused (DBInstanceNotFound" in reboot.act(rds, decision)
+    seen = reboot.Observation(decision, {"gone": ("arn:aws:rds:us-east-1:1:db:gone", {})})
+    assert "refused (DBInstanceNotFound" in reboot.act(rds, seen, "req-1")
 
 
 def test_group_swapped_by_hand_fails_with_the_names(rds: Any) -> None:

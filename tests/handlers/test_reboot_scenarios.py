@@ -31,6 +31,7 @@ def event(
 ) -> dict[str, Any]:
     ev: dict[str, Any] = {
         "RequestType": request,
+        "RequestId": f"req-{request.lower()}-1",
         "ResourceType": reboot.RESOURCE_TYPE,
         "ResponseURL": "https://cloudformation-custom-resource-response.example/secret-presigned",
         "ResourceProperties": {
@@ -322,3 +323,50 @@ def test_log_lines_carry_decisions_but_never_the_response_url(
     assert "rebooted db1" in text
     assert "secret-presigned" not in text
     assert "ResponseURL" not in text
+
+
+# ---- the reboot marker: at most one reboot per database per request ----------------------
+def test_data_says_whether_this_request_rebooted() -> None:
+    rebooted = RdsSimulator()
+    pending(rebooted)
+    run = run_provider(rebooted, event())
+    assert (run.data["Rebooted"], run.data["RebootedMembers"]) == ("true", "")
+    assert rebooted.instances["db1"].tags == {reboot.REBOOT_TAG: "req-create-1"}
+    quiet = RdsSimulator()
+    in_sync(quiet)
+    assert run_provider(quiet, event()).data["Rebooted"] == "false"
+    by_cloudformation = RdsSimulator()
+    rebooting_by_cloudformation(by_cloudformation)
+    assert run_provider(by_cloudformation, event()).data["Rebooted"] == "false"
+
+
+def test_a_slow_in_sync_after_the_restart_does_not_cause_a_second_reboot() -> None:
+    """If RDS reported available a while before in-sync, a reconciler without memory would
+    reboot again; the marker says this request already rebooted it."""
+    sim = RdsSimulator(reboot_seconds=90, apply_lag_seconds=40)
+    pending(sim)
+    run = run_provider(sim, event(), query_interval=10)
+    assert run.status == "SUCCESS"
+    assert sim.reboots() == ["db1"]
+    assert run.data["Rebooted"] == "true"
+
+
+def test_a_new_request_may_reboot_again() -> None:
+    sim = RdsSimulator()
+    pending(sim)
+    run_provider(sim, event())
+    sim.edit_group(GROUP, static=True)
+    update = event(request="Update", physical_id="rds-force-ssl:instance:db1")
+    assert run_provider(sim, update).status == "SUCCESS"
+    assert sim.reboots() == ["db1", "db1"]
+    assert sim.instances["db1"].tags == {reboot.REBOOT_TAG: "req-update-1"}
+
+
+def test_the_handler_gives_up_with_the_last_state_before_the_provider_does() -> None:
+    sim = RdsSimulator()
+    sim.add_instance("db1", status="modifying", groups={GROUP: "pending-reboot"})
+    ev = event()
+    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "570"
+    run = run_provider(sim, ev, query_interval=INTERVAL, total_timeout=600)
+    assert run.status == "FAILED"
+    assert run.reason.startswith("gave up after 570s: still modifying/pending-reboot")

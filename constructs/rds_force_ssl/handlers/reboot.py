@@ -1,10 +1,12 @@
 """Reboot reconciler behind ``Custom::RdsForceSslReboot`` (CDK Provider framework).
 
-``on_event`` checks that the database exists and records what it saw; ``is_complete`` is polled
-by the provider until it answers done. Each poll reads the database, decides from what it sees
-and acts at most once; it never sleeps and keeps no state between polls. A reboot is only ever
-issued for something that is ``available`` and ``pending-reboot``; once rebooted, RDS shows
-``rebooting`` and then ``in-sync``, so a repeated poll or a repeated event cannot reboot twice.
+``on_event`` checks that the database exists and records what it saw and when; ``is_complete``
+is polled by the provider until it answers done. Each poll reads the database, decides from what
+it sees and acts at most once; it never sleeps. A reboot is only ever issued for something that
+is ``available`` and ``pending-reboot``, and what it reboots is tagged with the CloudFormation
+request it was rebooted for (``REBOOT_TAG``): that tag is the only memory between polls, so a
+repeated poll or a repeated delivery of the same request never reboots a database twice, even
+if RDS were slow to report ``in-sync`` after the restart.
 
 Facts this rests on (AWS docs):
 - https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithParamGroups.html
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -34,6 +37,12 @@ PROP_IDENTIFIER = "Identifier"
 PROP_PARAMETER_GROUP = "ParameterGroupName"
 PROP_PARAMETERS = "Parameters"
 PROP_FORCE_FAILOVER = "ForceFailover"
+PROP_GIVE_UP_AFTER = "GiveUpAfterSeconds"
+# Set on whatever this resource rebooted, to the CloudFormation RequestId it rebooted for. It is
+# the reconciler's only memory: a repeated poll or a repeated delivery of the same request sees
+# it and never reboots the same database twice for one request, even if RDS were slow to report
+# in-sync after the restart.
+REBOOT_TAG = "rds-force-ssl:rebooted-for"
 KIND_INSTANCE = "instance"
 KIND_CLUSTER = "cluster"
 
@@ -71,6 +80,7 @@ class RdsApi(Protocol):
 
     def describe_db_instances(self, **kwargs: Any) -> Any: ...
     def describe_db_clusters(self, **kwargs: Any) -> Any: ...
+    def add_tags_to_resource(self, **kwargs: Any) -> Any: ...
     def reboot_db_instance(self, **kwargs: Any) -> Any: ...
     def reboot_db_cluster(self, **kwargs: Any) -> Any: ...
 
@@ -334,11 +344,29 @@ def _member_status(members: Mapping[str, Mapping[str, Any] | None], ident: str) 
     return str(inst["DBInstanceStatus"]) if inst is not None else "-"
 
 
-def observe(rds: RdsApi, target: Target) -> Decision:
+@dataclass(frozen=True)
+class Observation:
+    decision: Decision
+    # identifier -> (ARN, tags) of everything read, for the reboot marker
+    seen: dict[str, tuple[str, dict[str, str]]]
+
+    def rebooted_for(self, request_id: str) -> list[str]:
+        return sorted(i for i, (_, tags) in self.seen.items() if tags.get(REBOOT_TAG) == request_id)
+
+
+def _arn_and_tags(record: Mapping[str, Any], arn_key: str) -> tuple[str, dict[str, str]]:
+    tags = {str(t.get("Key")): str(t.get("Value")) for t in record.get("TagList") or []}
+    return str(record.get(arn_key, "")), tags
+
+
+def observe(rds: RdsApi, target: Target) -> Observation:
     """Read the target and decide, without acting."""
     if target.kind == KIND_INSTANCE:
-        return decide_instance(describe_instance(rds, target.identifier), target)
+        instance = describe_instance(rds, target.identifier)
+        seen = {target.identifier: _arn_and_tags(instance, "DBInstanceArn")}
+        return Observation(decide_instance(instance, target), seen)
     cluster = describe_cluster(rds, target.identifier)
+    seen = {target.identifier: _arn_and_tags(cluster, "DBClusterArn")}
     members: dict[str, Mapping[str, Any] | None] = {}
     aurora = str(cluster.get("Engine", "")).startswith("aurora")
     if aurora and cluster.get("Status") == "available":
@@ -346,23 +374,30 @@ def observe(rds: RdsApi, target: Target) -> Decision:
             ident = m["DBInstanceIdentifier"]
             try:
                 members[ident] = describe_instance(rds, ident)
+                seen[ident] = _arn_and_tags(members[ident] or {}, "DBInstanceArn")
             except Gone:
                 members[ident] = None  # deleted mid-rollout: nothing left to reboot
-    return decide_cluster(cluster, members, target)
+    return Observation(decide_cluster(cluster, members, target), seen)
 
 
-def act(rds: RdsApi, decision: Decision) -> str:
-    """Carry out a reboot decision; return what happened, for the log."""
+def act(rds: RdsApi, seen: Observation, request_id: str) -> str:
+    """Carry out a reboot decision at most once per request; return what happened, for the log."""
+    decision = seen.decision
+    if decision.action not in (Action.REBOOT_INSTANCE, Action.REBOOT_CLUSTER):
+        return str(decision.action.value)
+    if decision.reboot_id in seen.rebooted_for(request_id):
+        return f"{decision.reboot_id} was rebooted for this request already; waiting for in-sync"
     try:
         if decision.action is Action.REBOOT_CLUSTER:
             rds.reboot_db_cluster(DBClusterIdentifier=decision.reboot_id)
-        elif decision.action is Action.REBOOT_INSTANCE:
+        else:
             kwargs: dict[str, Any] = {"DBInstanceIdentifier": decision.reboot_id}
             if decision.failover:
                 kwargs["ForceFailover"] = True
             rds.reboot_db_instance(**kwargs)
-        else:
-            return str(decision.action.value)
+        # Only after RDS accepted the reboot: the tag records a reboot that happened.
+        arn = seen.seen[decision.reboot_id][0]
+        rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": REBOOT_TAG, "Value": request_id}])
     except Exception as err:
         code = _error_code(err)
         # Someone else changed the database between our read and the reboot (or a member was
@@ -379,29 +414,65 @@ def _log(**fields: Any) -> None:
     LOG.info(json.dumps(fields, sort_keys=True, default=str))
 
 
-def handle_on_event(event: Mapping[str, Any], rds: RdsApi) -> dict[str, Any]:
+def handle_on_event(
+    event: Mapping[str, Any], rds: RdsApi, *, now: float | None = None
+) -> dict[str, Any]:
     request = event["RequestType"]
     if request == "Delete":
         # Nothing to undo: the database keeps its enforcement with or without this resource.
         _log(request=request, physical_id=event.get("PhysicalResourceId"), action="none")
         return {"PhysicalResourceId": event["PhysicalResourceId"]}
     target = Target.from_properties(event["ResourceProperties"])
-    decision = observe(rds, target)
+    decision = observe(rds, target).decision
     _log(request=request, target=target.physical_id, state=decision.state, action="poll")
-    return {"PhysicalResourceId": target.physical_id, "Data": {"StateAtStart": decision.state}}
+    started = time.time() if now is None else now
+    return {
+        "PhysicalResourceId": target.physical_id,
+        "Data": {"StateAtStart": decision.state, "StartedAt": str(int(started))},
+    }
 
 
-def handle_is_complete(event: Mapping[str, Any], rds: RdsApi) -> dict[str, Any]:
+def handle_is_complete(
+    event: Mapping[str, Any], rds: RdsApi, *, now: float | None = None
+) -> dict[str, Any]:
     request = event["RequestType"]
     if request == "Delete":
         return {"IsComplete": True}
     target = Target.from_properties(event["ResourceProperties"])
-    decision = observe(rds, target)
-    done = act(rds, decision)
+    request_id = str(event.get("RequestId", ""))
+    seen = observe(rds, target)
+    decision = seen.decision
+    done = act(rds, seen, request_id)
     _log(request=request, target=target.physical_id, state=decision.state, action=done)
     if decision.action is not Action.DONE:
+        _give_up_if_late(event, decision, time.time() if now is None else now)
         return {"IsComplete": False}
-    return {"IsComplete": True, "Data": {"Outcome": decision.outcome, "State": decision.state}}
+    rebooted = seen.rebooted_for(request_id)
+    return {
+        "IsComplete": True,
+        "Data": {
+            "Outcome": decision.outcome,
+            "State": decision.state,
+            "Rebooted": "true" if rebooted else "false",
+            "RebootedMembers": ",".join(i for i in rebooted if i != target.identifier),
+        },
+    }
+
+
+def _give_up_if_late(event: Mapping[str, Any], decision: Decision, now: float) -> None:
+    """Fail with the last state seen shortly before the provider's own timeout would fail with
+    a bare "Operation timed out"."""
+    give_up = event["ResourceProperties"].get(PROP_GIVE_UP_AFTER)
+    started = event.get("Data", {}).get("StartedAt")
+    if give_up is None or started is None:
+        return
+    waited = now - float(started)
+    if waited >= float(give_up):
+        raise ReconcileError(
+            f"gave up after {int(waited)}s: still {decision.state}. Nothing has failed, but "
+            "the database did not settle in time; look at its RDS events, then deploy again "
+            "(or raise total_timeout)."
+        )
 
 
 _CLIENT: RdsApi | None = None
