@@ -63,8 +63,8 @@ def instance_token(sb: Sandbox) -> None:
     sb.instance("Db", parameters={"rds.force_ssl": value})
 
 
-def snapshot_default(sb: Sandbox) -> None:
-    rds.DatabaseInstanceFromSnapshot(
+def _from_snapshot(sb: Sandbox) -> rds.DatabaseInstanceFromSnapshot:
+    return rds.DatabaseInstanceFromSnapshot(
         sb.stack,
         "Db",
         snapshot_identifier="snap-1",
@@ -72,18 +72,14 @@ def snapshot_default(sb: Sandbox) -> None:
         vpc=sb.vpc,
         vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
     )
+
+
+def snapshot_default(sb: Sandbox) -> None:
+    _from_snapshot(sb)
 
 
 def snapshot_protected(sb: Sandbox) -> None:
-    db = rds.DatabaseInstanceFromSnapshot(
-        sb.stack,
-        "Db",
-        snapshot_identifier="snap-1",
-        engine=PG16,
-        vpc=sb.vpc,
-        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-    )
-    ForceSsl(sb.stack, "Ssl", database=db)
+    ForceSsl(sb.stack, "Ssl", database=_from_snapshot(sb))
 
 
 def _replica(sb: Sandbox, source: rds.DatabaseInstance) -> rds.DatabaseInstanceReadReplica:

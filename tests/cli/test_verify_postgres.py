@@ -225,6 +225,23 @@ def test_json_output_is_machine_readable(run_verify: Verify) -> None:
     assert "password" not in json.dumps(report["target"])
 
 
+def verify_args(pg: PgServer) -> list[str]:
+    """`rds-force-ssl verify` against the test server, as the app user, verify-full."""
+    return [
+        "verify",
+        "--host",
+        HOST,
+        "--port",
+        str(pg.port),
+        "--dbname",
+        "appdb",
+        "--user",
+        APP_USER,
+        "--sslrootcert",
+        str(pg.ca_file),
+    ]
+
+
 def test_password_from_a_named_variable(
     pg: PgServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -232,23 +249,7 @@ def test_password_from_a_named_variable(
 
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setenv("APP_DB_PASSWORD", pg.app_password)
-    code = cli.main(
-        [
-            "verify",
-            "--host",
-            HOST,
-            "--port",
-            str(pg.port),
-            "--dbname",
-            "appdb",
-            "--user",
-            APP_USER,
-            "--sslrootcert",
-            str(pg.ca_file),
-            "--password-env",
-            "APP_DB_PASSWORD",
-        ]
-    )
+    code = cli.main([*verify_args(pg), "--password-env", "APP_DB_PASSWORD"])
     assert code == 0, capsys.readouterr().out
 
 
@@ -266,21 +267,7 @@ def test_password_prompted_on_a_terminal(
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("getpass.getpass", typed)
-    code = cli.main(
-        [
-            "verify",
-            "--host",
-            HOST,
-            "--port",
-            str(pg.port),
-            "--dbname",
-            "appdb",
-            "--user",
-            APP_USER,
-            "--sslrootcert",
-            str(pg.ca_file),
-        ]
-    )
+    code = cli.main(verify_args(pg))
     assert code == 0, capsys.readouterr().out
     assert prompts == [f"Password for {APP_USER}: "]
 
@@ -293,20 +280,7 @@ def test_console_script_runs_installed(pg: PgServer) -> None:
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
     done = subprocess.run(
-        [
-            exe,
-            "verify",
-            "--host",
-            HOST,
-            "--port",
-            str(pg.port),
-            "--dbname",
-            "appdb",
-            "--user",
-            APP_USER,
-            "--sslrootcert",
-            str(pg.ca_file),
-        ],
+        [exe, *verify_args(pg)],
         capture_output=True,
         text=True,
         env=env,
