@@ -12,9 +12,10 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_rds as rds
 from cdk_nag import AwsSolutionsChecks
 
-from rds_force_ssl import report
+from rds_force_ssl import ForceSsl, report
 from stacks.sample_app import compose
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +105,7 @@ def test_sample_resources(nagged: Path) -> None:
             "protected_by": f"{STACK}/ClusterForceSsl",
             "kind": "cluster",
             "parameters": {"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.2"},
+            "enforced": True,
         },
         {
             "stack": STACK,
@@ -111,6 +113,7 @@ def test_sample_resources(nagged: Path) -> None:
             "protected_by": f"{STACK}/ForceSsl",
             "kind": "instance",
             "parameters": {"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.2"},
+            "enforced": True,
         },
     ]
 
@@ -121,6 +124,31 @@ def test_report_exit_codes(
     assert report.main([str(nagged)]) == 0
     assert f"protected: {STACK}/Database (instance)" in capsys.readouterr().out
     assert report.main([str(tmp_path)]) == 2
+
+
+def test_report_reads_the_rendered_group_and_catches_an_override(tmp_path: Path) -> None:
+    """A raw override is invisible to synth-time checks; the template is the truth."""
+    app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)
+    stack = cdk.Stack(app, "Overridden")
+    group = rds.CfnDBParameterGroup(
+        stack, "Group", family="postgres16", description="mine", parameters={"a": "1"}
+    )
+    db = rds.CfnDBInstance(
+        stack,
+        "Db",
+        engine="postgres",
+        engine_version="16.9",
+        db_instance_class="db.t4g.micro",
+        allocated_storage="20",
+        db_parameter_group_name=group.ref,
+    )
+    ForceSsl(stack, "Ssl", database=db)
+    group.add_property_override("Parameters.rds\\.force_ssl", "0")
+    app.synth()
+    (row,) = report.protected(tmp_path)
+    assert row["parameters"]["rds.force_ssl"] == "0"
+    assert row["enforced"] is False
+    assert report.main([str(tmp_path)]) == 1
 
 
 def cdk_synth(out: Path, *app: str) -> subprocess.CompletedProcess[str]:

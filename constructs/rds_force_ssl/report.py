@@ -17,7 +17,8 @@ PROTECTED_BY = "rds-force-ssl:protected-by"
 
 
 def protected(assembly: Path) -> list[dict[str, Any]]:
-    """One row per protected database: stack, database path, kind and enforced parameters."""
+    """One row per protected database: stack, database path, kind, and its group's parameters
+    as the template renders them (overrides included, which synth-time checks cannot see)."""
     manifest = json.loads((assembly / "manifest.json").read_text())
     rows = []
     for name, artifact in sorted(manifest.get("artifacts", {}).items()):
@@ -37,13 +38,19 @@ def protected(assembly: Path) -> list[dict[str, Any]]:
                 logical_id = _logical_id(metadata, f"/{guard}/Reboot/Default")
                 res = resources.get(logical_id, {})
                 props = res.get("Properties", {}) if res.get("Type") == RESOURCE_TYPE else {}
+                group_ref = props.get("ParameterGroupName")
+                group = (
+                    resources.get(group_ref.get("Ref"), {}) if isinstance(group_ref, dict) else {}
+                )
+                parameters = group.get("Properties", {}).get("Parameters", {})
                 rows.append(
                     {
                         "stack": name,
                         "database": path.lstrip("/"),
                         "protected_by": guard,
                         "kind": props.get("Kind", "?"),
-                        "parameters": props.get("Parameters", {}),
+                        "parameters": parameters,
+                        "enforced": str(parameters.get("rds.force_ssl")) == "1",
                     }
                 )
     return rows
@@ -68,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for row in rows:
         params = ", ".join(f"{k}={v}" for k, v in sorted(row["parameters"].items()))
-        print(f"protected: {row['database']} ({row['kind']}) by {row['protected_by']}: {params}")
-    return 0
+        verdict = "protected" if row["enforced"] else "NOT ENFORCED in the template"
+        print(f"{verdict}: {row['database']} ({row['kind']}) by {row['protected_by']}: {params}")
+    return 0 if all(row["enforced"] for row in rows) else 1
 
 
 if __name__ == "__main__":
