@@ -159,7 +159,8 @@ class SslBaseline:
 def audit(node: IConstruct, db: Database) -> tuple[list[rules.Problem], list[rules.Problem]]:
     """(errors, warnings) for one PostgreSQL database, changing nothing."""
     problems = rules.engine_problems(db)
-    group = rules.locate_group(node, db)
+    group = pg.locate(node, db.group_name)
+    problems += rules.group_problems(node, db, group, {pg.FORCE_SSL: "1"})
     if group.kind == "none":
         problems.append(
             rules.Problem(
@@ -169,17 +170,14 @@ def audit(node: IConstruct, db: Database) -> tuple[list[rules.Problem], list[rul
                 "the baseline in enforce mode",
             )
         )
-        problems += rules.member_problems(node, db)
-    else:
-        problems += rules.group_problems(node, db, group, {pg.FORCE_SSL: "1"})
-        if not problems and pg.FORCE_SSL not in (group.parameters or {}):
-            problems.append(
-                rules.Problem(
-                    rules.RFS1,
-                    f"{db.path}: parameter group {group.name} does not set {pg.FORCE_SSL}; "
-                    "add ForceSsl(database=...), or set it to '1' in the group",
-                )
+    elif not problems and pg.FORCE_SSL not in (group.parameters or {}):
+        problems.append(
+            rules.Problem(
+                rules.RFS1,
+                f"{db.path}: parameter group {group.name} does not set {pg.FORCE_SSL}; "
+                "add ForceSsl(database=...), or set it to '1' in the group",
             )
+        )
     if problems or protected_by(node) is not None:
         return problems, []
     unenforced = rules.Problem(

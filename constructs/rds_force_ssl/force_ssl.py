@@ -110,7 +110,7 @@ class ForceSsl(Construct):
             scope.node.try_remove_child(construct_id)
             raise ForceSslError(problems)
 
-        group = rules.locate_group(self, db)
+        group = pg.locate(self, db.group_name)
         if group.kind == "none":
             group = self._create_group(db, wanted)
         else:
@@ -245,11 +245,7 @@ def check(
                 None, f"{path}: already protected by {earlier}; remove one of the two ForceSsl"
             )
         )
-    group = rules.locate_group(scope, db)
-    if group.kind != "none":
-        problems += rules.group_problems(scope, db, group, wanted)
-    else:
-        problems += rules.member_problems(scope, db)
+    problems += rules.group_problems(scope, db, pg.locate(scope, db.group_name), wanted)
     return problems
 
 

@@ -87,7 +87,10 @@ def group_problems(
     scope: IConstruct, db: Database, group: pg.GroupRef, wanted: Mapping[str, str]
 ) -> list[Problem]:
     """What stands between ``group`` and ``wanted``: an unknown group, force_ssl=0, tokens, or
-    another value for a parameter ForceSsl was asked to set."""
+    another value for a parameter ForceSsl was asked to set; and, for a cluster, members whose
+    own group contradicts it. A database with no group of its own has only the latter."""
+    if group.kind == "none":
+        return member_problems(scope, db)
     if group.kind == "unknown":
         if isinstance(db.construct, cdk.CfnResource):
             fix = (
@@ -153,7 +156,3 @@ def member_problems(scope: IConstruct, db: Database) -> list[Problem]:
                 )
             )
     return problems
-
-
-def locate_group(scope: IConstruct, db: Database) -> pg.GroupRef:
-    return pg.locate(scope, db.group_name)
