@@ -131,14 +131,16 @@ def test_missing_cluster_is_reported_as_gone(rds: Any) -> None:
 
 
 def test_the_lambda_asset_imports_alone_without_cdk() -> None:
-    """Lambda runs `reboot.on_event` from the handlers folder alone: no package, no CDK."""
+    """Lambda runs `reboot.on_event` from the handlers folder alone: no package, no CDK; the
+    engine table it shares with the construct imports there too."""
     import subprocess
     import sys
     from pathlib import Path
 
     handlers = Path(reboot.__file__).parent
     probe = (
-        "import sys, reboot; "
+        "import sys, reboot, engines; "
+        "assert engines.lookup('mysql') is engines.MYSQL; "
         "assert callable(reboot.on_event) and callable(reboot.is_complete); "
         "cdk = ('aws_cdk', 'rds_force_ssl', 'jsii'); "
         "print(sorted(m for m in sys.modules if m.startswith(cdk)))"
@@ -152,4 +154,8 @@ def test_the_lambda_asset_imports_alone_without_cdk() -> None:
         check=True,
     )
     assert done.stdout.strip() == "[]"
-    assert sorted(p.name for p in handlers.glob("*.py")) == ["__init__.py", "reboot.py"]
+    assert sorted(p.name for p in handlers.glob("*.py")) == [
+        "__init__.py",
+        "engines.py",
+        "reboot.py",
+    ]

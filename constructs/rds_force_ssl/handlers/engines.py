@@ -1,0 +1,358 @@
+"""The engine table: what makes each RDS engine SSL-only, one row per engine, each with its source.
+
+Everything that differs between engines is data here, not a branch elsewhere: the construct,
+the baseline's rules, the reconciler and the CLI's audit read these rows. (The models are
+aws-cdk's ``instance-engine.ts``, one class per engine with the facts as fields, and Prowler's
+check metadata files.) Lambda code imports this module, so it is stdlib only.
+
+``apply_type`` is documentation only: sources disagree for PostgreSQL, so the reconciler reads
+``ApplyType`` / ``ParameterApplyStatus`` at run time and never trusts this column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+TLS12 = "TLSv1.2"
+TLS13 = "TLSv1.3"
+TLS_VERSIONS = (TLS12, TLS13)
+
+Version = tuple[int, ...]
+_NUMBERS = re.compile(r"^\d+(?:\.\d+)*")
+
+
+def parse_version(version: str) -> Version | None:
+    """The leading dotted numbers of an RDS engine version: "16.9" -> (16, 9),
+    "8.0.mysql_aurora.3.08.0" -> (8, 0), "16.00.4165.4.v1" -> (16, 0, 4165, 4)."""
+    m = _NUMBERS.match(version.strip())
+    if not m:
+        return None
+    return tuple(int(part) for part in m.group(0).split("."))
+
+
+def show(version: Version) -> str:
+    return ".".join(map(str, version))
+
+
+@dataclass(frozen=True)
+class TlsFloor:
+    """How ``ForceSsl(min_tls_version=...)`` is met on an engine.
+
+    parameter: the parameter that sets the floor, whose value is the TLS version itself
+        (None: nothing to set, the engine refuses older protocols by itself).
+    from_version: the first engine version that can meet each floor.
+    """
+
+    parameter: str | None
+    from_version: dict[str, Version]
+    source: str
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One RDS engine: how it is made SSL-only, and where that fact comes from."""
+
+    title: str
+    engines: tuple[str, ...]  # the RDS Engine strings this row covers
+    source: str  # the AWS page for the parameter, its value and its versions
+    # The SSL parameter; None for an engine that no parameter makes SSL-only (see not_applicable).
+    parameter: str | None = None
+    value: str | None = None  # what ForceSsl writes
+    # Values that count as enforcing when read from a group (MySQL-family booleans take 1 or ON).
+    enforcing: frozenset[str] = frozenset()
+    # Aurora: the parameter lives in the DB cluster parameter group only, and the members are
+    # rebooted one at a time. Otherwise a DB instance's own DB parameter group (or, for a
+    # Multi-AZ DB cluster, its DB cluster parameter group).
+    aurora: bool = False
+    multi_az_cluster: bool = False  # can run as a Multi-AZ DB cluster (RebootDBCluster)
+    apply_type: str = "undocumented"  # static | dynamic | disputed | undocumented (docs only)
+    minimum_version: Version | None = None  # the first version that has the parameter
+    default_on_from: Version | None = None  # the engine default enforces from this version on
+    # The parameter-group family: "{engine}", "{major}" (16) and "{major_minor}" (8.0).
+    family_format: str = "{engine}{major}"
+    families: tuple[str, ...] = ()  # the families AWS documents today (derivation covers newer)
+    security_hub: str | None = None  # the Security Hub control that checks it, if any
+    config_rule: str | None = None  # the AWS Config managed rule behind that control
+    tls_floor: TlsFloor | None = None
+    not_applicable: str | None = None  # why ForceSsl cannot make this engine SSL-only
+    pin_example: str = ""  # how to pin a version in CDK, for messages
+
+    def family(self, engine: str, version: str) -> str | None:
+        """The parameter-group family for ``engine`` at ``version`` (None if not a version)."""
+        parsed = parse_version(version)
+        if parsed is None:
+            return None
+        major = str(parsed[0])
+        major_minor = f"{parsed[0]}.{parsed[1] if len(parsed) > 1 else 0}"
+        return self.family_format.format(engine=engine, major=major, major_minor=major_minor)
+
+    def enforces(self, value: object) -> bool:
+        """Whether a group's literal ``value`` for ``parameter`` makes the engine SSL-only."""
+        return isinstance(value, (str, int)) and str(value).strip().upper() in self.enforcing
+
+    def too_old(self, version: str) -> bool:
+        parsed = parse_version(version)
+        return (
+            self.minimum_version is not None
+            and parsed is not None
+            and parsed < self.minimum_version
+        )
+
+    def default_enforces(self, version: str) -> bool | None:
+        """Whether the engine's default group enforces at ``version`` (None: unknown)."""
+        parsed = parse_version(version)
+        if parsed is None:
+            return None
+        return self.default_on_from is not None and parsed >= self.default_on_from
+
+    def wanted_parameters(self, min_tls_version: str | None) -> dict[str, str]:
+        """The parameters ForceSsl owns on this engine: the SSL parameter, and the TLS floor
+        where a parameter sets it. This is the one place they are computed."""
+        if self.parameter is None or self.value is None:
+            raise ValueError(f"{self.title} has no SSL parameter: {self.not_applicable}")
+        wanted = {self.parameter: self.value}
+        if min_tls_version is not None and self.tls_floor and self.tls_floor.parameter:
+            wanted[self.tls_floor.parameter] = min_tls_version
+        return wanted
+
+    def tls_floor_problem(self, min_tls_version: str, version: str | None) -> str | None:
+        """Why ``min_tls_version`` cannot be met on this engine and version (None: it can)."""
+        if min_tls_version not in TLS_VERSIONS:
+            return (
+                f"min_tls_version={min_tls_version!r} is not one RDS accepts; use one of "
+                f"{', '.join(repr(v) for v in TLS_VERSIONS)}"
+            )
+        floor = self.tls_floor
+        first = floor.from_version.get(min_tls_version) if floor else None
+        if floor is None or first is None:
+            return (
+                f"ForceSsl cannot set a TLS floor of {min_tls_version} on {self.title} (no "
+                "parameter in its table row does); drop min_tls_version, or set the engine's "
+                "own TLS settings in its parameter group"
+            )
+        parsed = parse_version(version) if version else None
+        if parsed is not None and parsed < first:
+            return (
+                f"{min_tls_version} needs {self.title} {show(first)} or later (engine is "
+                f"{version}); use a lower floor or upgrade the engine"
+            )
+        return None
+
+
+_BOOLEAN_ON = frozenset({"1", "ON"})
+
+_PG_TLS = TlsFloor(
+    parameter="ssl_min_protocol_version",
+    # ssl_min_protocol_version exists from PostgreSQL 12; RDS offers TLS 1.3 from 16.
+    from_version={TLS12: (12,), TLS13: (16,)},
+    source="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html",
+)
+
+POSTGRES = Engine(
+    title="RDS for PostgreSQL",
+    engines=("postgres",),
+    source="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html",
+    parameter="rds.force_ssl",
+    value="1",
+    enforcing=frozenset({"1"}),
+    multi_az_cluster=True,
+    # Sources disagree on static vs dynamic: the reconciler reads ApplyType at run time.
+    apply_type="disputed",
+    default_on_from=(15,),
+    family_format="{engine}{major}",
+    families=tuple(f"postgres{v}" for v in range(11, 19)),
+    security_hub="RDS.38",
+    config_rule="rds-postgres-instance-encrypted-in-transit",
+    tls_floor=_PG_TLS,
+    pin_example="rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_9)",
+)
+
+AURORA_POSTGRES = Engine(
+    title="Aurora PostgreSQL",
+    engines=("aurora-postgresql",),
+    source="https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Security.html",
+    parameter="rds.force_ssl",
+    value="1",
+    enforcing=frozenset({"1"}),
+    aurora=True,
+    apply_type="undocumented",
+    # Reported: 0 up to 16, 1 from 17. ForceSsl pins it either way.
+    default_on_from=(17,),
+    family_format="{engine}{major}",
+    families=tuple(f"aurora-postgresql{v}" for v in range(11, 18)),
+    security_hub=None,  # RDS.38's Config rule skips cluster members: nothing checks Aurora
+    tls_floor=_PG_TLS,
+    pin_example="rds.DatabaseClusterEngine.aurora_postgres("
+    "version=rds.AuroraPostgresEngineVersion.VER_16_9)",
+)
+
+MYSQL = Engine(
+    title="RDS for MySQL",
+    engines=("mysql",),
+    source="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mysql-ssl-connections.require-ssl.html",
+    parameter="require_secure_transport",
+    # The Config rule behind RDS.39 checks for 1; RDS's MySQL groups take 0/1.
+    value="1",
+    enforcing=_BOOLEAN_ON,
+    multi_az_cluster=True,
+    apply_type="dynamic",  # "You don't need to reboot your DB instance"
+    minimum_version=(5, 7),  # the server variable exists from MySQL 5.7
+    default_on_from=(9, 7),  # "For MySQL 9.7 ... defaults to 1"; off for 8.4 and lower
+    family_format="{engine}{major_minor}",
+    families=("mysql5.7", "mysql8.0", "mysql8.4"),
+    security_hub="RDS.39",
+    config_rule="rds-mysql-instance-encrypted-in-transit",
+    # RDS for MySQL 8.0 and 8.4 support only TLS 1.2 and 1.3: a 1.2 floor needs no parameter.
+    tls_floor=TlsFloor(
+        parameter=None,
+        from_version={TLS12: (8, 0)},
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/MySQL.Concepts.SSLSupport.html",
+    ),
+    pin_example="rds.DatabaseInstanceEngine.mysql(version=rds.MysqlEngineVersion.VER_8_0_39)",
+)
+
+MARIADB = Engine(
+    title="RDS for MariaDB",
+    engines=("mariadb",),
+    source="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mariadb-ssl-connections.require-ssl.html",
+    parameter="require_secure_transport",
+    # AWS's page and the Config rule behind RDS.44 say ON; RDS's MariaDB groups take 0/1 (as
+    # MySQL's). 1 is what the group stores; both are read as enforcing.
+    value="1",
+    enforcing=_BOOLEAN_ON,
+    apply_type="dynamic",
+    minimum_version=(10, 5),  # "only supported for MariaDB version 10.5 and higher"
+    default_on_from=(11, 8),  # OFF for 11.4 and earlier, ON from 11.8
+    family_format="{engine}{major_minor}",
+    families=("mariadb10.5", "mariadb10.6", "mariadb10.11", "mariadb11.4", "mariadb11.8"),
+    security_hub="RDS.44",
+    config_rule="rds-mariadb-instance-encrypted-in-transit",
+    pin_example="rds.DatabaseInstanceEngine.maria_db(version=rds.MariaDbEngineVersion.VER_10_11_9)",
+)
+
+AURORA_MYSQL = Engine(
+    title="Aurora MySQL",
+    # "aurora" is Aurora MySQL version 1 (5.6): it has no require_secure_transport.
+    engines=("aurora-mysql", "aurora"),
+    source="https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Security.html#AuroraMySQL.Security.SSL.RequireSSL",
+    parameter="require_secure_transport",
+    value="ON",  # the cluster parameter takes ON/OFF
+    enforcing=_BOOLEAN_ON,
+    aurora=True,
+    apply_type="dynamic",  # "You don't need to reboot your DB cluster"
+    minimum_version=(5, 7),  # Aurora MySQL version 2 (5.7) and 3 (8.0); not version 1 (5.6)
+    default_on_from=None,  # OFF
+    family_format="{engine}{major_minor}",
+    families=("aurora-mysql5.7", "aurora-mysql8.0"),
+    security_hub=None,  # RDS.39's Config rule skips cluster members: nothing checks Aurora
+    pin_example="rds.DatabaseClusterEngine.aurora_mysql("
+    "version=rds.AuroraMysqlEngineVersion.VER_3_08_0)",
+)
+
+SQLSERVER = Engine(
+    title="RDS for SQL Server",
+    engines=("sqlserver-ee", "sqlserver-se", "sqlserver-ex", "sqlserver-web"),
+    source="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/SQLServer.Concepts.General.SSL.Using.html",
+    parameter="rds.force_ssl",
+    value="1",
+    enforcing=frozenset({"1"}),
+    apply_type="static",  # "you must reboot your DB instance for the change to take effect"
+    default_on_from=None,  # 0 (off)
+    family_format="{engine}-{major}.0",
+    families=tuple(
+        f"{edition}-{v}.0"
+        for edition in ("sqlserver-ee", "sqlserver-se", "sqlserver-ex", "sqlserver-web")
+        for v in (13, 14, 15, 16)
+    ),
+    security_hub="RDS.41",
+    config_rule="rds-sqlserver-encrypted-in-transit",
+    pin_example="rds.DatabaseInstanceEngine.sql_server_se("
+    "version=rds.SqlServerEngineVersion.VER_16_00_4165_4_V1)",
+)
+
+ORACLE = Engine(
+    title="RDS for Oracle",
+    engines=(
+        "oracle-ee",
+        "oracle-ee-cdb",
+        "oracle-se2",
+        "oracle-se2-cdb",
+        "custom-oracle-ee",
+        "custom-oracle-ee-cdb",
+        "custom-oracle-se2",
+        "custom-oracle-se2-cdb",
+    ),
+    source="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.Oracle.Options.SSL.html",
+    family_format="{engine}-{major}",
+    families=("oracle-ee-19", "oracle-ee-cdb-19", "oracle-ee-cdb-21", "oracle-se2-19"),
+    not_applicable=(
+        "TLS on RDS for Oracle is the SSL option of an option group, which opens a second, TLS "
+        "port next to the plaintext one (AWS: 'both clear text and SSL-encrypted communication' "
+        "at the same time); no parameter closes the plaintext port, only the security groups "
+        "can, and synth cannot prove them"
+    ),
+)
+
+DB2 = Engine(
+    title="RDS for Db2",
+    engines=("db2-se", "db2-ae"),
+    source="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Db2.Concepts.SSL.html",
+    family_format="{engine}-{major_minor}",
+    families=("db2-se-11.5", "db2-ae-11.5"),
+    not_applicable=(
+        "TLS on RDS for Db2 is DB2COMM plus SSL_SVCENAME, a second port that must differ from "
+        "the instance's port; DB2COMM=SSL alone moves every client off the endpoint's port, a "
+        "choice (port, security groups, client settings) ForceSsl will not make for you"
+    ),
+)
+
+ENGINES: tuple[Engine, ...] = (
+    POSTGRES,
+    AURORA_POSTGRES,
+    MYSQL,
+    MARIADB,
+    AURORA_MYSQL,
+    SQLSERVER,
+    ORACLE,
+    DB2,
+)
+_BY_ENGINE = {name: row for row in ENGINES for name in row.engines}
+
+
+def lookup(engine: str | None) -> Engine | None:
+    """The row for an RDS Engine string (case as RDS or CDK spell it), or None if unknown."""
+    if engine is None:
+        return None
+    return _BY_ENGINE.get(engine.lower())
+
+
+def for_family(family: str) -> Engine | None:
+    """The row whose parameter-group family ``family`` is (e.g. mysql8.0 -> RDS for MySQL)."""
+    names = sorted(_BY_ENGINE, key=len, reverse=True)  # aurora-mysql before aurora
+    for name in names:
+        row = _BY_ENGINE[name]
+        if family.lower().startswith(name) and parse_version(
+            family[len(name) :].lstrip("-")
+        ):
+            return row
+    return None
+
+
+@dataclass(frozen=True)
+class ProxyFacts:
+    """RDS Proxy: TLS is a property of the proxy, not a parameter; nothing is rebooted."""
+
+    title: str = "RDS Proxy"
+    property: str = "RequireTLS"  # AWS::RDS::DBProxy; CDK DatabaseProxy(require_tls=...)
+    cloudformation_default: bool = False  # CDK's DatabaseProxy defaults to True
+    security_hub: str = "RDS.43"
+    config_rule: str = "rds-proxy-tls-encryption"
+    source: str = (
+        "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.howitworks.html"
+        "#rds-proxy-security.tls"
+    )
+    engine_families: tuple[str, ...] = field(default=("MYSQL", "POSTGRESQL", "SQLSERVER"))
+
+
+PROXY = ProxyFacts()
