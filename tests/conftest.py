@@ -18,6 +18,18 @@ PG16 = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER
 AURORA16 = rds.DatabaseClusterEngine.aurora_postgres(
     version=rds.AuroraPostgresEngineVersion.VER_16_9
 )
+MYSQL80 = rds.DatabaseInstanceEngine.mysql(version=rds.MysqlEngineVersion.VER_8_0_39)
+MARIADB1011 = rds.DatabaseInstanceEngine.maria_db(version=rds.MariaDbEngineVersion.VER_10_11_9)
+MARIADB104 = rds.DatabaseInstanceEngine.maria_db(version=rds.MariaDbEngineVersion.VER_10_4_34)
+AURORA_MYSQL3 = rds.DatabaseClusterEngine.aurora_mysql(
+    version=rds.AuroraMysqlEngineVersion.VER_3_08_0
+)
+SQLSERVER_SE16 = rds.DatabaseInstanceEngine.sql_server_se(
+    version=rds.SqlServerEngineVersion.VER_16_00_4165_4_V1
+)
+ORACLE_SE2_19 = rds.DatabaseInstanceEngine.oracle_se2(
+    version=rds.OracleEngineVersion.VER_19_0_0_0_2021_04_R1
+)
 
 
 def fast_app() -> cdk.App:
@@ -53,6 +65,37 @@ class Sandbox:
             construct_id,
             vpc=self.vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            **kwargs,
+        )
+
+    def proxy(
+        self, construct_id: str = "Proxy", *, target: rds.DatabaseInstance, **kwargs: Any
+    ) -> rds.DatabaseProxy:
+        assert target.secret is not None
+        return rds.DatabaseProxy(
+            self.stack,
+            construct_id,
+            proxy_target=rds.ProxyTarget.from_instance(target),
+            secrets=[target.secret],
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            **kwargs,
+        )
+
+    def l1_proxy(self, construct_id: str = "Proxy", **kwargs: Any) -> rds.CfnDBProxy:
+        return rds.CfnDBProxy(
+            self.stack,
+            construct_id,
+            db_proxy_name=construct_id.lower(),
+            engine_family="POSTGRESQL",
+            role_arn="arn:aws:iam::123456789012:role/proxy",
+            vpc_subnet_ids=["subnet-1", "subnet-2"],
+            auth=[
+                rds.CfnDBProxy.AuthFormatProperty(
+                    auth_scheme="SECRETS",
+                    secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
+                )
+            ],
             **kwargs,
         )
 

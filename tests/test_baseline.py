@@ -15,7 +15,17 @@ from aws_cdk.assertions import Template
 from rds_force_ssl import ForceSsl, SslBaseline, exempt
 from rds_force_ssl.baseline import COMPLIANCE, EXEMPT
 from rds_force_ssl.handlers.reboot import RESOURCE_TYPE
-from tests.conftest import AURORA16, PG16, Sandbox
+from tests.conftest import (
+    AURORA16,
+    AURORA_MYSQL3,
+    MARIADB104,
+    MARIADB1011,
+    MYSQL80,
+    ORACLE_SE2_19,
+    PG16,
+    SQLSERVER_SE16,
+    Sandbox,
+)
 
 Build = Callable[[Sandbox], None]
 
@@ -221,10 +231,55 @@ def multi_az_cluster(sb: Sandbox) -> None:
     )
 
 
-def mysql_instance(sb: Sandbox) -> None:
-    sb.instance(
-        "Db", engine=rds.DatabaseInstanceEngine.mysql(version=rds.MysqlEngineVersion.VER_8_0_39)
+def mysql_default(sb: Sandbox) -> None:
+    sb.instance("Db", engine=MYSQL80)
+
+
+def mysql_protected(sb: Sandbox) -> None:
+    ForceSsl(sb.stack, "Ssl", database=sb.instance("Db", engine=MYSQL80))
+
+
+def mysql_off(sb: Sandbox) -> None:
+    sb.instance("Db", engine=MYSQL80, parameters={"require_secure_transport": "0"})
+
+
+def mariadb_default(sb: Sandbox) -> None:
+    sb.instance("Db", engine=MARIADB1011)
+
+
+def mariadb_too_old(sb: Sandbox) -> None:
+    sb.instance("Db", engine=MARIADB104)
+
+
+def aurora_mysql_default(sb: Sandbox) -> None:
+    sb.cluster("Db", engine=AURORA_MYSQL3)
+
+
+def aurora_mysql_param_only(sb: Sandbox) -> None:
+    group = rds.ParameterGroup(
+        sb.stack, "Group", engine=AURORA_MYSQL3, parameters={"require_secure_transport": "ON"}
     )
+    sb.cluster("Db", engine=AURORA_MYSQL3, parameter_group=group)
+
+
+def sqlserver_default(sb: Sandbox) -> None:
+    sb.instance("Db", engine=SQLSERVER_SE16, license_model=rds.LicenseModel.LICENSE_INCLUDED)
+
+
+def oracle_instance(sb: Sandbox) -> None:
+    sb.instance("Db", engine=ORACLE_SE2_19, license_model=rds.LicenseModel.LICENSE_INCLUDED)
+
+
+def proxy_l1_default(sb: Sandbox) -> None:
+    sb.l1_proxy("Db")
+
+
+def proxy_l2_default(sb: Sandbox) -> None:
+    sb.proxy("Db", target=sb.instance("Target"))
+
+
+def proxy_tls_off(sb: Sandbox) -> None:
+    sb.proxy("Db", target=sb.instance("Target"), require_tls=False)
 
 
 def exempted(sb: Sandbox) -> None:
@@ -238,6 +293,7 @@ class Case:
     audit: str  # expected verdict in audit mode: COMPLIANT, or the rule ID of the error
     enforce: str  # expected verdict in enforce mode
     warning: str = ""  # a rule ID expected as a warning in audit mode
+    enforce_warning: str = ""  # a rule ID expected as a warning in enforce mode
 
 
 CASES = [
@@ -263,7 +319,25 @@ CASES = [
     Case("L1 cluster, L1 group + ForceSsl", l1_cluster_with_group, "COMPLIANT", "COMPLIANT"),
     Case("L1 cluster, force_ssl=0", l1_cluster_off, "RFS2", "RFS2"),
     Case("Multi-AZ DB cluster, no group", multi_az_cluster, "RFS1", "COMPLIANT"),
-    Case("MySQL is left alone", mysql_instance, "NOT_APPLICABLE", "NOT_APPLICABLE"),
+    Case("MySQL, default group", mysql_default, "RFS1", "COMPLIANT"),
+    Case("MySQL, ForceSsl", mysql_protected, "COMPLIANT", "COMPLIANT"),
+    Case("MySQL, require_secure_transport=0", mysql_off, "RFS2", "RFS2"),
+    Case("MariaDB 10.11, default group", mariadb_default, "RFS1", "COMPLIANT"),
+    Case("MariaDB 10.4, too old", mariadb_too_old, "RFS7", "RFS7"),
+    Case("Aurora MySQL, default group", aurora_mysql_default, "RFS1", "COMPLIANT"),
+    Case("Aurora MySQL, ON without reboots", aurora_mysql_param_only, "RFS4", "COMPLIANT"),
+    Case("SQL Server, default group", sqlserver_default, "RFS1", "COMPLIANT"),
+    Case(
+        "Oracle is reported, not passed",
+        oracle_instance,
+        "NOT_APPLICABLE",
+        "NOT_APPLICABLE",
+        warning="RFS8",
+        enforce_warning="RFS8",
+    ),
+    Case("L1 proxy without RequireTLS", proxy_l1_default, "RFS6", "COMPLIANT"),
+    Case("CDK proxy (require_tls defaults to True)", proxy_l2_default, "COMPLIANT", "COMPLIANT"),
+    Case("proxy with require_tls=False", proxy_tls_off, "RFS6", "RFS6"),
     Case("exempted, with a reason", exempted, "EXEMPT", "EXEMPT"),
 ]
 
@@ -283,6 +357,8 @@ def _check(case: Case, mode: str, expected: str) -> None:
         assert errors == []
     if mode == "audit" and case.warning:
         assert any(w.startswith(f"[{case.warning}]") for w in warnings), warnings
+    elif mode == "enforce" and case.enforce_warning:
+        assert any(w.startswith(f"[{case.enforce_warning}]") for w in warnings), warnings
     elif mode == "enforce":
         assert warnings == []
 
@@ -347,7 +423,7 @@ def test_verdicts_and_exemptions_are_in_the_synthesized_metadata(sandbox: Sandbo
     sandbox.instance("Db")
     exempt(sandbox.instance("Legacy"), reason="vendor appliance, TLS from 2027; ticket DB-9")
     sandbox.instance(
-        "Mysql", engine=rds.DatabaseInstanceEngine.mysql(version=rds.MysqlEngineVersion.VER_8_0_39)
+        "Oracle", engine=ORACLE_SE2_19, license_model=rds.LicenseModel.LICENSE_INCLUDED
     )
     baseline, messages = synth(sandbox, "audit")
     stack = sandbox.app.synth().get_stack_by_name("Stack")
@@ -357,7 +433,7 @@ def test_verdicts_and_exemptions_are_in_the_synthesized_metadata(sandbox: Sandbo
             metadata.setdefault(entry.path, []).append((kind, entry.data))
     assert (EXEMPT, "vendor appliance, TLS from 2027; ticket DB-9") in metadata["/Stack/Legacy"]
     assert (COMPLIANCE, "EXEMPT") in metadata["/Stack/Legacy"]
-    assert (COMPLIANCE, "NOT_APPLICABLE") in metadata["/Stack/Mysql"]
+    assert (COMPLIANCE, "NOT_APPLICABLE") in metadata["/Stack/Oracle"]
     assert (COMPLIANCE, "NON_COMPLIANT") in metadata["/Stack/Db"]
     assert (
         "info",
@@ -409,3 +485,65 @@ def test_enforce_picks_a_free_id_next_to_the_database(sandbox: Sandbox) -> None:
     cdk.CfnOutput(sandbox.stack, "DbForceSsl", value="taken")
     baseline, _ = synth(sandbox, "enforce")
     assert [v.detail for v in baseline.verdicts] == ["protected by Stack/DbForceSsl2"]
+
+
+def test_findings_name_the_engines_own_parameter(sandbox: Sandbox) -> None:
+    mysql_default(sandbox)
+    sandbox.instance("Sql", engine=SQLSERVER_SE16, license_model=rds.LicenseModel.LICENSE_INCLUDED)
+    _, messages = synth(sandbox, "audit")
+    (mysql,) = [text for level, text in messages["Stack/Db"] if level == "error"]
+    assert mysql.startswith("[RFS1] Stack/Db: uses the engine's default parameter group, whose ")
+    assert "require_secure_transport depends on the engine version" in mysql
+    (sql,) = [text for level, text in messages["Stack/Sql"] if level == "error"]
+    assert "whose rds.force_ssl depends" in sql
+
+
+def test_enforce_sets_require_tls_on_an_l1_proxy(sandbox: Sandbox) -> None:
+    proxy_l1_default(sandbox)
+    synth(sandbox, "enforce")
+    Template.from_stack(sandbox.stack).has_resource_properties(
+        "AWS::RDS::DBProxy", {"RequireTLS": True}
+    )
+
+
+def test_a_floor_the_engine_cannot_take_is_left_out_with_a_warning(sandbox: Sandbox) -> None:
+    """The baseline's TLS floor reaches PostgreSQL; MySQL 8.0 meets 1.2 by itself; MariaDB has
+    no floor in the table: it is still made SSL-only, and the warning says the floor is not."""
+    sandbox.instance("Pg", engine=PG16)
+    sandbox.instance("Mysql", engine=MYSQL80)
+    sandbox.instance("Maria", engine=MARIADB1011)
+    sandbox.l1_proxy("Proxy")
+    baseline = SslBaseline.apply(sandbox.app, mode="enforce", min_tls_version="TLSv1.2")
+    stack = sandbox.app.synth().get_stack_by_name("Stack")
+    warnings = {
+        m.id.lstrip("/"): str(m.entry.data) for m in stack.messages if "WARN" in str(m.level)
+    }
+    assert set(warnings) == {"Stack/Maria", "Stack/Proxy"}
+    assert "min_tls_version=TLSv1.2 is not applied: RDS for MariaDB has no TLS-floor" in (
+        warnings["Stack/Maria"]
+    )
+    assert "RDS Proxy has no TLS-floor" in warnings["Stack/Proxy"]
+    assert [v.compliance for v in baseline.verdicts] == ["COMPLIANT"] * 4
+    t = Template.from_stack(sandbox.stack)
+    by_family = {
+        g["Properties"]["Family"]: g["Properties"]["Parameters"]
+        for g in t.find_resources("AWS::RDS::DBParameterGroup").values()
+    }
+    assert by_family == {
+        "postgres16": {"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.2"},
+        "mysql8.0": {"require_secure_transport": "1"},
+        "mariadb10.11": {"require_secure_transport": "1"},
+    }
+
+
+def test_an_exempted_oracle_database_has_no_warning(sandbox: Sandbox) -> None:
+    oracle = sandbox.instance(
+        "Db", engine=ORACLE_SE2_19, license_model=rds.LicenseModel.LICENSE_INCLUDED
+    )
+    exempt(
+        oracle,
+        reason="TLS port only in its security group; plaintext port closed; ticket NET-7",
+    )
+    baseline, messages = synth(sandbox, "audit")
+    assert [level for level, _ in messages["Stack/Db"]] == ["info"]
+    assert verdict(baseline, "Stack/Db") == "EXEMPT"

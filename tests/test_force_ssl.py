@@ -235,15 +235,6 @@ def test_force_ssl_zero_is_refused(sandbox: Sandbox) -> None:
     assert "rds.force_ssl=0; remove it or set '1'" in msg
 
 
-def test_non_postgresql_engine_is_refused(sandbox: Sandbox) -> None:
-    db = sandbox.instance(
-        engine=rds.DatabaseInstanceEngine.mysql(version=rds.MysqlEngineVersion.VER_8_0_39)
-    )
-    msg = _error(lambda: ForceSsl(sandbox.stack, "Ssl", database=db))
-    assert "Stack/Db: engine mysql is not postgres" in msg
-    assert "require_secure_transport" in msg
-
-
 def test_unpinned_version_is_refused(sandbox: Sandbox) -> None:
     db = sandbox.instance(engine=rds.DatabaseInstanceEngine.POSTGRES)
     msg = _error(lambda: ForceSsl(sandbox.stack, "Ssl", database=db))
@@ -285,7 +276,7 @@ def test_bad_options_are_all_reported_at_once(sandbox: Sandbox) -> None:
         )
     )
     for fragment in (
-        "Stack/Ssl: TLSv1.3 needs PostgreSQL 16",
+        "Stack/Ssl: TLSv1.3 needs RDS for PostgreSQL 16",
         "rds.force_ssl=0",
         "ssl_min_protocol_version=TLSv1",
         "CA certificate is already rds-ca-ecc384-g1",

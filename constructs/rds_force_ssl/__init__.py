@@ -1,4 +1,4 @@
-"""rds-force-ssl: make RDS for PostgreSQL SSL-only with AWS CDK, and prove that it is.
+"""rds-force-ssl: make RDS databases and proxies SSL-only with AWS CDK, and prove that they are.
 
 The CDK names load on first use, so the CLI (`rds-force-ssl verify`/`audit`) and the Lambda
 handler start without importing aws-cdk-lib.

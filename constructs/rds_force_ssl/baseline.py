@@ -1,14 +1,17 @@
-"""``SslBaseline``: a CDK Aspect that holds every PostgreSQL database in an app to SSL-only.
+"""``SslBaseline``: a CDK Aspect that holds every RDS database and proxy in an app to SSL-only.
 
-- **enforce** (``AspectPriority.MUTATING``): every PostgreSQL database that no ForceSsl protects
-  yet gets one, with the baseline's options. What cannot be fixed (``rds.force_ssl=0``, an
-  imported group, a value synth cannot see) is an error annotation, so synth fails.
+- **enforce** (``AspectPriority.MUTATING``): every database or proxy that no ForceSsl protects
+  yet gets one, with the baseline's options. What cannot be fixed (the SSL parameter turned
+  off, an imported group, a value synth cannot see, an engine too old) is an error annotation,
+  so synth fails.
 - **audit** (``AspectPriority.READONLY``): nothing changes; every non-compliant database gets an
   error annotation ``[RFSn] ...`` with the path, why it matters and the fix.
 
-Non-PostgreSQL engines are NOT_APPLICABLE; ``exempt(db, reason=...)`` records a visible
-exemption. Each database's verdict is written to its metadata (``rds-force-ssl:compliance``),
-and ``summary()`` counts them.
+The engine table decides what each engine needs. An engine no parameter can make SSL-only
+(Oracle, Db2, or one the table does not know) is NOT_APPLICABLE with a warning that says why
+(RFS8), never a silent pass; ``exempt(db, reason=...)`` records a visible exemption. Each
+verdict is written to the database's metadata (``rds-force-ssl:compliance``), and
+``summary()`` counts them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from constructs import Construct, IConstruct
 
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import rules
-from rds_force_ssl.database import Database, database_of
+from rds_force_ssl.database import Database, Proxy, database_of, proxy_of
 from rds_force_ssl.force_ssl import DatabaseConstruct, ForceSsl, ForceSslError, protected_by
 
 EXEMPT = "rds-force-ssl:exempt"
@@ -61,12 +64,14 @@ class Verdict:
 
 @jsii.implements(cdk.IAspect)
 class SslBaseline:
-    """Hold every PostgreSQL database under a scope (usually the app) to SSL-only.
+    """Hold every RDS database and proxy under a scope (usually the app) to SSL-only.
 
     mode: ``"enforce"`` adds ForceSsl where it is missing; ``"audit"`` only reports
         (default: "enforce").
     force_ssl_options: passed to each ForceSsl that enforce mode adds (``min_tls_version``,
-        ``ca_certificate``, ``force_failover``, ``query_interval``, ``total_timeout``).
+        ``ca_certificate``, ``force_failover``, ``query_interval``, ``total_timeout``). Where
+        the engine table says a database (or a proxy) cannot take ``min_tls_version`` or
+        ``ca_certificate``, that option is left out for it, with a warning that says why.
 
     Use ``SslBaseline.apply(app, mode=...)``, which adds it with the right priority.
     """
@@ -95,18 +100,30 @@ class SslBaseline:
 
     def visit(self, node: IConstruct) -> None:
         db = database_of(node)
-        if db is None or db.path in self._seen:
+        proxy = proxy_of(node) if db is None else None
+        path = db.path if db else proxy.path if proxy else None
+        if path is None or path in self._seen:
             return
-        self._seen.add(db.path)
+        self._seen.add(path)
         reason = exemption(node)
         if reason is not None:
             cdk.Annotations.of(node).add_info(f"[rds-force-ssl] EXEMPT from the baseline: {reason}")
             self._record(node, "EXEMPT", reason)
-        elif db.engine is not None and not db.is_postgres:
-            self._record(node, "NOT_APPLICABLE", f"engine {db.engine}")
-        elif self.mode == "enforce":
+        elif proxy is not None and self.mode == "enforce":
+            self._enforce(node, None)
+        elif proxy is not None:
+            self._audit_proxy(node, proxy)
+        elif db is not None and db.engine is not None and (
+            db.facts is None or db.facts.not_applicable is not None
+        ):
+            # Oracle, Db2, an engine the table does not know: said out loud, never passed.
+            problems = rules.engine_problems(db)
+            for problem in problems:
+                cdk.Annotations.of(node).add_warning(_message(problem))
+            self._record(node, "NOT_APPLICABLE", "; ".join(map(str, problems)))
+        elif db is not None and self.mode == "enforce":
             self._enforce(node, db)
-        else:
+        elif db is not None:
             self._audit(node, db)
 
     def summary(self) -> str:
@@ -114,9 +131,9 @@ class SslBaseline:
         order = ("COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE", "EXEMPT")
         return f"rds-force-ssl {self.mode}: " + ", ".join(f"{counts[k]} {k}" for k in order)
 
-    def _enforce(self, node: IConstruct, db: Database) -> None:
+    def _enforce(self, node: IConstruct, db: Database | None) -> None:
         if protected_by(node) is not None:
-            # Protected by the user's own ForceSsl: still check what the group says now.
+            # Protected by the user's own ForceSsl: still check what it says now.
             self._audit(node, db)
             return
         scope = node.node.scope
@@ -126,30 +143,73 @@ class SslBaseline:
         while scope.node.try_find_child(guard_id) is not None:
             taken += 1
             guard_id = f"{node.node.id}ForceSsl{taken}"
+        options, skipped = self._options_for(db)
         try:
             guard = ForceSsl(
                 scope,
                 guard_id,
                 database=cast(DatabaseConstruct, node),
-                **self.options,
+                **options,
             )
         except ForceSslError as err:
             for problem in err.problems:
                 cdk.Annotations.of(node).add_error(_message(problem))
             self._record(node, "NON_COMPLIANT", "; ".join(map(str, err.problems)))
             return
+        for text in skipped:
+            cdk.Annotations.of(node).add_warning(f"[rds-force-ssl] {node.node.path}: {text}")
         self._record(node, "COMPLIANT", f"protected by {guard.node.path}")
 
-    def _audit(self, node: IConstruct, db: Database) -> None:
+    def _options_for(self, db: Database | None) -> tuple[dict[str, Any], list[str]]:
+        """The baseline's options that this database (None: a proxy) can take, and why the
+        others were left out. The engine table decides; an error here is an option the engine
+        could take but not as asked (e.g. TLS 1.3 on PostgreSQL 15), which stays an error."""
+        options = dict(self.options)
+        skipped = []
+        floor = options.get("min_tls_version")
+        facts = db.facts if db is not None else None
+        if floor is not None and (db is None or facts is None or facts.tls_floor is None):
+            options.pop("min_tls_version")
+            what = facts.title if facts else "RDS Proxy"
+            skipped.append(
+                f"min_tls_version={floor} is not applied: {what} has no TLS-floor setting "
+                "rds-force-ssl can make; set the floor on the engine (or the database behind "
+                "the proxy) yourself"
+            )
+        if db is None and options.pop("ca_certificate", None) is not None:
+            skipped.append("ca_certificate is not applied: an RDS Proxy serves its own certificate")
+        return options, skipped
+
+    def _audit_proxy(self, node: IConstruct, proxy: Proxy) -> None:
+        errors = rules.proxy_problems(proxy)
+        for problem in errors:
+            cdk.Annotations.of(node).add_error(_message(problem))
+        if errors:
+            self._record(node, "NON_COMPLIANT", "; ".join(map(str, errors)))
+        else:
+            self._record(node, "COMPLIANT", "require_tls=True")
+
+    def _audit(self, node: IConstruct, db: Database | None) -> None:
+        if db is None:
+            proxy = proxy_of(node)
+            assert proxy is not None
+            self._audit_proxy(node, proxy)
+            return
         errors, warnings = audit(node, db)
         for problem in errors:
             cdk.Annotations.of(node).add_error(_message(problem))
         for problem in warnings:
             cdk.Annotations.of(node).add_warning(_message(problem))
+        facts = db.facts
         if errors:
             self._record(node, "NON_COMPLIANT", "; ".join(map(str, errors)))
         else:
-            self._record(node, "COMPLIANT", "; ".join(map(str, warnings)) or "rds.force_ssl=1")
+            assert facts is not None
+            self._record(
+                node,
+                "COMPLIANT",
+                "; ".join(map(str, warnings)) or f"{facts.parameter}={facts.value}",
+            )
 
     def _record(self, node: IConstruct, compliance: str, detail: str) -> None:
         node.node.add_metadata(COMPLIANCE, compliance)
@@ -157,33 +217,38 @@ class SslBaseline:
 
 
 def audit(node: IConstruct, db: Database) -> tuple[list[rules.Problem], list[rules.Problem]]:
-    """(errors, warnings) for one PostgreSQL database, changing nothing."""
+    """(errors, warnings) for one database whose engine the table covers, changing nothing."""
     problems = rules.engine_problems(db)
+    facts = db.facts
+    if problems or facts is None or facts.parameter is None or facts.value is None:
+        return problems, []
+    param, value = facts.parameter, facts.value
     group = pg.locate(node, db.group_name)
-    problems += rules.group_problems(node, db, group, {pg.FORCE_SSL: "1"})
+    problems += rules.group_problems(node, db, group, {param: value})
     if group.kind == "none":
         problems.append(
             rules.Problem(
                 rules.RFS1,
-                f"{db.path}: uses the engine's default parameter group, whose "
-                f"{pg.FORCE_SSL} depends on the engine version; add ForceSsl(database=...) or "
-                "the baseline in enforce mode",
+                f"{db.path}: uses the engine's default parameter group, whose {param} depends "
+                "on the engine version; add ForceSsl(database=...) or the baseline in enforce "
+                "mode",
             )
         )
-    elif not problems and pg.FORCE_SSL not in (group.parameters or {}):
+    elif not problems and param not in (group.parameters or {}):
         problems.append(
             rules.Problem(
                 rules.RFS1,
-                f"{db.path}: parameter group {group.name} does not set {pg.FORCE_SSL}; "
-                "add ForceSsl(database=...), or set it to '1' in the group",
+                f"{db.path}: parameter group {group.name} does not set {param}; add "
+                f"ForceSsl(database=...), or set it to '{value}' in the group",
             )
         )
     if problems or protected_by(node) is not None:
         return problems, []
     unenforced = rules.Problem(
         rules.RFS4,
-        f"{db.path}: {pg.FORCE_SSL}=1 is configured but no ForceSsl reboots the database, so "
-        "the setting may stay pending-reboot; add ForceSsl(database=...)",
+        f"{db.path}: {param} is configured but no ForceSsl makes sure it is in effect (a new "
+        "group applies only after a reboot, and nothing waits for in-sync); add "
+        "ForceSsl(database=...)",
     )
     # CloudFormation reboots an instance when its group association changes, but never a
     # cluster member, so on a cluster this is an error and on an instance a warning.

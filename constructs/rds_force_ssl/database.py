@@ -1,14 +1,14 @@
-"""One view of a database, whatever construct declares it.
+"""One view of a database (or an RDS Proxy), whatever construct declares it.
 
 ForceSsl and the baseline Aspect accept the L2 ``DatabaseInstance`` (and ``FromSnapshot`` /
-``ReadReplica``), ``DatabaseCluster``, and the L1 ``CfnDBInstance`` / ``CfnDBCluster``. This module
-turns each into the few facts they need: the L1 resource, instance or cluster, the engine and its
-parameter-group family, and the cluster members declared in the app.
+``ReadReplica``), ``DatabaseCluster``, ``DatabaseProxy``, and the L1 ``CfnDBInstance`` /
+``CfnDBCluster`` / ``CfnDBProxy``. This module turns each into the few facts they need: the L1
+resource, instance or cluster, the engine (its row in the engine table) and version, and the
+cluster members declared in the app.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +16,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_rds as rds
 from constructs import IConstruct
 
-POSTGRES = "postgres"
-AURORA_POSTGRES = "aurora-postgresql"
-_MAJOR = re.compile(r"^(\d+)")
+from rds_force_ssl.handlers import engines
 
 
 @dataclass
@@ -26,7 +24,7 @@ class Database:
     construct: IConstruct
     cfn: rds.CfnDBInstance | rds.CfnDBCluster
     engine: str | None  # lower case; None when synth cannot tell
-    major: int | None
+    version: str | None  # the engine version as written; None when not pinned or unknown
     members: list[rds.CfnDBInstance] = field(default_factory=list)
 
     @property
@@ -38,19 +36,26 @@ class Database:
         return isinstance(self.cfn, rds.CfnDBCluster)
 
     @property
-    def is_postgres(self) -> bool:
-        return self.engine in (POSTGRES, AURORA_POSTGRES)
+    def facts(self) -> engines.Engine | None:
+        """The engine's row in the engine table (None: unknown engine, or unknown at synth)."""
+        return engines.lookup(self.engine)
+
+    @property
+    def major(self) -> int | None:
+        parsed = engines.parse_version(self.version) if self.version else None
+        return parsed[0] if parsed else None
 
     @property
     def is_aurora(self) -> bool:
-        return self.engine == AURORA_POSTGRES
+        return self.facts is not None and self.facts.aurora
 
     @property
     def family(self) -> str | None:
-        """The parameter-group family, e.g. postgres16 or aurora-postgresql16."""
-        if self.engine is None or self.major is None:
+        """The parameter-group family, e.g. postgres16, mysql8.0 or aurora-postgresql16."""
+        facts = self.facts
+        if facts is None or self.engine is None or self.version is None:
             return None
-        return f"{self.engine}{self.major}"
+        return facts.family(self.engine, self.version)
 
     @property
     def group_name(self) -> str | None:
@@ -78,69 +83,94 @@ def database_of(node: IConstruct) -> Database | None:
         cfn = node.node.default_child
         if not isinstance(cfn, rds.CfnDBCluster):
             return None
-        engine, major = _from_engine(node.engine)
+        engine, version = _from_engine(node.engine)
         members = [c for c in node.node.find_all() if isinstance(c, rds.CfnDBInstance)]
-        return Database(node, cfn, engine, major, members)
+        return Database(node, cfn, engine, version, members)
     if isinstance(node, rds.DatabaseInstanceBase):
         cfn = node.node.default_child
         if not isinstance(cfn, rds.CfnDBInstance):
             return None  # imported: nothing in this app to change
-        engine, major = _from_engine(node.engine)
+        engine, version = _from_engine(node.engine)
         if engine is None:
-            engine, major = _from_l1_instance(cfn)
-        return Database(node, cfn, engine, major)
+            engine, version = _from_l1_instance(cfn)
+        return Database(node, cfn, engine, version)
     if isinstance(node, (rds.CfnDBInstance, rds.CfnDBCluster)):
         if _owned_by_l2(node):
             return None
         if isinstance(node, rds.CfnDBInstance):
             if node.db_cluster_identifier is not None:
                 return None  # a cluster member: its cluster is the database
-            engine, major = _from_l1_instance(node)
-            return Database(node, node, engine, major)
-        engine, major = _engine_and_major(node.engine, node.engine_version)
-        return Database(node, node, engine, major, _l1_members(node))
+            engine, version = _from_l1_instance(node)
+            return Database(node, node, engine, version)
+        engine, version = _engine_and_version(node.engine, node.engine_version)
+        return Database(node, node, engine, version, _l1_members(node))
+    return None
+
+
+@dataclass
+class Proxy:
+    """An RDS Proxy declared in the app: TLS is its ``RequireTLS`` property."""
+
+    construct: IConstruct
+    cfn: rds.CfnDBProxy
+
+    @property
+    def path(self) -> str:
+        return self.construct.node.path
+
+
+def proxy_of(node: IConstruct) -> Proxy | None:
+    """The proxy ``node`` declares (None for anything else, and for the L1 under an L2)."""
+    if isinstance(node, rds.DatabaseProxy):
+        cfn = node.node.default_child
+        return Proxy(node, cfn) if isinstance(cfn, rds.CfnDBProxy) else None
+    if isinstance(node, rds.CfnDBProxy) and not _owned_by_l2(node):
+        return Proxy(node, node)
     return None
 
 
 def _owned_by_l2(cfn: IConstruct) -> bool:
     owner = cfn.node.scope
-    if not isinstance(owner, (rds.DatabaseInstanceBase, rds.DatabaseCluster)):
+    if not isinstance(owner, (rds.DatabaseInstanceBase, rds.DatabaseCluster, rds.DatabaseProxy)):
         return False
     child = owner.node.default_child
     # jsii may hand back a different proxy for the same construct: compare paths.
     return child is not None and child.node.path == cfn.node.path
 
 
-def _from_engine(engine: rds.IEngine | None) -> tuple[str | None, int | None]:
+def _from_engine(engine: rds.IEngine | None) -> tuple[str | None, str | None]:
     if engine is None:
         return None, None
     version = engine.engine_version
-    return _engine_and_major(engine.engine_type, version.full_version if version else None)
+    return _engine_and_version(engine.engine_type, version.full_version if version else None)
 
 
-def _from_l1_instance(cfn: rds.CfnDBInstance) -> tuple[str | None, int | None]:
+def _from_l1_instance(cfn: rds.CfnDBInstance) -> tuple[str | None, str | None]:
     if cfn.engine is None and cfn.source_db_instance_identifier is not None:
         source = _source_instance(cfn)
         if source is not None:
             return _from_l1_or_owner(source)
-    return _engine_and_major(cfn.engine, cfn.engine_version)
+    return _engine_and_version(cfn.engine, cfn.engine_version)
 
 
-def _from_l1_or_owner(cfn: rds.CfnDBInstance) -> tuple[str | None, int | None]:
+def _from_l1_or_owner(cfn: rds.CfnDBInstance) -> tuple[str | None, str | None]:
     owner = cfn.node.scope
     if isinstance(owner, rds.DatabaseInstanceBase) and owner.engine is not None:
         return _from_engine(owner.engine)
-    return _engine_and_major(cfn.engine, cfn.engine_version)
+    return _engine_and_version(cfn.engine, cfn.engine_version)
 
 
-def _engine_and_major(engine: Any, version: Any) -> tuple[str | None, int | None]:
+def _engine_and_version(engine: Any, version: Any) -> tuple[str | None, str | None]:
     if not isinstance(engine, str) or cdk.Token.is_unresolved(engine):
         return None, None
-    major = None
-    if isinstance(version, str) and not cdk.Token.is_unresolved(version):
-        m = _MAJOR.match(version)
-        major = int(m.group(1)) if m else None
-    return engine.lower(), major
+    pinned = None
+    if (
+        isinstance(version, str)
+        and not cdk.Token.is_unresolved(version)
+        and engines.parse_version(version) is not None
+    ):
+        pinned = version
+    return engine.lower(), pinned
 
 
 def _source_instance(replica: rds.CfnDBInstance) -> rds.CfnDBInstance | None:

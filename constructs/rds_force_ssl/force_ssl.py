@@ -1,6 +1,13 @@
-"""``ForceSsl``: make one RDS for PostgreSQL instance or Aurora PostgreSQL cluster SSL-only."""
+"""``ForceSsl``: make one RDS database (or RDS Proxy) SSL-only, whatever its engine.
+
+What differs by engine (the parameter, its value, the group family, static or dynamic, the
+minimum version) comes from the engine table in ``handlers/engines.py``; this module has no
+per-engine branch.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import aws_cdk as cdk
 import jsii
@@ -10,7 +17,8 @@ from constructs import Construct, IConstruct, IValidation
 
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import rules
-from rds_force_ssl.database import AURORA_POSTGRES, POSTGRES, Database, database_of
+from rds_force_ssl.database import Database, Proxy, database_of, proxy_of
+from rds_force_ssl.handlers import engines
 from rds_force_ssl.handlers import reboot as contract
 from rds_force_ssl.reboot_provider import (
     DEFAULT_QUERY_INTERVAL,
@@ -23,7 +31,12 @@ from rds_force_ssl.reboot_provider import (
 from rds_force_ssl.report import PROTECTED_BY
 
 DatabaseConstruct = (
-    rds.DatabaseInstanceBase | rds.DatabaseCluster | rds.CfnDBInstance | rds.CfnDBCluster
+    rds.DatabaseInstanceBase
+    | rds.DatabaseCluster
+    | rds.CfnDBInstance
+    | rds.CfnDBCluster
+    | rds.DatabaseProxy
+    | rds.CfnDBProxy
 )
 
 
@@ -46,25 +59,29 @@ def protected_by(database: IConstruct) -> str | None:
 
 
 class ForceSsl(Construct):
-    """Enforce SSL on an RDS for PostgreSQL instance or a PostgreSQL cluster.
+    """Enforce SSL on an RDS database or an RDS Proxy.
 
-    database: an ``rds.DatabaseInstance`` (also ``FromSnapshot`` and ``ReadReplica``) or an
-        ``rds.DatabaseCluster`` (aurora-postgresql), or their L1 ``CfnDBInstance`` /
-        ``CfnDBCluster`` (which may also be a Multi-AZ DB cluster, engine postgres). Its engine
-        version must be pinned, so that the parameter-group family is known.
+    database: an ``rds.DatabaseInstance`` (also ``FromSnapshot`` and ``ReadReplica``), an
+        ``rds.DatabaseCluster`` (Aurora), an ``rds.DatabaseProxy``, or their L1
+        ``CfnDBInstance`` / ``CfnDBCluster`` (also a Multi-AZ DB cluster) / ``CfnDBProxy``. The
+        engine is one the engine table covers (PostgreSQL, Aurora PostgreSQL, MySQL, MariaDB
+        10.5+, Aurora MySQL 2+, SQL Server) and its version is pinned, so that the
+        parameter-group family is known.
 
-    What it does: puts ``rds.force_ssl=1`` in the database's parameter group (adding to the one
-    it already has in this app, or attaching the stack's own rds-force-ssl group for its family
+    What it does on a database: puts the engine's SSL parameter (``rds.force_ssl=1``,
+    ``require_secure_transport``) in the database's parameter group (adding to the one it
+    already has in this app, or attaching the stack's own rds-force-ssl group for its family
     and settings, shared by every database that had none), and adds a custom resource that
     reboots what is still ``pending-reboot`` after the deploy and waits until the setting is in
-    effect.
+    effect. On a proxy: sets ``RequireTLS`` (no reboot, no custom resource).
 
-    min_tls_version: ``"TLSv1.2"`` or ``"TLSv1.3"`` as ``ssl_min_protocol_version``
-        (default: None, the engine's default is left alone).
+    min_tls_version: ``"TLSv1.2"`` or ``"TLSv1.3"``; on PostgreSQL as
+        ``ssl_min_protocol_version``; on MySQL 8.0+ TLS 1.2 is the engine's own floor, so
+        ``"TLSv1.2"`` needs nothing; elsewhere it is refused (default: None, left alone).
     ca_certificate: the server certificate's CA, e.g. ``rds.CaCertificate.RDS_CA_RSA2048_G1``;
         on a cluster it is set on every member declared in the app (default: None, left alone).
     force_failover: reboot a Multi-AZ instance with failover, which is shorter; ignored on
-        Single-AZ instances and clusters (default: False).
+        Single-AZ instances, clusters and proxies (default: False).
     query_interval: how often the reconciler looks while it waits (default: 10 s).
     total_timeout: how long it may wait in all, at most 60 min (default: 50 min). Every
         ForceSsl in a stack shares one provider, so they must agree on both timings.
@@ -85,32 +102,61 @@ class ForceSsl(Construct):
         total_timeout: cdk.Duration = DEFAULT_TOTAL_TIMEOUT,
     ) -> None:
         super().__init__(scope, construct_id)
-        wanted = pg.wanted_parameters(min_tls_version)
+        # The group it wrote to (None on a proxy), and the reboot resource (None on a proxy).
+        self.parameter_group: cdk.CfnResource | None = None
+        self.reboot: cdk.CustomResource | None = None
         try:
-            db = database_of(database)
-            problems = check(self, database, db, wanted)
-            usage = timing_problems(self.node.path, query_interval, total_timeout)
-            usage += shared_timing_problems(self, self.node.path, query_interval, total_timeout)
-            if db is not None:
-                usage += pg.tls_problems(self.node.path, min_tls_version, db.major)
-                if ca_certificate is not None:
-                    usage += _ca_problems(db, ca_certificate)
-            problems += [rules.Problem(None, text) for text in usage]
-            provider = None
-            if not problems:
-                provider = RebootProvider.of(
-                    self, query_interval=query_interval, total_timeout=total_timeout
+            proxy = proxy_of(database)
+            if proxy is not None:
+                problems = check_proxy(database, proxy, min_tls_version, ca_certificate)
+                if not problems:
+                    self._protect_proxy(proxy)
+            else:
+                problems = self._protect_database(
+                    database,
+                    min_tls_version=min_tls_version,
+                    ca_certificate=ca_certificate,
+                    force_failover=force_failover,
+                    query_interval=query_interval,
+                    total_timeout=total_timeout,
                 )
         except Exception:
             scope.node.try_remove_child(construct_id)
             raise
-        if problems or db is None or provider is None:
+        if problems:
             # Nothing has been added to the tree beyond this empty construct; take it back so a
             # caller that catches the error is left with the app it had.
             scope.node.try_remove_child(construct_id)
             raise ForceSslError(problems)
+        database.node.add_metadata(PROTECTED_BY, self.node.path)
 
+    def _protect_database(
+        self,
+        database: IConstruct,
+        *,
+        min_tls_version: str | None,
+        ca_certificate: rds.CaCertificate | None,
+        force_failover: bool,
+        query_interval: cdk.Duration,
+        total_timeout: cdk.Duration,
+    ) -> list[rules.Problem]:
+        """Protect ``database``, or return every reason it cannot be (changing nothing)."""
+        db = database_of(database)
+        problems = check(self, database, db, min_tls_version)
+        usage = timing_problems(self.node.path, query_interval, total_timeout)
+        usage += shared_timing_problems(self, self.node.path, query_interval, total_timeout)
+        if db is not None and ca_certificate is not None:
+            usage += _ca_problems(db, ca_certificate)
+        problems += [rules.Problem(None, text) for text in usage]
+        if problems or db is None:
+            return problems or [rules.Problem(None, f"{database.node.path}: not a database")]
+        facts = db.facts
+        assert facts is not None
+        provider = RebootProvider.of(
+            self, query_interval=query_interval, total_timeout=total_timeout
+        )
         group = pg.locate(self, db.group_name)
+        wanted = enforced_parameters(facts, min_tls_version, group)
         if group.kind == "none":
             group = self._create_group(db, wanted)
         else:
@@ -120,7 +166,7 @@ class ForceSsl(Construct):
                 assert isinstance(member, rds.CfnDBInstance)
                 member.ca_certificate_identifier = ca_certificate.to_string()
         assert group.l1 is not None
-        self.parameter_group: cdk.CfnResource = group.l1
+        self.parameter_group = group.l1
         self._grant(provider, db)
         self.reboot = reboot_resource(
             self,
@@ -132,12 +178,17 @@ class ForceSsl(Construct):
             parameters=pg.LiveParameters(group.l1),
             force_failover=force_failover and not db.is_cluster,
         )
-        self.node.add_validation(_StillEnforced(db.path, group.l1, wanted))
+        self.node.add_validation(_StillEnforced(db.path, group.l1, facts, wanted))
         # The Refs above already order it after the database and its group; cluster members are
         # not referenced, yet their creation must finish before anything is rebooted.
         if db.members:
             self.reboot.node.add_dependency(*db.members)
-        database.node.add_metadata(PROTECTED_BY, self.node.path)
+        return []
+
+    def _protect_proxy(self, proxy: Proxy) -> None:
+        # No reboot: RequireTLS is a property of the proxy, which CloudFormation modifies itself.
+        proxy.cfn.require_tls = True
+        self.node.add_validation(_ProxyStillRequiresTls(proxy))
 
     @staticmethod
     def _create_group(db: Database, wanted: dict[str, str]) -> pg.GroupRef:
@@ -148,7 +199,11 @@ class ForceSsl(Construct):
         """
         assert db.family is not None
         stack = cdk.Stack.of(db.cfn)
-        floor = wanted.get(pg.MIN_TLS, "").replace("TLSv", "Tls").replace(".", "")
+        floor = "".join(
+            value.replace("TLSv", "Tls").replace(".", "")
+            for value in wanted.values()
+            if value in engines.TLS_VERSIONS
+        )
         family = "".join(ch for ch in db.family.title() if ch.isalnum())
         group_id = f"RdsForceSsl{'Cluster' if db.is_cluster else ''}Group{family}{floor}"
         group = stack.node.try_find_child(group_id)
@@ -190,23 +245,67 @@ class ForceSsl(Construct):
         )
 
 
+def enforced_parameters(
+    facts: engines.Engine, min_tls_version: str | None, group: pg.GroupRef
+) -> dict[str, str]:
+    """The parameters ForceSsl owns on this database, from the engine table: the one place they
+    are computed (the group, the reboot resource and the synth-time check all use them).
+
+    A group that already enforces with another spelling the engine accepts (``ON`` for ``1``)
+    keeps its own value: ForceSsl does not rewrite what already holds.
+    """
+    wanted = facts.wanted_parameters(min_tls_version)
+    assert facts.parameter is not None
+    have = (group.parameters or {}).get(facts.parameter)
+    if have is not None and facts.enforces(have):
+        wanted[facts.parameter] = str(have)
+    return wanted
+
+
 @jsii.implements(IValidation)
 class _StillEnforced:
     """At synth, the group must still say what ForceSsl put in it: a later
     ``add_parameter("rds.force_ssl", "0")`` in the user's code must not ship."""
 
-    def __init__(self, db_path: str, group: cdk.CfnResource, wanted: dict[str, str]) -> None:
+    def __init__(
+        self,
+        db_path: str,
+        group: cdk.CfnResource,
+        facts: engines.Engine,
+        wanted: Mapping[str, str],
+    ) -> None:
         self._db_path = db_path
         self._group = group
-        self._wanted = wanted
+        self._facts = facts
+        self._wanted = dict(wanted)
 
     def validate(self) -> list[str]:
-        have = pg.resolved_parameters(self._group, getattr(self._group, "parameters", None))
+        have = pg.resolved_parameters(self._group, getattr(self._group, "parameters", None)) or {}
+        problems = []
+        for key, value in self._wanted.items():
+            now = have.get(key)
+            held = self._facts.enforces(now) if key == self._facts.parameter else str(now) == value
+            if not held:
+                problems.append(
+                    f"{self._db_path}: parameter group {self._group.node.path} sets {key}="
+                    f"{now} after ForceSsl set it to '{value}'; remove the later change"
+                )
+        return problems
+
+
+@jsii.implements(IValidation)
+class _ProxyStillRequiresTls:
+    """At synth, the proxy must still require TLS: a later ``require_tls = False`` fails."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self._proxy = proxy
+
+    def validate(self) -> list[str]:
+        if self._proxy.cfn.require_tls is True:
+            return []
         return [
-            f"{self._db_path}: parameter group {self._group.node.path} sets {key}="
-            f"{(have or {}).get(key)} after ForceSsl set it to '{value}'; remove the later change"
-            for key, value in self._wanted.items()
-            if str((have or {}).get(key)) != value
+            f"{self._proxy.path}: {engines.PROXY.property} is "
+            f"{self._proxy.cfn.require_tls} after ForceSsl set it to true; remove the later change"
         ]
 
 
@@ -214,7 +313,7 @@ def check(
     scope: IConstruct,
     database: IConstruct,
     db: Database | None,
-    wanted: dict[str, str],
+    min_tls_version: str | None,
 ) -> list[rules.Problem]:
     """Every reason ``db`` cannot be protected as asked (empty when it can)."""
     path = database.node.path
@@ -228,16 +327,6 @@ def check(
             )
         ]
     problems = rules.engine_problems(db)
-    accepted = (AURORA_POSTGRES, POSTGRES) if db.is_cluster else (POSTGRES,)
-    if db.engine is not None and db.engine not in accepted:
-        problems = [
-            rules.Problem(
-                None,
-                f"{path}: engine {db.engine} is not {' or '.join(accepted)}; ForceSsl only "
-                "handles RDS for PostgreSQL and Aurora PostgreSQL (MySQL and MariaDB use "
-                "require_secure_transport instead)",
-            )
-        ]
     earlier = protected_by(database)
     if earlier is not None:
         problems.append(
@@ -245,7 +334,56 @@ def check(
                 None, f"{path}: already protected by {earlier}; remove one of the two ForceSsl"
             )
         )
-    problems += rules.group_problems(scope, db, pg.locate(scope, db.group_name), wanted)
+    facts = db.facts
+    if problems or facts is None:
+        return problems
+    if min_tls_version is not None:
+        floor = facts.tls_floor_problem(min_tls_version, db.version)
+        if floor is not None:
+            problems.append(rules.Problem(None, f"{scope.node.path}: {floor}"))
+    group = pg.locate(scope, db.group_name)
+    wanted = facts.wanted_parameters(
+        min_tls_version if min_tls_version in engines.TLS_VERSIONS else None
+    )
+    return problems + rules.group_problems(scope, db, group, wanted)
+
+
+def check_proxy(
+    database: IConstruct,
+    proxy: Proxy,
+    min_tls_version: str | None,
+    ca_certificate: rds.CaCertificate | None,
+) -> list[rules.Problem]:
+    """Every reason ``proxy`` cannot be made TLS-only as asked (empty when it can)."""
+    problems = []
+    earlier = protected_by(database)
+    if earlier is not None:
+        problems.append(
+            rules.Problem(
+                None,
+                f"{proxy.path}: already protected by {earlier}; remove one of the two ForceSsl",
+            )
+        )
+    found = rules.proxy_problems(proxy)
+    if proxy.cfn.require_tls is not None:
+        # An explicit require_tls=False (or a token) is the user's choice: refuse, never flip it.
+        problems += found
+    if min_tls_version is not None:
+        problems.append(
+            rules.Problem(
+                None,
+                f"{proxy.path}: RDS Proxy has no TLS-floor setting; drop min_tls_version (set "
+                "the floor on the database behind it)",
+            )
+        )
+    if ca_certificate is not None:
+        problems.append(
+            rules.Problem(
+                None,
+                f"{proxy.path}: RDS Proxy serves its own certificate, not an RDS CA; drop "
+                "ca_certificate",
+            )
+        )
     return problems
 
 

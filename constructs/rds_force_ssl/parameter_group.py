@@ -1,4 +1,4 @@
-"""Find, check and fill the parameter group that carries ``rds.force_ssl=1``.
+"""Find, check and fill the parameter group that carries the engine's SSL parameter.
 
 A database's group is one of four things at synth time:
 - none, or an engine default (``default.*``): we attach the stack's rds-force-ssl group for
@@ -21,11 +21,6 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_rds as rds
 from constructs import IConstruct
-
-FORCE_SSL = "rds.force_ssl"
-MIN_TLS = "ssl_min_protocol_version"
-TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
-TLS13_MIN_MAJOR = 16  # RDS for PostgreSQL offers TLS 1.3 from PostgreSQL 16.
 
 
 @dataclass
@@ -70,13 +65,6 @@ def resolved_parameters(scope: IConstruct, value: Any) -> dict[str, Any] | None:
     return dict(resolved)
 
 
-def wanted_parameters(min_tls_version: str | None) -> dict[str, str]:
-    wanted = {FORCE_SSL: "1"}
-    if min_tls_version is not None:
-        wanted[MIN_TLS] = min_tls_version
-    return wanted
-
-
 def merge(group: GroupRef, wanted: Mapping[str, str]) -> None:
     """Add ``wanted`` to an existing CDK or L1 group (once rules.group_problems found none)."""
     if group.l2 is not None:
@@ -87,22 +75,6 @@ def merge(group: GroupRef, wanted: Mapping[str, str]) -> None:
         group.l1.parameters = {**(group.parameters or {}), **wanted}  # type: ignore[attr-defined]
     else:  # pragma: no cover - callers create a group for kind "none"
         raise AssertionError(f"nothing to merge into for {group.kind}")
-
-
-def tls_problems(path: str, min_tls_version: str | None, major: int | None) -> list[str]:
-    if min_tls_version is None:
-        return []
-    if min_tls_version not in TLS_VERSIONS:
-        return [
-            f"{path}: min_tls_version={min_tls_version!r} is not one RDS accepts; use one of "
-            f"{', '.join(repr(v) for v in TLS_VERSIONS)}"
-        ]
-    if min_tls_version == "TLSv1.3" and major is not None and major < TLS13_MIN_MAJOR:
-        return [
-            f"{path}: TLSv1.3 needs PostgreSQL {TLS13_MIN_MAJOR} or later (engine is "
-            f"{major}); use 'TLSv1.2' or upgrade the engine"
-        ]
-    return []
 
 
 @jsii.implements(cdk.IResolvable)

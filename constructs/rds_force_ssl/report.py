@@ -11,14 +11,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rds_force_ssl.handlers import engines
 from rds_force_ssl.handlers.reboot import RESOURCE_TYPE
 
 PROTECTED_BY = "rds-force-ssl:protected-by"
 
 
 def protected(assembly: Path) -> list[dict[str, Any]]:
-    """One row per protected database: stack, database path, kind, and its group's parameters
-    as the template renders them (overrides included, which synth-time checks cannot see)."""
+    """One row per protected database or proxy: stack, path, kind, and what the template
+    renders for it (the group's parameters, or the proxy's RequireTLS; overrides included,
+    which synth-time checks cannot see). The engine table says which parameter counts."""
     manifest = json.loads((assembly / "manifest.json").read_text())
     rows = []
     for name, artifact in sorted(manifest.get("artifacts", {}).items()):
@@ -35,25 +37,40 @@ def protected(assembly: Path) -> list[dict[str, Any]]:
                 if entry.get("type") != PROTECTED_BY:
                     continue
                 guard = str(entry["data"])
-                logical_id = _logical_id(metadata, f"/{guard}/Reboot/Default")
-                res = resources.get(logical_id, {})
-                props = res.get("Properties", {}) if res.get("Type") == RESOURCE_TYPE else {}
-                group_ref = props.get("ParameterGroupName")
-                group = (
-                    resources.get(group_ref.get("Ref"), {}) if isinstance(group_ref, dict) else {}
+                row = {"stack": name, "database": path.lstrip("/"), "protected_by": guard}
+                target = resources.get(
+                    _logical_id(metadata, f"{path}/Resource") or _logical_id(metadata, path), {}
                 )
-                parameters = group.get("Properties", {}).get("Parameters", {})
-                rows.append(
-                    {
-                        "stack": name,
-                        "database": path.lstrip("/"),
-                        "protected_by": guard,
-                        "kind": props.get("Kind", "?"),
-                        "parameters": parameters,
-                        "enforced": str(parameters.get("rds.force_ssl")) == "1",
+                if target.get("Type") == "AWS::RDS::DBProxy":
+                    require_tls = target.get("Properties", {}).get(engines.PROXY.property)
+                    row |= {
+                        "kind": "proxy",
+                        "parameters": {engines.PROXY.property: require_tls},
+                        "enforced": require_tls is True,
                     }
-                )
+                else:
+                    row |= _database_row(metadata, resources, guard)
+                rows.append(row)
     return rows
+
+
+def _database_row(
+    metadata: dict[str, Any], resources: dict[str, Any], guard: str
+) -> dict[str, Any]:
+    logical_id = _logical_id(metadata, f"/{guard}/Reboot/Default")
+    res = resources.get(logical_id, {})
+    props = res.get("Properties", {}) if res.get("Type") == RESOURCE_TYPE else {}
+    group_ref = props.get("ParameterGroupName")
+    group = resources.get(str(group_ref.get("Ref")), {}) if isinstance(group_ref, dict) else {}
+    group_props = group.get("Properties", {})
+    parameters = group_props.get("Parameters", {})
+    facts = engines.for_family(str(group_props.get("Family", "")))
+    parameter = facts.parameter if facts else None
+    return {
+        "kind": props.get("Kind", "?"),
+        "parameters": parameters,
+        "enforced": bool(facts and parameter and facts.enforces(parameters.get(parameter))),
+    }
 
 
 def _logical_id(metadata: dict[str, Any], path: str) -> str:
@@ -74,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{assembly}: no database is protected by rds-force-ssl")
         return 1
     for row in rows:
-        params = ", ".join(f"{k}={v}" for k, v in sorted(row["parameters"].items()))
+        params = ", ".join(
+            f"{k}={json.dumps(v) if isinstance(v, bool) else v}"
+            for k, v in sorted(row["parameters"].items())
+        )
         verdict = "protected" if row["enforced"] else "NOT ENFORCED in the template"
         print(f"{verdict}: {row['database']} ({row['kind']}) by {row['protected_by']}: {params}")
     return 0 if all(row["enforced"] for row in rows) else 1

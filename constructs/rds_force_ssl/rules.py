@@ -1,4 +1,8 @@
-"""The baseline's rules: stable IDs, why each matters, and the check shared with ForceSsl."""
+"""The baseline's rules: stable IDs, why each matters, and the checks shared with ForceSsl.
+
+The checks are engine-aware through the engine table (``handlers/engines.py``): a message names
+the engine's own parameter, never a hard-coded one.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ import aws_cdk as cdk
 from constructs import IConstruct
 
 from rds_force_ssl import parameter_group as pg
-from rds_force_ssl.database import Database
+from rds_force_ssl.database import Database, Proxy
+from rds_force_ssl.handlers import engines
 
 
 @dataclass(frozen=True)
@@ -21,15 +26,16 @@ class Rule:
 
 RFS1 = Rule(
     "RFS1",
-    "PostgreSQL database does not set rds.force_ssl=1",
-    "without it, clients that do not ask for TLS (libpq's default sslmode=prefer falls back) "
-    "send passwords and data in plaintext; the engine default differs by version, so it is "
-    "pinned explicitly",
+    "Database does not set its engine's SSL parameter",
+    "without it (rds.force_ssl=1 for PostgreSQL and SQL Server, require_secure_transport for "
+    "MySQL and MariaDB), clients that do not ask for TLS (libpq's default sslmode=prefer falls "
+    "back) send passwords and data in plaintext; the engine default differs by version, so it "
+    "is pinned explicitly",
 )
 RFS2 = Rule(
     "RFS2",
     "Parameter group turns SSL enforcement off",
-    "rds.force_ssl=0 lets any client connect without TLS",
+    "rds.force_ssl=0 or require_secure_transport=OFF lets any client connect without TLS",
 )
 RFS3 = Rule(
     "RFS3",
@@ -39,17 +45,37 @@ RFS3 = Rule(
 )
 RFS4 = Rule(
     "RFS4",
-    "rds.force_ssl=1 is configured but nothing makes it effective",
-    "RDS applies a new or changed group only after a reboot; CloudFormation never reboots "
-    "cluster members or for an edited group, so the setting can stay pending-reboot",
+    "SSL enforcement is configured but nothing makes it effective",
+    "RDS applies a newly associated group (and a changed static parameter) only after a "
+    "reboot; CloudFormation never reboots cluster members or for an edited group, and does not "
+    "wait for in-sync, so the setting can stay pending-reboot",
 )
 RFS5 = Rule(
     "RFS5",
     "A cluster member's parameter group contradicts the cluster's",
-    "a member group that sets rds.force_ssl=0 disagrees with the cluster group that enforces "
-    "it; which one a reader sees is not something to leave to chance",
+    "a member group that turns the SSL parameter off disagrees with the cluster group that "
+    "enforces it; which one a reader sees is not something to leave to chance",
 )
-RULES = (RFS1, RFS2, RFS3, RFS4, RFS5)
+RFS6 = Rule(
+    "RFS6",
+    "RDS Proxy does not require TLS",
+    "a proxy with RequireTLS off accepts plaintext clients even when the database behind it "
+    "refuses them: the proxy, not the client, opens the connection to the database",
+)
+RFS7 = Rule(
+    "RFS7",
+    "Engine version is too old for SSL enforcement",
+    "the engine's SSL parameter does not exist before its minimum version (MariaDB 10.5, "
+    "MySQL 5.7, Aurora MySQL version 2), so no parameter group can make it SSL-only",
+)
+RFS8 = Rule(
+    "RFS8",
+    "Engine cannot be made SSL-only by a parameter",
+    "Oracle and Db2 take TLS on a second port next to the plaintext one; only network rules "
+    "close the plaintext port, and synth cannot prove them, so the database is reported "
+    "rather than passed",
+)
+RULES = (RFS1, RFS2, RFS3, RFS4, RFS5, RFS6, RFS7, RFS8)
 
 
 @dataclass(frozen=True)
@@ -62,6 +88,10 @@ class Problem:
 
 
 def engine_problems(db: Database) -> list[Problem]:
+    """Why ``db``'s engine and version cannot be made SSL-only by a parameter (empty: they can).
+
+    Everything engine-specific comes from the engine table (``db.facts``)."""
+    facts = db.facts
     if db.engine is None:
         return [
             Problem(
@@ -71,13 +101,48 @@ def engine_problems(db: Database) -> list[Problem]:
                 "explicitly",
             )
         ]
-    if db.major is None:
+    if facts is None:
+        return [
+            Problem(
+                RFS8,
+                f"{db.path}: engine {db.engine} is not in rds-force-ssl's engine table, so "
+                "nothing here can make it SSL-only; exempt it with a reason, or protect it by "
+                "other means",
+            )
+        ]
+    if facts.not_applicable is not None:
+        return [
+            Problem(
+                RFS8,
+                f"{db.path}: {facts.title} cannot be made SSL-only by a parameter: "
+                f"{facts.not_applicable} (see {facts.source}); exempt it with a reason once its "
+                "plaintext port is closed by other means",
+            )
+        ]
+    if db.is_cluster and not (facts.aurora or facts.multi_az_cluster):
+        return [
+            Problem(
+                None,
+                f"{db.path}: engine {db.engine} does not run as a DB cluster; declare it as an "
+                "instance",
+            )
+        ]
+    if db.version is None:
         return [
             Problem(
                 RFS3,
                 f"{db.path}: engine version is not pinned, so the parameter-group family is "
-                "unknown; pass e.g. engine=rds.DatabaseInstanceEngine.postgres("
-                "version=rds.PostgresEngineVersion.VER_16_9)",
+                f"unknown; pass e.g. engine={facts.pin_example}",
+            )
+        ]
+    if facts.too_old(db.version):
+        assert facts.minimum_version is not None
+        return [
+            Problem(
+                RFS7,
+                f"{db.path}: {facts.title} {db.version} has no {facts.parameter} (it needs "
+                f"{facts.title} {engines.show(facts.minimum_version)} or later, see "
+                f"{facts.source}); upgrade the engine",
             )
         ]
     return []
@@ -86,9 +151,13 @@ def engine_problems(db: Database) -> list[Problem]:
 def group_problems(
     scope: IConstruct, db: Database, group: pg.GroupRef, wanted: Mapping[str, str]
 ) -> list[Problem]:
-    """What stands between ``group`` and ``wanted``: an unknown group, force_ssl=0, tokens, or
-    another value for a parameter ForceSsl was asked to set; and, for a cluster, members whose
-    own group contradicts it. A database with no group of its own has only the latter."""
+    """What stands between ``group`` and ``wanted``: an unknown group, the SSL parameter turned
+    off, tokens, or another value for a parameter ForceSsl was asked to set; and, for a cluster,
+    members whose own group contradicts it. A database with no group of its own has only the
+    latter. (Call only once ``engine_problems`` found none.)"""
+    facts = db.facts
+    assert facts is not None
+    assert facts.parameter is not None
     if group.kind == "none":
         return member_problems(scope, db)
     if group.kind == "unknown":
@@ -106,7 +175,7 @@ def group_problems(
             Problem(
                 RFS3,
                 f"{db.path}: parameter group {group.name} is imported or not defined in this "
-                f"app, so its {pg.FORCE_SSL} cannot be checked or set; {fix}",
+                f"app, so its {facts.parameter} cannot be checked or set; {fix}",
             )
         ]
     problems = []
@@ -122,14 +191,15 @@ def group_problems(
                     f"at deploy time; set it to '{value}' literally, or remove it",
                 )
             )
-        elif key == pg.FORCE_SSL:
-            problems.append(
-                Problem(
-                    RFS2,
-                    f"{db.path}: parameter group {group.name} sets {pg.FORCE_SSL}={have}; "
-                    "remove it or set '1'",
+        elif key == facts.parameter:
+            if not facts.enforces(have):
+                problems.append(
+                    Problem(
+                        RFS2,
+                        f"{db.path}: parameter group {group.name} sets {key}={have}; "
+                        f"remove it or set '{value}'",
+                    )
                 )
-            )
         else:
             problems.append(
                 Problem(
@@ -142,17 +212,51 @@ def group_problems(
 
 
 def member_problems(scope: IConstruct, db: Database) -> list[Problem]:
+    facts = db.facts
+    assert facts is not None
+    assert facts.parameter is not None
     problems = []
     for member in db.members:
         group = pg.locate(scope, member.db_parameter_group_name)
-        have = (group.parameters or {}).get(pg.FORCE_SSL)
-        if have is not None and str(have) != "1":
+        have = (group.parameters or {}).get(facts.parameter)
+        if have is not None and not facts.enforces(have):
             problems.append(
                 Problem(
                     RFS5,
                     f"{db.path}: member {member.node.path} uses parameter group {group.name} "
-                    f"with {pg.FORCE_SSL}={have}; remove it from the member's group (the "
+                    f"with {facts.parameter}={have}; remove it from the member's group (the "
                     "cluster parameter group is where Aurora reads it)",
                 )
             )
     return problems
+
+
+def proxy_problems(proxy: Proxy) -> list[Problem]:
+    """Why ``proxy`` does not require TLS, as synth sees it (empty: it does)."""
+    have = proxy.cfn.require_tls
+    prop = engines.PROXY.property
+    if have is True:
+        return []
+    if have is not None and (cdk.Token.is_unresolved(have) or not isinstance(have, bool)):
+        return [
+            Problem(
+                RFS3,
+                f"{proxy.path}: {prop} is only known at deploy time; set require_tls=True "
+                "literally",
+            )
+        ]
+    if have is False:
+        return [
+            Problem(
+                RFS6,
+                f"{proxy.path}: the proxy sets require_tls=False ({prop}); remove it or set "
+                "require_tls=True",
+            )
+        ]
+    return [
+        Problem(
+            RFS6,
+            f"{proxy.path}: the proxy does not set {prop} (CloudFormation's default is false); "
+            "set require_tls=True or add ForceSsl(database=proxy)",
+        )
+    ]
