@@ -1,4 +1,5 @@
-"""A PostgreSQL 16 instance and an Aurora PostgreSQL 16 cluster in an isolated VPC, SSL-only."""
+"""A PostgreSQL 16 instance, an Aurora PostgreSQL 16 cluster and a MySQL 8.4 instance in an
+isolated VPC, SSL-only."""
 
 from __future__ import annotations
 
@@ -67,7 +68,22 @@ class SampleStack(cdk.Stack):
             iam_authentication=True,
             removal_policy=cdk.RemovalPolicy.SNAPSHOT,
         )
-        _acknowledge_sample_choices(self, vpc, database, cluster)
+        # No ForceSsl here either: the same baseline finds it, and the engine table gives it
+        # require_secure_transport=1 (MySQL) instead of rds.force_ssl=1.
+        mysql = rds.DatabaseInstance(
+            self,
+            "MySql",
+            engine=rds.DatabaseInstanceEngine.mysql(version=rds.MysqlEngineVersion.VER_8_4_6),
+            instance_type=ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO),
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            allocated_storage=20,
+            storage_encrypted=True,
+            iam_authentication=True,
+            removal_policy=cdk.RemovalPolicy.SNAPSHOT,
+        )
+        _acknowledge_sample_choices(self, vpc, [database, mysql], cluster)
+        cdk.CfnOutput(self, "MySqlEndpoint", value=mysql.db_instance_endpoint_address)
         cdk.CfnOutput(self, "ClusterEndpoint", value=cluster.cluster_endpoint.hostname)
         endpoint = database.db_instance_endpoint_address
         port = database.db_instance_endpoint_port
@@ -106,7 +122,10 @@ class SampleStack(cdk.Stack):
 
 
 def _acknowledge_sample_choices(
-    stack: cdk.Stack, vpc: ec2.Vpc, database: rds.DatabaseInstance, cluster: rds.DatabaseCluster
+    stack: cdk.Stack,
+    vpc: ec2.Vpc,
+    instances: list[rds.DatabaseInstance],
+    cluster: rds.DatabaseCluster,
 ) -> None:
     """cdk-nag findings that are choices of this sample, not of the library, with why."""
 
@@ -120,7 +139,7 @@ def _acknowledge_sample_choices(
             "the sample itself. Enable them in a real VPC.",
         ),
     )
-    for db in (database, cluster):
+    for db in (*instances, cluster):
         cdk.Validations.of(db).acknowledge(
             ack(
                 "RDS10",
@@ -133,15 +152,16 @@ def _acknowledge_sample_choices(
                 "(VPC endpoints); out of scope for a TLS sample.",
             ),
         )
-    cdk.Validations.of(database).acknowledge(
-        ack(
-            "RDS3",
-            "A single-AZ t4g.micro keeps the sample cheap; ForceSsl handles Multi-AZ "
-            "(force_failover=True) the same way.",
-        ),
-        ack(
-            "RDS11",
-            "Changing the port is not a control here: the security group admits "
-            "nobody, and TLS is what this stack enforces.",
-        ),
-    )
+    for instance in instances:
+        cdk.Validations.of(instance).acknowledge(
+            ack(
+                "RDS3",
+                "A single-AZ t4g.micro keeps the sample cheap; ForceSsl handles Multi-AZ "
+                "(force_failover=True) the same way.",
+            ),
+            ack(
+                "RDS11",
+                "Changing the port is not a control here: the security group admits "
+                "nobody, and TLS is what this stack enforces.",
+            ),
+        )

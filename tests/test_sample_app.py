@@ -89,10 +89,11 @@ def test_builtin_cloudformation_validation_finds_no_errors(nagged: Path) -> None
 def test_sample_resources(nagged: Path) -> None:
     template = json.loads((nagged / f"{STACK}.template.json").read_text())
     types = Counter(r["Type"] for r in template["Resources"].values())
-    assert types["AWS::RDS::DBInstance"] == 3  # the instance, the cluster's writer and reader
-    assert types["AWS::RDS::DBParameterGroup"] == 1
+    # The PostgreSQL and MySQL instances, the cluster's writer and reader.
+    assert types["AWS::RDS::DBInstance"] == 4
+    assert types["AWS::RDS::DBParameterGroup"] == 2  # postgres16, mysql8.4
     assert types["AWS::RDS::DBClusterParameterGroup"] == 1
-    assert types["Custom::RdsForceSslReboot"] == 2
+    assert types["Custom::RdsForceSslReboot"] == 3
     assert types["AWS::StepFunctions::StateMachine"] == 1
     assert types["AWS::EC2::NatGateway"] == 0
     outputs = template["Outputs"]
@@ -113,6 +114,15 @@ def test_sample_resources(nagged: Path) -> None:
             "protected_by": f"{STACK}/ForceSsl",
             "kind": "instance",
             "parameters": {"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.2"},
+            "enforced": True,
+        },
+        {
+            # The baseline's TLSv1.2 floor needs no parameter on MySQL 8.0+ (engine table).
+            "stack": STACK,
+            "database": f"{STACK}/MySql",
+            "protected_by": f"{STACK}/MySqlForceSsl",
+            "kind": "instance",
+            "parameters": {"require_secure_transport": "1"},
             "enforced": True,
         },
     ]
@@ -177,7 +187,7 @@ def test_cdk_cli_synth_then_cfn_lint(tmp_path: Path) -> None:
     out = tmp_path / "cdk.out"
     synth = cdk_synth(out)
     assert synth.returncode == 0, synth.stderr[-3000:]
-    assert "rds-force-ssl enforce: 2 COMPLIANT, 0 NON_COMPLIANT" in synth.stderr
+    assert "rds-force-ssl enforce: 3 COMPLIANT, 0 NON_COMPLIANT" in synth.stderr
     templates = sorted(out.glob("*.template.json"))
     assert [t.name for t in templates] == [f"{STACK}.template.json"]
     lint = subprocess.run(
@@ -201,6 +211,11 @@ def test_a_non_compliant_app_fails_synth_in_audit_mode(tmp_path: Path) -> None:
     )
     assert "[RFS2] NonCompliant/SslOff: parameter group" in synth.stderr
     assert (
-        "rds-force-ssl audit: 0 COMPLIANT, 2 NON_COMPLIANT, 1 NOT_APPLICABLE"
+        "[RFS1] NonCompliant/Mysql: uses the engine's default parameter group, whose "
+        "require_secure_transport" in synth.stderr
+    )
+    assert "[RFS8] NonCompliant/Oracle: RDS for Oracle cannot be made SSL-only" in synth.stderr
+    assert (
+        "rds-force-ssl audit: 0 COMPLIANT, 3 NON_COMPLIANT, 1 NOT_APPLICABLE"
         in synth.stdout + synth.stderr
     )
