@@ -204,3 +204,25 @@ def test_the_reconciler_is_told_apply_type_is_not_to_be_trusted_for_postgresql()
     assert engines.SQLSERVER.apply_type == "static"
     assert engines.MYSQL.apply_type == engines.MARIADB.apply_type == "dynamic"
 
+
+def test_the_readme_engine_table_matches_the_code() -> None:
+    """The README's copy of the table names each row's parameter, value and control."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Engines", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        cells[0]: cells
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| ---")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    for row in ENGINES:
+        cells = rows[row.title]
+        assert cells[-1] == (row.security_hub or "none"), row.title
+        if row.parameter is None:
+            assert cells[1].startswith("none:"), row.title
+        else:
+            assert cells[1] == f"`{row.parameter}` = `{row.value}`", row.title
+            assert cells[3] == row.apply_type, row.title
+    assert rows[PROXY.title][-1] == PROXY.security_hub
