@@ -148,8 +148,9 @@ class ForceSsl(Construct):
         if db is not None and ca_certificate is not None:
             usage += _ca_problems(db, ca_certificate)
         problems += [rules.Problem(None, text) for text in usage]
-        if problems or db is None:
-            return problems or [rules.Problem(None, f"{database.node.path}: not a database")]
+        if problems:
+            return problems
+        assert db is not None  # check() reports a None db as a problem
         facts = db.facts
         assert facts is not None
         provider = RebootProvider.of(

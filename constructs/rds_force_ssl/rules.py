@@ -256,7 +256,8 @@ def proxy_problems(proxy: Proxy) -> list[Problem]:
     return [
         Problem(
             RFS6,
-            f"{proxy.path}: the proxy does not set {prop} (CloudFormation's default is false); "
+            f"{proxy.path}: the proxy does not set {prop} (CloudFormation's default is "
+            f"{str(engines.PROXY.cloudformation_default).lower()}); "
             "set require_tls=True or add ForceSsl(database=proxy)",
         )
     ]

@@ -12,7 +12,7 @@ check metadata files.) Lambda code imports this module, so it is stdlib only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TLS12 = "TLSv1.2"
 TLS13 = "TLSv1.3"
@@ -352,7 +352,6 @@ class ProxyFacts:
         "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.howitworks.html"
         "#rds-proxy-security.tls"
     )
-    engine_families: tuple[str, ...] = field(default=("MYSQL", "POSTGRESQL", "SQLSERVER"))
 
 
 PROXY = ProxyFacts()
