@@ -1,0 +1,5 @@
+"""The CLI tests' PostgreSQL server, for the installed command."""
+
+from tests.cli.conftest import pg, pg_server
+
+__all__ = ["pg", "pg_server"]
