@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# jsii prints an end-of-life banner on Node 20 (stderr, every synth). Nothing here silences it,
+# so make shows what a new machine shows; the README (Node.js) names the variable that does.
 
 .PHONY: setup synth deploy test lint
 setup: $(VENV)/.installed node_modules/.installed

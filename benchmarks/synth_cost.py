@@ -122,7 +122,6 @@ def measure(variant: str, n: int, validation: bool) -> Sample:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"},
     )
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -53,11 +53,7 @@ def main() -> int:
 
     server = start_server(bindir=bindir, app_password="real-" + secrets.token_hex(12))
     try:
-        env = {
-            **os.environ,
-            "PGPASSWORD": server.app_password,
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-        }
+        env = {**os.environ, "PGPASSWORD": server.app_password}
         common = f"host={HOST} port={server.port} user={APP_USER} dbname={APP_DB}"
         runs = {
             "rds-force-ssl verify": (

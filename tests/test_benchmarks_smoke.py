@@ -6,7 +6,6 @@ Benchmarks are not tests: nothing here looks at a time or a ratio. The three scr
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,12 +24,10 @@ pytestmark = pytest.mark.benchmarks_smoke
 
 @pytest.fixture(scope="module")
 def outputs() -> dict[str, subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     running = {
         name: subprocess.Popen(
             [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *args],
             cwd=ROOT,
-            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
