@@ -10,8 +10,12 @@
 The engine table decides what each engine needs. An engine no parameter can make SSL-only
 (Oracle, Db2, or one the table does not know) is NOT_APPLICABLE with a warning that says why
 (RFS8), never a silent pass; ``exempt(db, reason=...)`` records a visible exemption. Each
-verdict is written to the database's metadata (``rds-force-ssl:compliance``), and
-``summary()`` counts them.
+verdict is written to the database's metadata (``rds-force-ssl:compliance``, once: by the
+audit baseline where one reaches it, which runs last), and ``summary()`` counts them.
+
+Applying a baseline twice: the same mode with the same options is one baseline (``apply``
+returns the first), with other options it is an error; enforce and audit together is the
+documented pair (enforce, then audit proves it).
 """
 
 from __future__ import annotations
@@ -27,7 +31,13 @@ from constructs import Construct, IConstruct
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import rules
 from rds_force_ssl.database import Database, Proxy, database_of, proxy_of
-from rds_force_ssl.force_ssl import DatabaseConstruct, ForceSsl, ForceSslError, protected_by
+from rds_force_ssl.force_ssl import (
+    DatabaseConstruct,
+    ForceSsl,
+    ForceSslError,
+    option_problems,
+    protected_by,
+)
 
 EXEMPT = "rds-force-ssl:exempt"
 COMPLIANCE = "rds-force-ssl:compliance"
@@ -77,10 +87,7 @@ class SslBaseline:
     """
 
     def __init__(self, *, mode: Mode = "enforce", **force_ssl_options: Any) -> None:
-        if mode not in ("enforce", "audit"):
-            raise ValueError(f"SslBaseline: mode={mode!r}; use 'enforce' or 'audit'")
-        if mode == "audit" and force_ssl_options:
-            raise ValueError("SslBaseline: audit mode changes nothing, so it takes no options")
+        _check_arguments("SslBaseline", mode, force_ssl_options)
         self.mode = mode
         self.options = force_ssl_options
         self.verdicts: list[Verdict] = []
@@ -94,9 +101,27 @@ class SslBaseline:
 
     @classmethod
     def apply(cls, scope: IConstruct, *, mode: Mode = "enforce", **options: Any) -> SslBaseline:
+        """Add the baseline to ``scope``; every mistake in ``mode`` and ``options`` fails here.
+
+        If a baseline of the same mode already covers ``scope`` (on it or on a scope above it),
+        that one is returned when the options agree, and the disagreement is an error otherwise.
+        """
+        where = f"SslBaseline.apply({scope.node.path or 'app'})"
+        _check_arguments(where, mode, options)
+        for existing in _baselines(scope, mode):
+            if existing.same_options(options):
+                return existing
+            raise ValueError(
+                f"{where}: an {mode} baseline with other options already covers it "
+                f"({_show(existing.options)} here, {_show(options)} now); apply one {mode} "
+                "baseline, with the options you want"
+            )
         baseline = cls(mode=mode, **options)
         cdk.Aspects.of(scope).add(baseline, priority=baseline.priority)
         return baseline
+
+    def same_options(self, options: dict[str, Any]) -> bool:
+        return _comparable(self.options) == _comparable(options)
 
     def visit(self, node: IConstruct) -> None:
         db = database_of(node)
@@ -105,6 +130,17 @@ class SslBaseline:
         if path is None or path in self._seen:
             return
         self._seen.add(path)
+        # Several baselines of this mode may reach one database (one on the app, one on a stack
+        # applied first): the outermost judges it, once, and different options are an error.
+        judges = _baselines(node, self.mode)
+        if judges and judges[0] is not self:
+            return
+        others = [b for b in judges if not b.same_options(self.options)]
+        if others:
+            cdk.Annotations.of(node).add_error(
+                f"{path}: two {self.mode} baselines with different options reach it "
+                f"({_show(self.options)} and {_show(others[0].options)}); apply one"
+            )
         reason = exemption(node)
         if reason is not None:
             cdk.Annotations.of(node).add_info(f"[rds-force-ssl] EXEMPT from the baseline: {reason}")
@@ -113,8 +149,10 @@ class SslBaseline:
             self._enforce(node, None)
         elif proxy is not None:
             self._audit_proxy(node, proxy)
-        elif db is not None and db.engine is not None and (
-            db.facts is None or db.facts.not_applicable is not None
+        elif (
+            db is not None
+            and db.engine is not None
+            and (db.facts is None or db.facts.not_applicable is not None)
         ):
             # Oracle, Db2, an engine the table does not know: said out loud, never passed.
             problems = rules.engine_problems(db)
@@ -212,7 +250,10 @@ class SslBaseline:
             )
 
     def _record(self, node: IConstruct, compliance: str, detail: str) -> None:
-        node.node.add_metadata(COMPLIANCE, compliance)
+        # One verdict per database in the assembly: with enforce and audit both applied, the
+        # audit runs last and sees the result, so only it writes.
+        if self.mode == "audit" or not _baselines(node, "audit"):
+            node.node.add_metadata(COMPLIANCE, compliance)
         self.verdicts.append(Verdict(node.node.path, compliance, detail))
 
 
@@ -253,6 +294,48 @@ def audit(node: IConstruct, db: Database) -> tuple[list[rules.Problem], list[rul
     # CloudFormation reboots an instance when its group association changes, but never a
     # cluster member, so on a cluster this is an error and on an instance a warning.
     return ([unenforced], []) if db.is_cluster else ([], [unenforced])
+
+
+def _check_arguments(where: str, mode: object, options: dict[str, Any]) -> None:
+    problems = []
+    if mode not in ("enforce", "audit"):
+        problems.append(f"{where}: mode={mode!r}; use 'enforce' or 'audit'")
+    elif mode == "audit" and options:
+        problems.append(
+            f"{where}: audit mode changes nothing, so it takes no options (got "
+            f"{', '.join(options)}); pass them to the enforce baseline"
+        )
+    else:
+        problems += option_problems(where, options)
+    if problems:
+        raise ValueError("SslBaseline cannot be applied:\n- " + "\n- ".join(problems))
+
+
+def _baselines(node: IConstruct, mode: str) -> list[SslBaseline]:
+    """The baselines of ``mode`` on ``node`` and the scopes above it, outermost first."""
+    return [
+        aspect
+        for scope in node.node.scopes
+        for aspect in cdk.Aspects.of(scope).all
+        if isinstance(aspect, SslBaseline) and aspect.mode == mode
+    ]
+
+
+def _comparable(options: dict[str, Any]) -> dict[str, Any]:
+    # jsii values compare by identity: two Duration.seconds(10) are not ==.
+    def key(value: Any) -> Any:
+        if isinstance(value, cdk.Duration):
+            return ("Duration", value.to_milliseconds())
+        if hasattr(value, "to_string") and not isinstance(value, str):
+            return (type(value).__name__, value.to_string())
+        return value
+
+    return {name: key(value) for name, value in options.items()}
+
+
+def _show(options: dict[str, Any]) -> str:
+    shown = {k: v[1] if isinstance(v, tuple) else v for k, v in _comparable(options).items()}
+    return ", ".join(f"{k}={v!r}" for k, v in shown.items()) or "no options"
 
 
 def _message(problem: rules.Problem) -> str:

@@ -9,6 +9,7 @@ cluster members declared in the app.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,10 @@ from constructs import IConstruct
 
 from rds_force_ssl.handlers import engines
 
+_FAMILY = re.compile(r"^([a-z-]+?)-?(\d+(?:\.\d+)?)$")  # postgres16, aurora-mysql8.0
+# Aurora Serverless v1 L2s: clusters in engine mode "serverless".
+V1_CLUSTERS = (rds.ServerlessCluster, rds.ServerlessClusterFromSnapshot)
+
 
 @dataclass
 class Database:
@@ -26,6 +31,8 @@ class Database:
     engine: str | None  # lower case; None when synth cannot tell
     version: str | None  # the engine version as written; None when not pinned or unknown
     members: list[rds.CfnDBInstance] = field(default_factory=list)
+    # Aurora Serverless v1 (engine mode "serverless"): a cluster with no instances of its own.
+    serverless_v1: bool = False
 
     @property
     def path(self) -> str:
@@ -79,7 +86,13 @@ class Database:
 def database_of(node: IConstruct) -> Database | None:
     """The database ``node`` declares, or None if it declares none (or is part of another one:
     the L1 under an L2, or an Aurora cluster member)."""
-    if isinstance(node, rds.DatabaseCluster):
+    if isinstance(node, V1_CLUSTERS):
+        cfn = node.node.default_child
+        if not isinstance(cfn, rds.CfnDBCluster):
+            return None
+        engine, version = _engine_and_version(cfn.engine, cfn.engine_version)
+        return Database(node, cfn, engine, version, serverless_v1=True)
+    if isinstance(node, rds.DatabaseClusterBase):  # DatabaseCluster and ...FromSnapshot
         cfn = node.node.default_child
         if not isinstance(cfn, rds.CfnDBCluster):
             return None
@@ -103,7 +116,8 @@ def database_of(node: IConstruct) -> Database | None:
             engine, version = _from_l1_instance(node)
             return Database(node, node, engine, version)
         engine, version = _engine_and_version(node.engine, node.engine_version)
-        return Database(node, node, engine, version, _l1_members(node))
+        v1 = str(node.engine_mode or "").lower() == "serverless"
+        return Database(node, node, engine, version, _l1_members(node), serverless_v1=v1)
     return None
 
 
@@ -131,7 +145,8 @@ def proxy_of(node: IConstruct) -> Proxy | None:
 
 def _owned_by_l2(cfn: IConstruct) -> bool:
     owner = cfn.node.scope
-    if not isinstance(owner, (rds.DatabaseInstanceBase, rds.DatabaseCluster, rds.DatabaseProxy)):
+    kinds = (rds.DatabaseInstanceBase, rds.DatabaseClusterBase, rds.DatabaseProxy, *V1_CLUSTERS)
+    if not isinstance(owner, kinds):
         return False
     child = owner.node.default_child
     # jsii may hand back a different proxy for the same construct: compare paths.
@@ -150,7 +165,21 @@ def _from_l1_instance(cfn: rds.CfnDBInstance) -> tuple[str | None, str | None]:
         source = _source_instance(cfn)
         if source is not None:
             return _from_l1_or_owner(source)
+        # A replica of a database outside this app: RDS requires its parameter group's family
+        # to match the source's engine, so the family names the engine.
+        return _from_family(cfn)
     return _engine_and_version(cfn.engine, cfn.engine_version)
+
+
+def _from_family(cfn: rds.CfnDBInstance) -> tuple[str | None, str | None]:
+    name = cfn.db_parameter_group_name
+    target = cdk.Tokenization.reverse(name) if name and cdk.Token.is_unresolved(name) else None
+    group = getattr(target, "target", None)
+    family = getattr(group, "family", None) if isinstance(group, rds.CfnDBParameterGroup) else None
+    m = _FAMILY.match(family) if isinstance(family, str) else None
+    if m is None or engines.lookup(m.group(1)) is None:
+        return None, None
+    return _engine_and_version(m.group(1), m.group(2))
 
 
 def _from_l1_or_owner(cfn: rds.CfnDBInstance) -> tuple[str | None, str | None]:
@@ -174,13 +203,19 @@ def _engine_and_version(engine: Any, version: Any) -> tuple[str | None, str | No
 
 
 def _source_instance(replica: rds.CfnDBInstance) -> rds.CfnDBInstance | None:
-    """The CfnDBInstance a read replica's SourceDBInstanceIdentifier points at, in this stack."""
+    """The CfnDBInstance a read replica's SourceDBInstanceIdentifier points at: in the replica's
+    stack, or else the only one in the app with that logical ID (a source in another stack)."""
     stack = cdk.Stack.of(replica)
     refs = set(_refs(stack.resolve(replica.source_db_instance_identifier)))
-    for c in stack.node.find_all():
-        if isinstance(c, rds.CfnDBInstance) and stack.get_logical_id(c) in refs:
-            return c
-    return None
+    found = [
+        c
+        for c in stack.node.root.node.find_all()
+        if isinstance(c, rds.CfnDBInstance) and cdk.Stack.of(c).get_logical_id(c) in refs
+    ]
+    here = [c for c in found if cdk.Stack.of(c).node.path == stack.node.path]
+    if here:
+        return here[0]
+    return found[0] if len(found) == 1 else None
 
 
 def _l1_members(cluster: rds.CfnDBCluster) -> list[rds.CfnDBInstance]:

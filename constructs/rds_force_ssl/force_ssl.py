@@ -7,7 +7,13 @@ per-engine branch.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
+import types
+import typing
 from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple
 
 import aws_cdk as cdk
 import jsii
@@ -37,6 +43,18 @@ DatabaseConstruct = (
     | rds.CfnDBCluster
     | rds.DatabaseProxy
     | rds.CfnDBProxy
+)
+# What `database=` may be at run time: the kinds above, and the database constructs that check()
+# refuses with a reason of their own (Aurora Serverless v1) or that are clusters too (restored).
+_DATABASE_CLASSES = (
+    rds.DatabaseInstanceBase,
+    rds.DatabaseClusterBase,
+    rds.ServerlessCluster,
+    rds.ServerlessClusterFromSnapshot,
+    rds.CfnDBInstance,
+    rds.CfnDBCluster,
+    rds.DatabaseProxy,
+    rds.CfnDBProxy,
 )
 
 
@@ -101,6 +119,13 @@ class ForceSsl(Construct):
         query_interval: cdk.Duration = DEFAULT_QUERY_INTERVAL,
         total_timeout: cdk.Duration = DEFAULT_TOTAL_TIMEOUT,
     ) -> None:
+        # First the arguments themselves, before anything joins the tree. locals() holds exactly
+        # the parameters here, so an option added to the signature is checked with the rest.
+        path = "/".join(filter(None, (scope.node.path, construct_id)))
+        given = {name: value for name, value in locals().items() if name in options()}
+        usage = database_problems(path, database) + type_problems(path, given)
+        if usage:
+            raise ForceSslError([rules.Problem(None, text) for text in usage])
         super().__init__(scope, construct_id)
         # The group it wrote to (None on a proxy), and the reboot resource (None on a proxy).
         self.parameter_group: cdk.CfnResource | None = None
@@ -398,3 +423,128 @@ def _ca_problems(db: Database, ca: rds.CaCertificate) -> list[str]:
                 f"{ca.to_string()}; make them agree"
             )
     return problems
+
+
+class Option(NamedTuple):
+    hint: Any
+    default: Any
+
+
+@functools.cache
+def options() -> dict[str, Option]:
+    """ForceSsl's options, read from its own signature: every keyword but ``database``."""
+    hints = typing.get_type_hints(ForceSsl.__init__)
+    return {
+        name: Option(hints[name], param.default)
+        for name, param in inspect.signature(ForceSsl.__init__).parameters.items()
+        if param.kind is inspect.Parameter.KEYWORD_ONLY and name != "database"
+    }
+
+
+def database_problems(path: str, database: object) -> list[str]:
+    if isinstance(database, _DATABASE_CLASSES):
+        return []
+    if isinstance(database, str):
+        why = (
+            f"database={database!r} is a string; ForceSsl changes the database's parameter group, "
+            "so it needs the construct, not a name or an identifier"
+        )
+    elif isinstance(database, Construct):
+        why = (
+            f"database is the {_describe(database)} at {database.node.path}, not an RDS "
+            "database instance or cluster"
+        )
+    else:
+        why = f"database={database!r} ({_describe(database)}) is not a database construct"
+    return [
+        f"{path}: {why}; pass the rds.DatabaseInstance, rds.DatabaseCluster or "
+        "rds.DatabaseProxy (or its L1) declared in this app"
+    ]
+
+
+def option_problems(path: str, given: Mapping[str, Any]) -> list[str]:
+    """Every problem with ForceSsl options that does not depend on the database: a name ForceSsl
+    does not take, a value of the wrong type, a value out of range. ForceSsl runs the same checks
+    on its arguments; SslBaseline.apply runs them on the options it will pass on, so that a
+    mistake fails where it was made rather than once per database at synth."""
+    return type_problems(path, given) or value_problems(path, given)
+
+
+def type_problems(path: str, given: Mapping[str, Any]) -> list[str]:
+    """Names ForceSsl does not take, and values that do not match its type hints."""
+    accepted = options()
+    problems = []
+    for name in given:
+        if name not in accepted:
+            close = difflib.get_close_matches(name, accepted, n=1)
+            mean = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(
+                f"{path}: {name!r} is not a ForceSsl option; {mean}it takes {', '.join(accepted)}"
+            )
+    for name, value in given.items():
+        if name in accepted and not _conforms(value, accepted[name].hint):
+            problems.append(
+                f"{path}: {name}={value!r} ({_describe(value)}) is not "
+                f"{_type_name(accepted[name].hint)}; {_fix(value, accepted[name].hint)}"
+            )
+    return problems
+
+
+def value_problems(path: str, given: Mapping[str, Any]) -> list[str]:
+    """Well-typed values out of range, whatever the engine (the defaults fill in what is not
+    given). ForceSsl itself meets these in check() and the timing checks."""
+    full = {name: option.default for name, option in options().items()} | dict(given)
+    problems = []
+    tls = full["min_tls_version"]
+    if tls is not None and tls not in engines.TLS_VERSIONS:
+        problems.append(
+            f"{path}: min_tls_version={tls!r} is not one RDS accepts; use one of "
+            f"{', '.join(repr(v) for v in engines.TLS_VERSIONS)}"
+        )
+    return problems + timing_problems(path, full["query_interval"], full["total_timeout"])
+
+
+def _conforms(value: object, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, origin or hint)
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(hint))
+    if hint is type(None):
+        return "None"
+    module = {"aws_cdk": "cdk.", "aws_cdk.aws_rds": "rds.", "builtins": ""}.get(
+        hint.__module__, f"{hint.__module__}."
+    )
+    return f"{module}{hint.__qualname__}"
+
+
+def _fix(value: object, hint: Any) -> str:
+    kinds = typing.get_args(hint) or (hint,)
+    if cdk.Duration in kinds:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"pass cdk.Duration.seconds({value})"
+        return "pass a cdk.Duration, e.g. cdk.Duration.seconds(10) or cdk.Duration.minutes(50)"
+    if rds.CaCertificate in kinds:
+        named = f"rds.CaCertificate.of({value!r}) or " if isinstance(value, str) else ""
+        return f"pass {named}a constant such as rds.CaCertificate.RDS_CA_RSA2048_G1"
+    if bool in kinds:
+        return "pass True or False"
+    return f"pass {_type_name(hint)}"
+
+
+def _describe(value: object) -> str:
+    return "None" if value is None else type(value).__name__

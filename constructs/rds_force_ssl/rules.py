@@ -92,13 +92,36 @@ def engine_problems(db: Database) -> list[Problem]:
 
     Everything engine-specific comes from the engine table (``db.facts``)."""
     facts = db.facts
+    if db.serverless_v1:
+        # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v1.how-it-works.html
+        return [
+            Problem(
+                None,
+                f"{db.path}: Aurora Serverless v1 (engine mode serverless) reached end of life on "
+                "2025-03-31: AWS stopped creating v1 clusters on 2025-01-08 and moves the "
+                "remaining ones to Serverless v2 or provisioned, where parameters apply like on "
+                "any Aurora cluster; declare it as rds.DatabaseCluster(..., "
+                "writer=rds.ClusterInstance.serverless_v2('Writer')) and protect that",
+            )
+        ]
+    if db.engine is None and getattr(db.cfn, "source_db_instance_identifier", None) is not None:
+        return [
+            Problem(
+                RFS3,
+                f"{db.path}: a read replica whose source is not declared in this app, so its "
+                "engine is unknown at synth; give the replica a parameter group for the "
+                "source's engine (parameter_group=rds.ParameterGroup(self, 'ReplicaParams', "
+                "engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion."
+                "VER_16_9))): RDS requires its family to match the source, so ForceSsl reads the "
+                "engine from it",
+            )
+        ]
     if db.engine is None:
         return [
             Problem(
                 RFS3,
-                f"{db.path}: its engine is unknown at synth (an imported source, a token, or a "
-                "read replica whose source is not in this stack); name the engine and version "
-                "explicitly",
+                f"{db.path}: its engine is unknown at synth (a token, or an L1 without Engine); "
+                "set the engine and its version as literals",
             )
         ]
     if facts is None:
