@@ -134,40 +134,54 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return [action] if isinstance(action, str) else list(action)
 
 
-def test_iam_allows_reboot_and_describe_only_on_the_protected_instances(sandbox: Sandbox) -> None:
+def test_iam_names_only_the_protected_instances_and_their_group(sandbox: Sandbox) -> None:
     db1, db2 = sandbox.instance("Db1"), sandbox.instance("Db2")
     ForceSsl(sandbox.stack, "Ssl1", database=db1)
     ForceSsl(sandbox.stack, "Ssl2", database=db2)
     sandbox.instance("Unprotected")
     t = Template.from_stack(sandbox.stack)
     db_ids = {k for k in resources(t, "AWS::RDS::DBInstance") if not k.startswith("Unprotected")}
+    (group_id,) = resources(t, "AWS::RDS::DBParameterGroup")
     rds_statements = [s for s in _statements(t) if any(a.startswith("rds:") for a in _actions(s))]
-    assert rds_statements
-    seen_reboot_targets = set()
+    seen: dict[str, set[str]] = {}
     for s in rds_statements:
-        assert set(_actions(s)) <= {
-            "rds:DescribeDBInstances",
-            "rds:RebootDBInstance",
-            "rds:AddTagsToResource",
-        }
         targets = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
-        for target in targets:
-            assert target != "*"
-            join = target["Fn::Join"][1]
-            assert join[-2] == ":db:"
-            assert join[-1]["Ref"] in db_ids
-            if "rds:RebootDBInstance" in _actions(s):
-                seen_reboot_targets.add(join[-1]["Ref"])
-    assert seen_reboot_targets == db_ids
-    # The on-event handler only reads.
-    on_event = _statements(t, "RdsForceSslRebootProviderOnEventRole")
-    assert any("rds:DescribeDBInstances" in _actions(s) for s in on_event)
-    assert not [
-        s for s in on_event if {"rds:RebootDBInstance", "rds:AddTagsToResource"} & set(_actions(s))
-    ]
-    tagging = [s for s in rds_statements if "rds:AddTagsToResource" in _actions(s)]
-    assert tagging
-    assert all("rds:RebootDBInstance" in _actions(s) for s in tagging)  # same ARNs as reboot
+        for action in _actions(s):
+            for target in targets:
+                if target == "*":
+                    seen.setdefault(action, set()).add("*")
+                    continue
+                join = target["Fn::Join"][1]
+                seen.setdefault(action, set()).add(f"{join[-2]}{join[-1]['Ref']}")
+    assert seen == {
+        "rds:DescribeDBInstances": {f":db:{i}" for i in db_ids},
+        "rds:RebootDBInstance": {f":db:{i}" for i in db_ids},
+        "rds:DescribeDBParameters": {f":pg:{group_id}"},
+        # No resource-level permission exists for it (Service Authorization Reference).
+        "rds:DescribeEvents": {"*"},
+    }
+    # The on-event handler only reads the databases; events and reboots are the poller's.
+    on_event = {
+        a for s in _statements(t, "RdsForceSslRebootProviderOnEventRole") for a in _actions(s)
+    }
+    assert on_event & {"rds:RebootDBInstance", "rds:DescribeEvents"} == set()
+    assert "rds:DescribeDBInstances" in on_event
+    # Nothing writes to the user's databases but the reboot: no tags.
+    assert not [a for s in rds_statements for a in _actions(s) if "Tag" in a]
+
+
+def test_the_reboot_resource_says_what_force_ssl_owns(sandbox: Sandbox) -> None:
+    db = sandbox.instance(parameters={"work_mem": "4096"})
+    ForceSsl(sandbox.stack, "Ssl", database=db, min_tls_version="TLSv1.2")
+    _, res = only(Template.from_stack(sandbox.stack), REBOOT)
+    props = res["Properties"]
+    assert props[contract.PROP_ENFORCED] == {
+        "rds.force_ssl": "1",
+        "ssl_min_protocol_version": "TLSv1.2",
+    }
+    assert props[contract.PROP_PARAMETERS] == {"work_mem": "4096", **props[contract.PROP_ENFORCED]}
+    assert contract.PROP_MEMBERS not in props
+    assert contract.PROP_AUTOSCALED_READERS not in props
 
 
 def test_ca_certificate_is_set_on_the_instance(sandbox: Sandbox) -> None:
@@ -219,6 +233,61 @@ def test_the_cluster_gets_a_cluster_group_and_member_scoped_iam(sandbox: Sandbox
     reboot_statements = [s for s in _statements(t) if "rds:RebootDBInstance" in _actions(s)]
     refs = {r["Fn::Join"][1][-1]["Ref"] for s in reboot_statements for r in s["Resource"]}
     assert refs == members
+    assert {m["Ref"] for m in res["Properties"][contract.PROP_MEMBERS]} == members
+    cluster_pg = [s for s in _statements(t) if "rds:DescribeDBClusterParameters" in _actions(s)]
+    assert cluster_pg
+    assert all(s["Resource"]["Fn::Join"][1][-2] == ":cluster-pg:" for s in cluster_pg)
+
+
+def test_autoscaled_readers_are_reached_through_their_aws_tag_only(sandbox: Sandbox) -> None:
+    cluster = sandbox.cluster()
+    ForceSsl(sandbox.stack, "Ssl", database=cluster, autoscaled_readers=True)
+    t = Template.from_stack(sandbox.stack)
+    cluster_id, _ = only(t, "AWS::RDS::DBCluster")
+    _, res = only(t, REBOOT)
+    assert res["Properties"][contract.PROP_AUTOSCALED_READERS] == "true"
+    tagged = [s for s in _statements(t) if "Condition" in s]
+    assert {a for s in tagged for a in _actions(s)} == {
+        "rds:DescribeDBInstances",
+        "rds:RebootDBInstance",
+    }
+    for s in tagged:
+        assert s["Resource"]["Fn::Join"][1][-1] == ":db:application-autoscaling-*"
+        assert s["Condition"] == {
+            "StringEquals": {
+                "aws:ResourceTag/application-autoscaling:resourceId": {
+                    "Fn::Join": ["", ["cluster:", {"Ref": cluster_id}]]
+                }
+            }
+        }
+
+
+def test_autoscaled_readers_on_an_instance_is_refused(sandbox: Sandbox) -> None:
+    msg = _error(
+        lambda: ForceSsl(sandbox.stack, "Ssl", database=sandbox.instance(), autoscaled_readers=True)
+    )
+    assert "Stack/Ssl: autoscaled_readers applies to Aurora clusters only" in msg
+
+
+def _warnings(stack: cdk.Stack) -> list[str]:
+    from aws_cdk.assertions import Annotations
+
+    return [
+        str(w.entry.data)
+        for w in Annotations.from_stack(stack).find_warning("*", Match.any_value())
+    ]
+
+
+def test_a_cluster_too_big_to_reboot_in_total_timeout_gets_a_warning(sandbox: Sandbox) -> None:
+    readers = [rds.ClusterInstance.provisioned(f"Reader{i}") for i in range(12)]
+    ForceSsl(sandbox.stack, "Ssl", database=sandbox.cluster("Big", readers=readers))
+    ForceSsl(sandbox.stack, "Small", database=sandbox.cluster("Three"))
+    warnings = _warnings(sandbox.stack)
+    big = [w for w in warnings if "Stack/Big: its 13 members" in w]
+    assert len(big) == 1
+    assert "57 min" in big[0]
+    assert "total_timeout (50 min)" in big[0]
+    assert not [w for w in warnings if "Stack/Three" in w]
 
 
 # ---- bad input: one error that lists every problem, names the path and the fix ----------

@@ -26,6 +26,8 @@ from rds_force_ssl import rules
 from rds_force_ssl.database import Database, Proxy, database_of, proxy_of
 from rds_force_ssl.handlers import engines
 from rds_force_ssl.handlers import reboot as contract
+from rds_force_ssl.handlers.decide import SETTLE_S
+from rds_force_ssl.handlers.observe import AUTOSCALED_PREFIX, AUTOSCALED_TAG
 from rds_force_ssl.reboot_provider import (
     DEFAULT_QUERY_INTERVAL,
     DEFAULT_TOTAL_TIMEOUT,
@@ -56,6 +58,12 @@ _DATABASE_CLASSES = (
     rds.DatabaseProxy,
     rds.CfnDBProxy,
 )
+
+# What one Aurora member's turn in a rolling reboot takes: the reboot itself (crash recovery;
+# usually one to three minutes, AWS publishes no bound) and the poll that sees it back. An
+# estimate for the synth-time warning, not a limit.
+MEMBER_REBOOT_ESTIMATE_S = 240
+ROLLING_WARNING = "rds-force-ssl:rolling-reboot-time"
 
 
 class ForceSslError(ValueError):
@@ -100,6 +108,11 @@ class ForceSsl(Construct):
         on a cluster it is set on every member declared in the app (default: None, left alone).
     force_failover: reboot a Multi-AZ instance with failover, which is shorter; ignored on
         Single-AZ instances, clusters and proxies (default: False).
+    autoscaled_readers: let the reconciler describe and reboot the readers Aurora Auto Scaling
+        adds to this cluster, which the app cannot declare. IAM names them by the tag AWS puts
+        on them (``application-autoscaling:resourceId`` = ``cluster:<id>``), so no other
+        database is reachable. Aurora clusters only (default: False: such a reader that needs
+        a reboot fails the deploy with its name and the fix).
     query_interval: how often the reconciler looks while it waits (default: 10 s).
     total_timeout: how long it may wait in all, at most 60 min (default: 50 min). Every
         ForceSsl in a stack shares one provider, so they must agree on both timings.
@@ -116,6 +129,7 @@ class ForceSsl(Construct):
         min_tls_version: str | None = None,
         ca_certificate: rds.CaCertificate | None = None,
         force_failover: bool = False,
+        autoscaled_readers: bool = False,
         query_interval: cdk.Duration = DEFAULT_QUERY_INTERVAL,
         total_timeout: cdk.Duration = DEFAULT_TOTAL_TIMEOUT,
     ) -> None:
@@ -134,6 +148,8 @@ class ForceSsl(Construct):
             proxy = proxy_of(database)
             if proxy is not None:
                 problems = check_proxy(database, proxy, min_tls_version, ca_certificate)
+                if autoscaled_readers:
+                    problems.append(_autoscaled_readers_problem(self.node.path))
                 if not problems:
                     self._protect_proxy(proxy)
             else:
@@ -142,6 +158,7 @@ class ForceSsl(Construct):
                     min_tls_version=min_tls_version,
                     ca_certificate=ca_certificate,
                     force_failover=force_failover,
+                    autoscaled_readers=autoscaled_readers,
                     query_interval=query_interval,
                     total_timeout=total_timeout,
                 )
@@ -162,6 +179,7 @@ class ForceSsl(Construct):
         min_tls_version: str | None,
         ca_certificate: rds.CaCertificate | None,
         force_failover: bool,
+        autoscaled_readers: bool,
         query_interval: cdk.Duration,
         total_timeout: cdk.Duration,
     ) -> list[rules.Problem]:
@@ -172,6 +190,8 @@ class ForceSsl(Construct):
         usage += shared_timing_problems(self, self.node.path, query_interval, total_timeout)
         if db is not None and ca_certificate is not None:
             usage += _ca_problems(db, ca_certificate)
+        if autoscaled_readers and not (db is not None and db.is_cluster and db.is_aurora):
+            usage.append(_autoscaled_readers_problem(self.node.path).text)
         problems += [rules.Problem(None, text) for text in usage]
         if problems:
             return problems
@@ -193,7 +213,7 @@ class ForceSsl(Construct):
                 member.ca_certificate_identifier = ca_certificate.to_string()
         assert group.l1 is not None
         self.parameter_group = group.l1
-        self._grant(provider, db)
+        self._grant(provider, db, group.l1.ref, autoscaled_readers=autoscaled_readers)
         self.reboot = reboot_resource(
             self,
             "Reboot",
@@ -202,8 +222,12 @@ class ForceSsl(Construct):
             identifier=db.cfn.ref,
             parameter_group_name=group.l1.ref,
             parameters=pg.LiveParameters(group.l1),
+            enforced=wanted,
+            members=[m.ref for m in db.members] if db.is_aurora else [],
+            autoscaled_readers=autoscaled_readers,
             force_failover=force_failover and not db.is_cluster,
         )
+        self._warn_if_rolling_reboot_is_too_long(db, provider)
         self.node.add_validation(_StillEnforced(db.path, group.l1, facts, wanted))
         # The Refs above already order it after the database and its group; cluster members are
         # not referenced, yet their creation must finish before anything is rebooted.
@@ -247,27 +271,96 @@ class ForceSsl(Construct):
         return pg.GroupRef("l1", group.node.path, l1=group, parameters=dict(wanted))
 
     @staticmethod
-    def _grant(provider: RebootProvider, db: Database) -> None:
-        # AddTagsToResource: the poller marks what it rebooted with the request it rebooted for
-        # (handlers/reboot.py REBOOT_TAG), on the same ARNs it may reboot.
+    def _grant(
+        provider: RebootProvider, db: Database, group_name: str, *, autoscaled_readers: bool
+    ) -> None:
+        """IAM for this database: describe it, read the parameters ForceSsl owns in its group,
+        reboot what it may need to reboot; only its own ARNs (the Service Authorization
+        Reference gives each of these actions a resource type)."""
+        stack = cdk.Stack.of(db.cfn)
+
+        def rds_arn(resource: str, name: str) -> str:
+            return stack.format_arn(
+                service="rds",
+                resource=resource,
+                resource_name=name,
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
+
         if not db.is_cluster:
-            read = ["rds:DescribeDBInstances"]
-            reboot = ["rds:RebootDBInstance", "rds:AddTagsToResource"]
-            targets = [db.arn()]
-            reboot_targets = targets
-        elif db.is_aurora:
-            read = ["rds:DescribeDBClusters", "rds:DescribeDBInstances"]
-            reboot = ["rds:RebootDBInstance", "rds:AddTagsToResource"]
-            targets = [db.arn(), *db.member_arns()]
-            reboot_targets = db.member_arns()
-        else:
+            provider.grant(
+                iam.PolicyStatement(actions=["rds:DescribeDBInstances"], resources=[db.arn()]),
+                iam.PolicyStatement(
+                    actions=["rds:DescribeDBParameters"], resources=[rds_arn("pg", group_name)]
+                ),
+                reboot=False,
+            )
+            provider.grant(
+                iam.PolicyStatement(actions=["rds:RebootDBInstance"], resources=[db.arn()]),
+                reboot=True,
+            )
+            return
+        cluster_reads = [
+            iam.PolicyStatement(actions=["rds:DescribeDBClusters"], resources=[db.arn()]),
+            iam.PolicyStatement(
+                actions=["rds:DescribeDBClusterParameters"],
+                resources=[rds_arn("cluster-pg", group_name)],
+            ),
+        ]
+        if not db.is_aurora:
             # A Multi-AZ DB cluster reboots as a whole; RDS names its members.
-            read = ["rds:DescribeDBClusters"]
-            reboot = ["rds:RebootDBCluster", "rds:AddTagsToResource"]
-            targets = reboot_targets = [db.arn()]
-        provider.grant(
-            read=iam.PolicyStatement(actions=read, resources=targets),
-            reboot=iam.PolicyStatement(actions=reboot, resources=reboot_targets),
+            provider.grant(*cluster_reads, reboot=False)
+            provider.grant(
+                iam.PolicyStatement(actions=["rds:RebootDBCluster"], resources=[db.arn()]),
+                reboot=True,
+            )
+            return
+        members = db.member_arns()
+        if members:
+            cluster_reads.append(
+                iam.PolicyStatement(actions=["rds:DescribeDBInstances"], resources=members)
+            )
+        provider.grant(*cluster_reads, reboot=False)
+        if members:
+            provider.grant(
+                iam.PolicyStatement(actions=["rds:RebootDBInstance"], resources=members),
+                reboot=True,
+            )
+        if autoscaled_readers:
+            # Aurora Auto Scaling names its readers application-autoscaling-<uuid> and tags them
+            # application-autoscaling:resourceId = cluster:<cluster id> (Aurora user guide, "DB
+            # instance IDs and tagging"); RDS's db resource type takes aws:ResourceTag.
+            def tagged(action: str) -> iam.PolicyStatement:
+                return iam.PolicyStatement(
+                    actions=[action],
+                    resources=[rds_arn("db", f"{AUTOSCALED_PREFIX}*")],
+                    conditions={
+                        "StringEquals": {
+                            f"aws:ResourceTag/{AUTOSCALED_TAG}": cdk.Fn.join(
+                                "", ["cluster:", db.cfn.ref]
+                            )
+                        }
+                    },
+                )
+
+            provider.grant(tagged("rds:DescribeDBInstances"), reboot=False)
+            provider.grant(tagged("rds:RebootDBInstance"), reboot=True)
+
+    def _warn_if_rolling_reboot_is_too_long(self, db: Database, provider: RebootProvider) -> None:
+        """Aurora members are rebooted one at a time: warn when that cannot fit the time budget."""
+        if not (db.is_cluster and db.is_aurora) or not db.members:
+            return
+        need = len(db.members) * MEMBER_REBOOT_ESTIMATE_S + SETTLE_S
+        if need <= provider.total_timeout_s:
+            return
+        cdk.Annotations.of(self).add_warning_v2(
+            ROLLING_WARNING,
+            f"{db.path}: its {len(db.members)} members, rebooted one at a time, take about "
+            f"{need // 60} min ({MEMBER_REBOOT_ESTIMATE_S // 60} min each, plus "
+            f"{SETTLE_S // 60} min for RDS to settle), more than total_timeout "
+            f"({int(provider.total_timeout_s) // 60} min); a deploy that must reboot them all "
+            "would time out. Raise total_timeout (at most 60 min), or protect fewer members per "
+            "cluster. Aurora Auto Scaling readers add to this.",
         )
 
 
@@ -411,6 +504,14 @@ def check_proxy(
             )
         )
     return problems
+
+
+def _autoscaled_readers_problem(path: str) -> rules.Problem:
+    return rules.Problem(
+        None,
+        f"{path}: autoscaled_readers applies to Aurora clusters only (Aurora Auto Scaling adds "
+        "readers nowhere else); remove it",
+    )
 
 
 def _ca_problems(db: Database, ca: rds.CaCertificate) -> list[str]:

@@ -14,7 +14,12 @@ from constructs import Construct, IConstruct
 from rds_force_ssl.handlers import reboot as contract
 
 PROVIDER_ID = "RdsForceSslRebootProvider"
-HANDLERS_DIR = Path(__file__).parent / "handlers"
+LIBRARY_DIR = Path(__file__).parent
+# The Lambda asset is the library folder with only handlers/*.py in it: the handlers are a
+# package ("handlers.reboot.on_event") whose modules import each other relatively, the same way
+# whether Lambda runs them or the library imports them as rds_force_ssl.handlers.
+ASSET_EXCLUDE = ["*", "!handlers", "!handlers/*.py"]
+HANDLER_PACKAGE = "handlers"
 DEFAULT_QUERY_INTERVAL = cdk.Duration.seconds(10)
 DEFAULT_TOTAL_TIMEOUT = cdk.Duration.minutes(50)
 # CloudFormation gives a custom resource one hour at most.
@@ -86,7 +91,7 @@ class RebootProvider(Construct):
         # One log group for all five Lambdas rather than one each: a deploy's decisions read
         # together, and every group is a resource in every stack that uses ForceSsl.
         reconciler_logs = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR)
-        code = lambda_.Code.from_asset(str(HANDLERS_DIR), exclude=["__pycache__", "*.pyc"])
+        code = lambda_.Code.from_asset(str(LIBRARY_DIR), exclude=ASSET_EXCLUDE)
 
         write_logs = iam.PolicyStatement(
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -111,6 +116,12 @@ class RebootProvider(Construct):
 
         self._read = iam.PolicyDocument()  # both handlers
         self._reboot = iam.PolicyDocument()  # the poller only
+        # The poller reads each database's restarts from its RDS events. DescribeEvents has no
+        # resource-level permission (Service Authorization Reference, Amazon RDS: no resource
+        # type), so it can only be granted on "*". It reads event messages, nothing else.
+        self._reboot.add_statements(
+            iam.PolicyStatement(actions=["rds:DescribeEvents"], resources=["*"])
+        )
 
         def handler(
             name: str, entry: str, description: str, policy: iam.PolicyDocument
@@ -120,7 +131,7 @@ class RebootProvider(Construct):
                 name,
                 runtime=lambda_.Runtime.PYTHON_3_14,
                 architecture=lambda_.Architecture.ARM_64,
-                handler=f"reboot.{entry}",
+                handler=f"{HANDLER_PACKAGE}.reboot.{entry}",
                 code=code,
                 role=role(f"{name}Role", policy),
                 timeout=cdk.Duration.seconds(60),
@@ -167,13 +178,13 @@ class RebootProvider(Construct):
         assert isinstance(existing, RebootProvider)
         return existing
 
-    def grant(self, *, read: iam.PolicyStatement, reboot: iam.PolicyStatement) -> None:
-        """Both handlers read; only the poller reboots. (An L1 Aurora cluster whose members are
-        not declared in the app has nothing to reboot that IAM could name.)"""
-        self._read.add_statements(read)
-        self._reboot.add_statements(read)
-        if reboot.resources:
-            self._reboot.add_statements(reboot)
+    def grant(self, *statements: iam.PolicyStatement, reboot: bool) -> None:
+        """Add statements for one database: to both handlers' roles (``reboot=False``: reads),
+        or to the poller's only."""
+        for statement in statements:
+            if not reboot:
+                self._read.add_statements(statement)
+            self._reboot.add_statements(statement)
 
     @property
     def service_token(self) -> str:
@@ -189,21 +200,33 @@ def reboot_resource(
     identifier: str,
     parameter_group_name: str,
     parameters: object,
+    enforced: dict[str, str],
+    members: list[str],
+    autoscaled_readers: bool,
     force_failover: bool,
 ) -> cdk.CustomResource:
     # The properties carry the whole parameter set (as resolved when the template is written),
-    # so any change to the group, even one made after ForceSsl, sends an Update.
+    # so any change to the group, even one made after ForceSsl, sends an Update; and the part of
+    # it ForceSsl owns, which the reconciler holds RDS to before it says done.
+    properties: dict[str, object] = {
+        contract.PROP_KIND: kind,
+        contract.PROP_IDENTIFIER: identifier,
+        contract.PROP_PARAMETER_GROUP: parameter_group_name,
+        contract.PROP_PARAMETERS: parameters,
+        contract.PROP_ENFORCED: dict(enforced),
+        contract.PROP_FORCE_FAILOVER: "true" if force_failover else "false",
+    }
+    if members:
+        properties[contract.PROP_MEMBERS] = members
+    if autoscaled_readers:
+        properties[contract.PROP_AUTOSCALED_READERS] = "true"
     return cdk.CustomResource(
         scope,
         construct_id,
         service_token=provider.service_token,
         resource_type=contract.RESOURCE_TYPE,
         properties={
-            contract.PROP_KIND: kind,
-            contract.PROP_IDENTIFIER: identifier,
-            contract.PROP_PARAMETER_GROUP: parameter_group_name,
-            contract.PROP_PARAMETERS: parameters,
-            contract.PROP_FORCE_FAILOVER: "true" if force_failover else "false",
+            **properties,
             # Fail with the last state seen two polls before the provider's bare timeout.
             contract.PROP_GIVE_UP_AFTER: str(
                 int(
@@ -249,6 +272,15 @@ def _acknowledge_framework_findings(provider: RebootProvider) -> None:
             cdk.Acknowledgment(id=invoke.format(_logical_id(stack, fn)), reason=reason_invoke)
             for fn in framework_fns
         ]
+    )
+    cdk.Validations.of(provider.node.find_child("IsCompleteRole")).acknowledge(
+        cdk.Acknowledgment(
+            id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            reason="rds:DescribeEvents has no resource-level permission (Service Authorization "
+            "Reference, Amazon RDS), so it can only be granted on *. It is the only action on *; "
+            "it reads RDS event messages, which the reconciler uses to tell a restart it or "
+            "another request already made from one still owed.",
+        )
     )
     cdk.Validations.of(framework.node.find_child("waiter-state-machine")).acknowledge(
         cdk.Acknowledgment(

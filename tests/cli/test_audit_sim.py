@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rds_force_ssl import audit
-from tests.rds_sim import RdsSimulator
+from simulator import RdsSimulator
 
 GROUP = "pg16-force-ssl"
 

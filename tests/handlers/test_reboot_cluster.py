@@ -1,7 +1,8 @@
 """Rolling reboots of cluster members, on the RDS simulator.
 
-Every scenario asserts the reboot order, that at most one member was down at any time, and that
-no in-sync member was rebooted.
+Every scenario asserts the reboot order, that at most one member was down at any time, that no
+in-sync member was rebooted, and that a run that says in-sync left every member running with
+what ForceSsl owns.
 """
 
 from __future__ import annotations
@@ -9,23 +10,37 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
+
 from rds_force_ssl.handlers import reboot
-from tests.handlers.test_reboot_scenarios import INTERVAL, event
-from tests.rds_sim import RdsSimulator, run_duplicates, run_provider
+from rds_force_ssl.handlers.decide import writer_reboot_restarts_readers
+from simulator import Fault, Iam, RdsSimulator, Statement, run_provider
+from simulator.rds import arn
+from tests.handlers.events import ENFORCED, INTERVAL, event
 
 GROUP = "apg16-force-ssl"
+DECLARED = ["w", "r1", "r2"]
 
 
 def cluster_event(**kwargs: Any) -> dict[str, Any]:
-    return event(kind="cluster", ident="c1", group=GROUP, **kwargs)
+    kwargs.setdefault("members", DECLARED)
+    kwargs.setdefault("group", GROUP)
+    return event(kind="cluster", ident="c1", **kwargs)
 
 
-def aurora(*, version: str = "16.9", status: str = "pending-reboot") -> RdsSimulator:
-    sim = RdsSimulator(reboot_seconds=90)
+def aurora(
+    *, version: str = "16.9", status: str = "pending-reboot", **sim_kwargs: Any
+) -> RdsSimulator:
+    sim = RdsSimulator(reboot_seconds=90, **sim_kwargs)
+    sim.add_group(GROUP, ENFORCED, cluster=True)
     sim.add_cluster(
         "c1", group=GROUP, writer="w", readers=("r1", "r2"), status=status, engine_version=version
     )
     return sim
+
+
+def effective(sim: RdsSimulator) -> bool:
+    return all(sim.effective(m, ENFORCED) for m in sim.clusters["c1"].members)
 
 
 def test_all_pending_readers_first_then_writer_one_at_a_time() -> None:
@@ -35,7 +50,8 @@ def test_all_pending_readers_first_then_writer_one_at_a_time() -> None:
     assert sim.reboots() == ["r1", "r2", "w"]
     assert sim.max_concurrent_down() == 1
     assert run.data["Outcome"] == reboot.OUTCOME_IN_SYNC
-    assert all(sim.instances[m].cluster_group_status == "in-sync" for m in ("w", "r1", "r2"))
+    assert (run.data["Rebooted"], run.data["RebootedMembers"]) == ("true", "r1,r2,w")
+    assert effective(sim)
     # No failover on a member reboot: the writer stays the writer.
     assert all("ForceFailover" not in kw for name, kw in sim.calls if name == "RebootDBInstance")
 
@@ -52,15 +68,26 @@ def test_each_member_is_back_before_the_next_starts() -> None:
 def test_an_in_sync_member_is_not_rebooted() -> None:
     sim = aurora()
     sim.instances["r1"].cluster_group_status = "in-sync"
+    sim.instances["r1"].running.update(ENFORCED)
     run = run_provider(sim, cluster_event())
     assert run.status == "SUCCESS"
     assert sim.reboots() == ["r2", "w"]
 
 
-def test_all_in_sync_means_no_reboot() -> None:
+def test_nothing_changed_and_all_in_sync_is_one_look() -> None:
     sim = aurora(status="in-sync")
-    run = run_provider(sim, cluster_event())
+    run = run_provider(sim, cluster_event(request="Update"))
     assert (run.status, sim.reboots(), run.polls) == ("SUCCESS", [], 1)
+
+
+def test_pending_reboot_lingering_after_each_restart_earns_no_second_reboot() -> None:
+    sim = aurora(apply_lag_seconds=150)
+    run = run_provider(sim, cluster_event(), query_interval=INTERVAL)
+    assert run.status == "SUCCESS", run.reason
+    assert sim.reboots() == ["r1", "r2", "w"]
+    assert sim.call_names().count("RebootDBInstance") == 3
+    assert sim.max_concurrent_down() == 1
+    assert effective(sim)
 
 
 def test_a_modifying_member_holds_the_rollout() -> None:
@@ -70,9 +97,7 @@ def test_a_modifying_member_holds_the_rollout() -> None:
     assert run.status == "SUCCESS"
     assert sim.reboots() == ["r1", "r2", "w"]
     assert sim.max_concurrent_down() == 1
-    first = sim.downtimes[0]
-    assert first.identifier == "r1"
-    assert first.start >= 300
+    assert sim.downtimes[0].start >= 300
 
 
 def test_invalid_state_on_a_member_reboot_means_look_again() -> None:
@@ -91,38 +116,21 @@ def test_invalid_state_on_a_member_reboot_means_look_again() -> None:
     assert run.status == "SUCCESS"
     assert sim.call_names().count("RebootDBInstance") == 4  # one refused
     assert sim.reboots() == ["r1", "r2", "w"]
-    assert sim.max_concurrent_down() == 1
 
 
 def test_a_member_deleted_mid_rollout_is_skipped() -> None:
     sim = aurora()
+    real = sim.describe_db_clusters
 
-    def delete_r2_after_first_reboot(poll: int) -> None:
+    def deleting(**kwargs: Any) -> dict[str, Any]:
         if sim.reboots() == ["r1"] and "r2" in sim.instances:
             sim.delete_instance("r2")
+        return real(**kwargs)
 
-    run = run_provider(
-        sim, cluster_event(), query_interval=INTERVAL, on_poll=delete_r2_after_first_reboot
-    )
+    sim.describe_db_clusters = deleting  # type: ignore[method-assign]
+    run = run_provider(sim, cluster_event(), query_interval=INTERVAL)
     assert run.status == "SUCCESS", run.reason
     assert sim.reboots() == ["r1", "w"]
-    assert sim.max_concurrent_down() == 1
-
-
-def test_a_duplicate_event_reboots_nothing_twice() -> None:
-    sim = aurora()
-    first = run_provider(sim, cluster_event())
-    second = run_provider(sim, cluster_event())
-    assert (first.status, second.status) == ("SUCCESS", "SUCCESS")
-    assert sim.reboots() == ["r1", "r2", "w"]
-
-
-def test_a_duplicate_event_interleaved_keeps_one_member_down_at_a_time() -> None:
-    sim = aurora()
-    finished = run_duplicates(sim, cluster_event(), query_interval=INTERVAL)
-    assert finished == {0, 1}
-    assert sim.reboots() == ["r1", "r2", "w"]
-    assert sim.max_concurrent_down() == 1
 
 
 def test_old_aurora_reboots_the_writer_once_and_the_readers_follow() -> None:
@@ -131,15 +139,32 @@ def test_old_aurora_reboots_the_writer_once_and_the_readers_follow() -> None:
     sim = aurora(version="14.6")
     run = run_provider(sim, cluster_event())
     assert run.status == "SUCCESS"
-    assert sim.call_names().count("RebootDBInstance") == 1
     assert [kw["DBInstanceIdentifier"] for n, kw in sim.calls if n == "RebootDBInstance"] == ["w"]
     assert sorted(sim.reboots()) == ["r1", "r2", "w"]  # what RDS restarted
+    assert effective(sim)
 
 
-def test_writer_restarts_readers_by_version() -> None:
-    restarts = reboot.writer_reboot_restarts_readers
-    assert [restarts(v) for v in ("11.9", "12.13", "13.9", "14.6")] == [True] * 4
-    assert [restarts(v) for v in ("12.14", "13.10", "14.7", "15.2", "16.9")] == [False] * 5
+@pytest.mark.parametrize(
+    ("engine", "version", "together"),
+    [
+        ("aurora-postgresql", "11.9", True),
+        ("aurora-postgresql", "12.13", True),
+        ("aurora-postgresql", "13.9", True),
+        ("aurora-postgresql", "14.6", True),
+        ("aurora-postgresql", "12.14", False),
+        ("aurora-postgresql", "13.10", False),
+        ("aurora-postgresql", "14.7", False),
+        ("aurora-postgresql", "16.9", False),
+        ("aurora-mysql", "5.7.mysql_aurora.2.09.2", True),
+        ("aurora-mysql", "5.7.mysql_aurora.2.10.0", False),
+        ("aurora-mysql", "8.0.mysql_aurora.3.05.2", False),
+        ("postgres", "16.9", False),
+    ],
+)
+def test_writer_restarts_readers_by_engine_and_version(
+    engine: str, version: str, together: bool
+) -> None:
+    assert writer_reboot_restarts_readers(engine, version) is together
 
 
 def test_stopped_cluster_is_done_and_says_so() -> None:
@@ -153,67 +178,125 @@ def test_stopped_cluster_is_done_and_says_so() -> None:
     )
 
 
-def test_failed_to_apply_on_a_member_fails_with_its_name() -> None:
+def test_failed_to_apply_on_a_member_and_nothing_changed_fails_with_its_name() -> None:
     sim = aurora()
     sim.instances["r2"].cluster_group_status = "failed-to-apply"
-    run = run_provider(sim, cluster_event())
+    run = run_provider(sim, cluster_event(request="Update"))
     assert run.status == "FAILED"
     assert "failed-to-apply on r2" in run.reason
     assert sim.reboots() == []
 
 
 def test_multi_az_db_cluster_reboots_as_a_whole() -> None:
-    sim = RdsSimulator(reboot_seconds=90)
+    sim = RdsSimulator(reboot_seconds=90, apply_lag_seconds=60)
+    sim.add_group(GROUP, ENFORCED, cluster=True)
     sim.add_cluster("c1", group=GROUP, writer="w", readers=("r1", "r2"), engine="postgres")
-    run = run_provider(sim, cluster_event())
+    run = run_provider(sim, event(kind="cluster", ident="c1", group=GROUP))
     assert run.status == "SUCCESS", run.reason
     assert sim.call_names().count("RebootDBCluster") == 1
     assert "RebootDBInstance" not in sim.call_names()
     # RDS names the members of a Multi-AZ DB cluster; the handler never describes them.
     assert "DescribeDBInstances" not in sim.call_names()
+    assert effective(sim)
 
 
 def test_cluster_group_swapped_by_hand_fails() -> None:
     sim = aurora()
+    sim.add_group("hand-made", ENFORCED, cluster=True)
     sim.clusters["c1"].group = "hand-made"
     run = run_provider(sim, cluster_event())
     assert run.status == "FAILED"
-    assert "hand-made, not apg16-force-ssl" in run.reason
+    assert "['hand-made'], not apg16-force-ssl" in run.reason
 
 
 def test_a_broken_member_fails_at_once_instead_of_waiting_out_the_timeout() -> None:
     sim = aurora()
-    sim.instances["r2"].status = "incompatible-parameters"
+    sim.instances["r2"].status = "storage-full"
     run = run_provider(sim, cluster_event())
     assert run.status == "FAILED"
-    assert "r2 (incompatible-parameters) cannot be rebooted" in run.reason
+    assert "r2 is storage-full" in run.reason
     assert run.elapsed == 0
     assert sim.reboots() == []
 
 
-def test_a_member_iam_does_not_name_fails_with_the_member_and_the_fix() -> None:
-    """An Aurora reader added outside the app (autoscaling, by hand) is not in the policy."""
-    sim = aurora()
-    sim.denied = {"r2"}
-    run = run_provider(sim, cluster_event())
-    assert run.status == "FAILED"
-    assert "not allowed to read or reboot DB instance r2 (AccessDenied)" in run.reason
-    assert "Declare it in the cluster" in run.reason
-
-
 def test_group_names_compare_without_case() -> None:
-    """RDS stores group names in lower case; the template may not."""
     sim = aurora()
-    sim.clusters["c1"].group = GROUP.lower()
-    run = run_provider(sim, event(kind="cluster", ident="c1", group=GROUP.upper()))
+    run = run_provider(sim, cluster_event(group=GROUP.upper()))
     assert run.status == "SUCCESS", run.reason
 
 
-def test_slow_in_sync_members_are_not_rebooted_twice() -> None:
-    sim = RdsSimulator(reboot_seconds=90, apply_lag_seconds=40)
-    sim.add_cluster("c1", group=GROUP, writer="w", readers=("r1", "r2"))
-    run = run_provider(sim, cluster_event(), query_interval=10)
+# ---- members the app does not declare ---------------------------------------------------------
+def _policy(*, autoscaled: bool) -> Iam:
+    """What ForceSsl grants for c1 (see tests/test_force_ssl.py for the template side)."""
+    statements = [
+        Statement({"rds:DescribeDBClusters"}, [arn("cluster", "c1")]),
+        Statement({"rds:DescribeDBClusterParameters"}, [arn("cluster-pg", GROUP)]),
+        Statement(
+            {"rds:DescribeDBInstances", "rds:RebootDBInstance"}, [arn("db", m) for m in DECLARED]
+        ),
+        Statement({"rds:DescribeEvents"}, ["*"]),
+    ]
+    if autoscaled:
+        statements.append(
+            Statement(
+                {"rds:DescribeDBInstances", "rds:RebootDBInstance"},
+                [arn("db", "application-autoscaling-*")],
+                {"application-autoscaling:resourceId": "cluster:c1"},
+            )
+        )
+    return Iam(statements)
+
+
+def test_an_undeclared_reader_in_sync_is_never_described() -> None:
+    """An Aurora Auto Scaling reader created after the group change is in sync: the deploy
+    does not need it, and does not fail on it (it did, with AccessDenied, before)."""
+    sim = aurora()
+    sim.add_autoscaled_reader("c1", "61aabbcc", status="in-sync")
+    sim.iam = _policy(autoscaled=False)
+    run = run_provider(sim, cluster_event(), query_interval=INTERVAL)
+    assert run.status == "SUCCESS", run.reason
+    assert sim.reboots() == ["r1", "r2", "w"]
+    described = {kw["DBInstanceIdentifier"] for n, kw in sim.calls if n == "DescribeDBInstances"}
+    assert described == set(DECLARED)
+
+
+def test_an_undeclared_reader_that_needs_a_reboot_fails_with_its_name_and_the_fix() -> None:
+    sim = aurora()
+    reader = sim.add_autoscaled_reader("c1", "61aabbcc", status="pending-reboot")
+    sim.iam = _policy(autoscaled=False)
+    run = run_provider(sim, cluster_event(), query_interval=INTERVAL)
+    assert run.status == "FAILED"
+    assert f"member(s) {reader.identifier} need a reboot" in run.reason
+    assert "autoscaled_readers=True" in run.reason
+    assert "aws rds reboot-db-instance" in run.reason
+    assert sim.reboots() == []  # nothing half-done before the failure
+    described = {kw["DBInstanceIdentifier"] for n, kw in sim.calls if n == "DescribeDBInstances"}
+    assert reader.identifier not in described
+
+
+def test_opted_in_autoscaled_readers_are_rebooted_through_their_tag() -> None:
+    sim = aurora()
+    reader = sim.add_autoscaled_reader("c1", "61aabbcc", status="pending-reboot")
+    sim.iam = _policy(autoscaled=True)
+    run = run_provider(sim, cluster_event(autoscaled_readers=True), query_interval=INTERVAL)
+    assert run.status == "SUCCESS", run.reason
+    assert sorted(sim.reboots()) == sorted([*DECLARED, reader.identifier])
+    assert sim.max_concurrent_down() == 1
+    assert effective(sim)
+
+
+def test_opting_in_does_not_reach_a_reader_added_by_hand() -> None:
+    sim = aurora()
+    sim.add_member("c1", "hand-added", status="pending-reboot")
+    sim.iam = _policy(autoscaled=True)
+    run = run_provider(sim, cluster_event(autoscaled_readers=True), query_interval=INTERVAL)
+    assert run.status == "FAILED"
+    assert "member(s) hand-added need a reboot" in run.reason
+
+
+def test_a_throttled_member_describe_is_looked_at_again() -> None:
+    sim = aurora()
+    sim.faults.append(Fault("DescribeDBInstances", "throttle", times=2))
+    run = run_provider(sim, cluster_event(), query_interval=INTERVAL)
     assert run.status == "SUCCESS"
     assert sim.reboots() == ["r1", "r2", "w"]
-    assert sim.max_concurrent_down() == 1
-    assert (run.data["Rebooted"], run.data["RebootedMembers"]) == ("true", "r1,r2,w")

@@ -1,21 +1,28 @@
 """The reconciler against moto: real botocore requests, responses and error shapes.
 
-moto keeps every group in-sync (FACTS.md), so these tests prove the wiring, not the state
-machine: the handler's calls serialize, its reads find the keys botocore returns, and the error
-codes it matches are the ones botocore raises.
+moto keeps every group in-sync and logs no restarts (FACTS.md), so these tests prove the wiring,
+not the state machine: every call the reconciler makes serializes, its reads find the keys
+botocore returns (DescribeDBParameters' listing, DescribeEvents' events), and the error codes it
+matches are the ones botocore raises.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from rds_force_ssl.handlers import reboot
-from tests.handlers.test_reboot_scenarios import event
+from rds_force_ssl import reboot_provider
+from rds_force_ssl.handlers import decide, observe, reboot
+from tests.handlers.events import event, props
 
 REGION = "us-east-1"
 
@@ -33,6 +40,16 @@ def _instance(rds: Any, ident: str = "db1", group: str = "pg-ssl") -> None:
     rds.create_db_parameter_group(
         DBParameterGroupName=group, DBParameterGroupFamily="postgres16", Description="ssl"
     )
+    rds.modify_db_parameter_group(
+        DBParameterGroupName=group,
+        Parameters=[
+            {
+                "ParameterName": "rds.force_ssl",
+                "ParameterValue": "1",
+                "ApplyMethod": "pending-reboot",
+            }
+        ],
+    )
     rds.create_db_instance(
         DBInstanceIdentifier=ident,
         DBInstanceClass="db.t4g.micro",
@@ -45,13 +62,13 @@ def _instance(rds: Any, ident: str = "db1", group: str = "pg-ssl") -> None:
     )
 
 
-def test_instance_in_sync_completes_without_reboot(rds: Any) -> None:
+def test_a_redeploy_on_an_in_sync_instance_completes_at_once(rds: Any) -> None:
     _instance(rds)
-    ev = event(group="pg-ssl")
-    started = reboot.handle_on_event(ev, rds)
+    ev = event(request="Update", group="pg-ssl")
+    started = reboot.handle_on_event(ev, rds, now=1000.0)
     assert started["PhysicalResourceId"] == "rds-force-ssl:instance:db1"
     assert started["Data"]["StateAtStart"] == "available/in-sync"
-    done = reboot.handle_is_complete({**ev, **started}, rds)
+    done = reboot.handle_is_complete({**ev, **started}, rds, now=1001.0)
     assert done == {
         "IsComplete": True,
         "Data": {
@@ -63,42 +80,68 @@ def test_instance_in_sync_completes_without_reboot(rds: Any) -> None:
     }
 
 
-def test_reboot_and_its_marker_round_trip_through_botocore(rds: Any) -> None:
+def test_the_group_parameters_round_trip_through_botocore(rds: Any) -> None:
     _instance(rds)
-    target = reboot.Target.from_properties(event(group="pg-ssl")["ResourceProperties"])
-    forced = reboot.Decision(reboot.Action.REBOOT_INSTANCE, "seen", reboot_id="db1")
-    first = reboot.observe(rds, target)
-    assert reboot.act(rds, reboot.Observation(forced, first.seen), "req-1") == "rebooted db1"
-    again = reboot.observe(rds, target)
-    assert again.rebooted_for("req-1") == ["db1"]
-    assert "rebooted for this request already" in reboot.act(
-        rds, reboot.Observation(forced, again.seen), "req-1"
-    )
-    assert reboot.act(rds, reboot.Observation(forced, again.seen), "req-2") == "rebooted db1"
+    found = observe.read_params(rds, "pg-ssl", ["rds.force_ssl"], cluster=False)
+    assert found["rds.force_ssl"].value == "1"
+    # moto leaves Source and ApplyType out; real RDS sends them, and the simulator does.
+    assert set(found) == {"rds.force_ssl"}
 
 
-def test_missing_instance_is_reported_as_gone(rds: Any) -> None:
-    with pytest.raises(reboot.Gone, match="DB instance db1 does not exist"):
-        reboot.handle_on_event(event(), rds)
+def test_a_missing_group_is_reported_as_gone(rds: Any) -> None:
+    with pytest.raises(observe.Gone, match="parameter group nope"):
+        observe.read_params(rds, "nope", ["rds.force_ssl"], cluster=False)
+
+
+def test_events_round_trip_through_botocore(rds: Any) -> None:
+    """moto logs a "DB instance created" event (no restarts): the request serializes, Date comes
+    back as a datetime, and an event that is not a restart is not taken for one."""
+    _instance(rds)
+    now = datetime.now(UTC).timestamp()
+    found = observe.read_restarts(rds, ["db1"], started_at=now - 600, now=now)
+    assert found == {"db1": decide.Restarts()}
+    raw = rds.describe_events(SourceType="db-instance", SourceIdentifier="db1")["Events"]
+    assert raw
+    assert all(isinstance(e["Date"], datetime) for e in raw)
+
+
+def test_reboot_round_trips_through_botocore(rds: Any) -> None:
+    _instance(rds)
+    forced = decide.Decision(decide.Verb.REBOOT, "seen", reboot="db1")
+    assert reboot.act(rds, forced) == "rebooted db1"
 
 
 def test_reboot_of_a_missing_instance_means_look_again(rds: Any) -> None:
-    decision = reboot.Decision(reboot.Action.REBOOT_INSTANCE, "seen", reboot_id="gone")
-    seen = reboot.Observation(decision, {"gone": ("arn:aws:rds:us-east-1:1:db:gone", {})})
-    assert "refused (DBInstanceNotFound" in reboot.act(rds, seen, "req-1")
+    forced = decide.Decision(decide.Verb.REBOOT, "seen", reboot="gone")
+    assert "refused (DBInstanceNotFound" in reboot.act(rds, forced)
+
+
+def test_missing_instance_is_reported_as_gone(rds: Any) -> None:
+    with pytest.raises(reboot.ReconcileError, match=r"DB instance db1 .* does not exist"):
+        reboot.handle_on_event(event(), rds)
 
 
 def test_group_swapped_by_hand_fails_with_the_names(rds: Any) -> None:
     _instance(rds, group="hand-made")
     with pytest.raises(reboot.ReconcileError, match=r"\['hand-made'\], not pg-ssl"):
-        reboot.handle_is_complete(event(group="pg-ssl"), rds)
+        reboot.handle_is_complete(event(request="Update", group="pg-ssl"), rds)
 
 
-def test_cluster_reads_members_and_completes(rds: Any) -> None:
+def test_cluster_reads_members_its_group_and_completes(rds: Any) -> None:
     rds.create_db_cluster_parameter_group(
         DBClusterParameterGroupName="cpg-ssl",
         DBParameterGroupFamily="aurora-postgresql16",
         Description="ssl",
+    )
+    rds.modify_db_cluster_parameter_group(
+        DBClusterParameterGroupName="cpg-ssl",
+        Parameters=[
+            {
+                "ParameterName": "rds.force_ssl",
+                "ParameterValue": "1",
+                "ApplyMethod": "pending-reboot",
+            }
+        ],
     )
     rds.create_db_cluster(
         DBClusterIdentifier="c1",
@@ -115,10 +158,11 @@ def test_cluster_reads_members_and_completes(rds: Any) -> None:
             Engine="aurora-postgresql",
             DBClusterIdentifier="c1",
         )
-    ev = event(kind="cluster", ident="c1", group="cpg-ssl")
-    started = reboot.handle_on_event(ev, rds)
+    members = ["c1-writer", "c1-reader"]
+    ev = event(request="Update", kind="cluster", ident="c1", group="cpg-ssl", members=members)
+    started = reboot.handle_on_event(ev, rds, now=1000.0)
     assert started["PhysicalResourceId"] == "rds-force-ssl:cluster:c1"
-    done = reboot.handle_is_complete({**ev, **started}, rds)
+    done = reboot.handle_is_complete({**ev, **started}, rds, now=1001.0)
     assert done["IsComplete"] is True
     assert done["Data"]["Outcome"] == reboot.OUTCOME_IN_SYNC
     assert "c1-writer:available/in-sync" in done["Data"]["State"]
@@ -126,36 +170,42 @@ def test_cluster_reads_members_and_completes(rds: Any) -> None:
 
 
 def test_missing_cluster_is_reported_as_gone(rds: Any) -> None:
-    with pytest.raises(reboot.Gone, match="DB cluster c9 does not exist"):
+    with pytest.raises(reboot.ReconcileError, match=r"DB cluster c9 .* does not exist"):
         reboot.handle_on_event(event(kind="cluster", ident="c9"), rds)
 
 
-def test_the_lambda_asset_imports_alone_without_cdk() -> None:
-    """Lambda runs `reboot.on_event` from the handlers folder alone: no package, no CDK; the
-    engine table it shares with the construct imports there too."""
-    import subprocess
-    import sys
-    from pathlib import Path
+def test_an_update_from_a_template_without_enforced_parameters_counts_as_a_change() -> None:
+    """A stack deployed by an earlier version has no EnforcedParameters in its old properties:
+    what ran before is unknown, so everything ForceSsl owns counts as changed."""
+    old = props()
+    del old[reboot.PROP_ENFORCED]
+    target = reboot.parse(event(request="Update", old=old), now=0.0)
+    assert target.request.changed == frozenset({"rds.force_ssl"})
 
+
+def test_the_lambda_asset_imports_alone_without_cdk(tmp_path: Path) -> None:
+    """Lambda runs `handlers.reboot.on_event` from the asset: the library folder with only
+    handlers/*.py in it (reboot_provider.ASSET_EXCLUDE). No package, no CDK; the engine table
+    it shares with the construct imports there too."""
     handlers = Path(reboot.__file__).parent
+    assert reboot_provider.ASSET_EXCLUDE == ["*", "!handlers", "!handlers/*.py"]
+    staged = tmp_path / reboot_provider.HANDLER_PACKAGE
+    staged.mkdir()
+    for module in handlers.glob("*.py"):
+        shutil.copy(module, staged)
     probe = (
-        "import sys, reboot, engines; "
+        "import sys, handlers.reboot as r, handlers.engines as engines; "
         "assert engines.lookup('mysql') is engines.MYSQL; "
-        "assert callable(reboot.on_event) and callable(reboot.is_complete); "
-        "cdk = ('aws_cdk', 'rds_force_ssl', 'jsii'); "
+        "assert callable(r.on_event) and callable(r.is_complete); "
+        "cdk = ('aws_cdk', 'rds_force_ssl', 'jsii', 'constructs'); "
         "print(sorted(m for m in sys.modules if m.startswith(cdk)))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe],
-        cwd=handlers,
+        cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=True,
     )
     assert done.stdout.strip() == "[]"
-    assert sorted(p.name for p in handlers.glob("*.py")) == [
-        "__init__.py",
-        "engines.py",
-        "reboot.py",
-    ]

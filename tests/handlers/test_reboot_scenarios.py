@@ -1,321 +1,533 @@
-"""The reboot reconciler against the stateful RDS simulator: starting state -> calls and outcome.
+"""The reboot reconciler on one DB instance, driven like the Provider framework drives it, on the
+RDS simulator: a table of (starting state -> restarts, reboot calls and outcome).
 
-Every scenario runs the real on_event / is_complete through a Provider-framework driver on the
-simulator's clock, so a test takes milliseconds while it covers minutes of RDS time.
+Every scenario also checks the rule the product rests on: a run that says ``in-sync`` finished
+only when the engine really runs with what ForceSsl owns (``RdsSimulator.effective``), so a
+lagging ``in-sync`` can never pass for enforcement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from rds_force_ssl.handlers import reboot
-from tests.rds_sim import RdsSimulator, run_duplicates, run_provider
-
-GROUP = "stack-dbparametergroup-abc"
-INTERVAL = 15.0
-
-
-def event(
-    *,
-    request: str = "Create",
-    kind: str = "instance",
-    ident: str = "db1",
-    group: str = GROUP,
-    failover: bool = False,
-    parameters: dict[str, str] | None = None,
-    physical_id: str | None = None,
-) -> dict[str, Any]:
-    ev: dict[str, Any] = {
-        "RequestType": request,
-        "RequestId": f"req-{request.lower()}-1",
-        "ResourceType": reboot.RESOURCE_TYPE,
-        "ResponseURL": "https://cloudformation-custom-resource-response.example/secret-presigned",
-        "ResourceProperties": {
-            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:provider",
-            reboot.PROP_KIND: kind,
-            reboot.PROP_IDENTIFIER: ident,
-            reboot.PROP_PARAMETER_GROUP: group,
-            reboot.PROP_PARAMETERS: parameters or {"rds.force_ssl": "1"},
-            reboot.PROP_FORCE_FAILOVER: "true" if failover else "false",
-        },
-    }
-    if physical_id is not None:
-        ev["PhysicalResourceId"] = physical_id
-    return ev
+from rds_force_ssl.handlers.decide import SETTLE_S
+from simulator import Fault, RdsSimulator, run_provider
+from tests.handlers.events import ENFORCED, GROUP, INTERVAL, event, instance_world
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    setup: Callable[[RdsSimulator], None]
-    status: str
-    reboots: list[str]
+    world: Callable[[], RdsSimulator]
+    status: str  # SUCCESS or FAILED
+    restarts: list[str]  # what RDS restarted, whoever asked
+    reboot_calls: int  # RebootDBInstance calls the reconciler made
     outcome: str = ""
     reason: str = ""
-    event: dict[str, Any] | None = None
+    event: dict[str, Any] = field(default_factory=event)
+    rebooted: str = ""  # the Rebooted attribute, when it matters
 
 
-def pending(sim: RdsSimulator) -> None:
-    sim.add_instance("db1", groups={GROUP: "pending-reboot"})
+def _unchanged_update() -> dict[str, Any]:
+    return event(request="Update")
 
 
-def in_sync(sim: RdsSimulator) -> None:
+def _added_to_own_group() -> RdsSimulator:
+    """ForceSsl added to a database with its own group: CloudFormation writes rds.force_ssl=1
+    into it; RDS shows the database in-sync for 120 s before it says pending-reboot."""
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group(GROUP, {"work_mem": "4096"})
     sim.add_instance("db1", groups={GROUP: "in-sync"})
+    sim.modify_group(GROUP, ENFORCED, lag=120)
+    return sim
 
 
-def modifying_then_pending(sim: RdsSimulator) -> None:
+def _create_on_own_group() -> dict[str, Any]:
+    return event(parameters={"work_mem": "4096", **ENFORCED})
+
+
+def _dynamic_where_disputed() -> RdsSimulator:
+    """The same, where RDS reports rds.force_ssl as dynamic (sources disagree): applying, then
+    in-sync, and no reboot."""
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group(GROUP, {"work_mem": "4096"}, apply_types={"rds.force_ssl": "dynamic"})
+    sim.add_instance("db1", groups={GROUP: "in-sync"})
+    sim.modify_group(GROUP, ENFORCED, lag=60)
+    return sim
+
+
+def _modifying_then_pending() -> RdsSimulator:
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group(GROUP, ENFORCED)
     sim.add_instance("db1", groups={"default.postgres16": "in-sync"})
     sim.modify_instance("db1", group=GROUP, seconds=300)
+    return sim
 
 
-def rebooting_by_cloudformation(sim: RdsSimulator) -> None:
-    # CloudFormation's own reboot is still under way when the custom resource starts.
-    sim.add_instance("db1", groups={GROUP: "pending-reboot"})
+def _cloudformation_rebooting() -> RdsSimulator:
+    sim = instance_world("pending-reboot", reboot_seconds=90)
     sim.reboot_db_instance(DBInstanceIdentifier="db1")
     sim.calls.clear()
+    return sim
 
 
-def applying(sim: RdsSimulator) -> None:
-    sim.add_instance("db1", groups={GROUP: "in-sync"})
-    sim.edit_group(GROUP, static=False, applying_seconds=40)
-
-
-def static_edit(sim: RdsSimulator) -> None:
-    sim.add_instance("db1", groups={GROUP: "in-sync"})
-    sim.edit_group(GROUP, static=True)
-
-
-def stopped(sim: RdsSimulator) -> None:
-    sim.add_instance("db1", groups={GROUP: "pending-reboot"})
+def _stopped() -> RdsSimulator:
+    sim = instance_world("pending-reboot")
     sim.stop_instance("db1")
+    return sim
 
 
-def failed_to_apply(sim: RdsSimulator) -> None:
-    sim.add_instance("db1", groups={GROUP: "failed-to-apply"})
+def _storage_optimization() -> RdsSimulator:
+    sim = instance_world("pending-reboot", reboot_seconds=90)
+    sim.optimize_storage("db1", 6 * 3600)
+    return sim
 
 
-def incompatible(sim: RdsSimulator) -> None:
-    sim.add_instance("db1", status="incompatible-parameters", groups={GROUP: "pending-reboot"})
+def _status(status: str, apply: str = "pending-reboot") -> Callable[[], RdsSimulator]:
+    def world() -> RdsSimulator:
+        sim = instance_world(apply)
+        sim.instances["db1"].status = status
+        return sim
+
+    return world
 
 
-def recoverable_kms(sim: RdsSimulator) -> None:
-    sim.add_instance(
-        "db1",
-        status="inaccessible-encryption-credentials-recoverable",
-        groups={GROUP: "pending-reboot"},
+def _incompatible_fixed_by_this_deploy() -> RdsSimulator:
+    """A previous deploy left shared_buffers too high: the engine did not start. This one (a
+    rollback) puts the old value back; RDS allows a reboot in incompatible-parameters."""
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group(GROUP, {**ENFORCED, "shared_buffers": "4096"})
+    sim.add_instance("db1", groups={GROUP: "pending-reboot"})
+    sim.instances["db1"].status = "incompatible-parameters"
+    sim.instances["db1"].running = {}
+    return sim
+
+
+def _fix_shared_buffers() -> dict[str, Any]:
+    return event(
+        request="Update",
+        parameters={**ENFORCED, "shared_buffers": "4096"},
+        old={**_props_with(shared_buffers="999999999")},
     )
 
 
-def mixed_case_group(sim: RdsSimulator) -> None:
-    sim.add_instance("db1", groups={GROUP.lower(): "pending-reboot"})
+def _props_with(**params: str) -> dict[str, Any]:
+    from tests.handlers.events import props
+
+    return props(parameters={**ENFORCED, **params})
 
 
-def other_group(sim: RdsSimulator) -> None:
-    sim.add_instance("db1", groups={"hand-made": "in-sync"})
+def _failed_to_apply(apply_lag: float = 0.0) -> Callable[[], RdsSimulator]:
+    def world() -> RdsSimulator:
+        sim = instance_world("failed-to-apply", reboot_seconds=90, apply_lag_seconds=apply_lag)
+        return sim
+
+    return world
 
 
-def gone(sim: RdsSimulator) -> None:
+def _gone() -> RdsSimulator:
+    sim = RdsSimulator()
+    sim.add_group(GROUP, ENFORCED)
     sim.add_instance("other", groups={GROUP: "pending-reboot"})
+    return sim
 
 
-def pending_database_upgrade(sim: RdsSimulator) -> None:
-    sim.add_instance("db1", groups={GROUP: "pending-database-upgrade"})
+def _swapped_by_hand() -> RdsSimulator:
+    sim = RdsSimulator()
+    sim.add_group("hand-made", ENFORCED)
+    sim.add_instance("db1", groups={"hand-made": "in-sync"})
+    return sim
 
+
+def _value_changed_by_hand() -> RdsSimulator:
+    sim = instance_world("in-sync")
+    sim.modify_group(GROUP, {"rds.force_ssl": "0"})
+    return sim
+
+
+def _lower_case_group() -> RdsSimulator:
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group(GROUP.lower(), ENFORCED)
+    sim.add_instance("db1", groups={GROUP.lower(): "pending-reboot"})
+    return sim
+
+
+def _with(fault: Fault, apply: str = "pending-reboot", **kwargs: Any) -> Callable[[], RdsSimulator]:
+    def world() -> RdsSimulator:
+        sim = instance_world(apply, reboot_seconds=90, **kwargs)
+        sim.faults.append(fault)
+        return sim
+
+    return world
+
+
+def _iam_propagating(seconds: float) -> Callable[[], RdsSimulator]:
+    def world() -> RdsSimulator:
+        sim = instance_world("pending-reboot", reboot_seconds=90)
+        sim.iam_ready_at = seconds
+        return sim
+
+    return world
+
+
+IN_SYNC, STOPPED = reboot.OUTCOME_IN_SYNC, reboot.OUTCOME_STOPPED
 
 SCENARIOS = [
-    Scenario("in-sync: no reboot", in_sync, "SUCCESS", [], reboot.OUTCOME_IN_SYNC),
-    Scenario("pending-reboot: one reboot", pending, "SUCCESS", ["db1"], reboot.OUTCOME_IN_SYNC),
     Scenario(
-        "modifying, then pending",
-        modifying_then_pending,
+        "redeploy that changes nothing: done at the first look",
+        lambda: instance_world("in-sync"),
         "SUCCESS",
-        ["db1"],
-        reboot.OUTCOME_IN_SYNC,
+        [],
+        0,
+        IN_SYNC,
+        event=_unchanged_update(),
     ),
     Scenario(
-        "CloudFormation already rebooting: wait, no second reboot",
-        rebooting_by_cloudformation,
+        "create on a database already in sync: waits out the settle window, no reboot",
+        lambda: instance_world("in-sync"),
+        "SUCCESS",
+        [],
+        0,
+        IN_SYNC,
+        rebooted="false",
+    ),
+    Scenario(
+        "pending-reboot: one reboot",
+        lambda: instance_world("pending-reboot", reboot_seconds=90),
         "SUCCESS",
         ["db1"],
-        reboot.OUTCOME_IN_SYNC,
+        1,
+        IN_SYNC,
+        rebooted="true",
     ),
-    Scenario("dynamic change applying: wait", applying, "SUCCESS", [], reboot.OUTCOME_IN_SYNC),
-    Scenario("static edit: one reboot", static_edit, "SUCCESS", ["db1"], reboot.OUTCOME_IN_SYNC),
-    Scenario("stopped: done, applies at start", stopped, "SUCCESS", [], reboot.OUTCOME_STOPPED),
-    Scenario("failed-to-apply", failed_to_apply, "FAILED", [], reason="failed-to-apply"),
-    Scenario("incompatible-parameters", incompatible, "FAILED", [], reason="incompatible-param"),
-    Scenario("KMS key unreachable", recoverable_kms, "FAILED", [], reason="credentials-recov"),
-    Scenario("group changed by hand", other_group, "FAILED", [], reason="hand-made"),
     Scenario(
-        "group name in another case",
-        mixed_case_group,
+        "added to its own group, RDS shows in-sync for 120 s first: no false success",
+        _added_to_own_group,
         "SUCCESS",
         ["db1"],
-        reboot.OUTCOME_IN_SYNC,
-        event=event(group="Stack-DBParameterGroup-ABC"),
+        1,
+        IN_SYNC,
+        event=_create_on_own_group(),
     ),
-    Scenario("instance gone", gone, "FAILED", [], reason="does not exist"),
     Scenario(
-        "pending-database-upgrade",
-        pending_database_upgrade,
+        "rds.force_ssl reported dynamic: applying, then in-sync, no reboot",
+        _dynamic_where_disputed,
+        "SUCCESS",
+        [],
+        0,
+        IN_SYNC,
+        event=_create_on_own_group(),
+    ),
+    Scenario(
+        "CloudFormation still associating the group: wait, then one reboot",
+        _modifying_then_pending,
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+    ),
+    Scenario(
+        "CloudFormation's own reboot under way: no second one",
+        _cloudformation_rebooting,
+        "SUCCESS",
+        ["db1"],
+        0,
+        IN_SYNC,
+    ),
+    Scenario(
+        "pending-reboot after the restart for 120 s: no second reboot",
+        lambda: instance_world("pending-reboot", reboot_seconds=90, apply_lag_seconds=120),
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+    ),
+    Scenario(
+        "DescribeDBInstances says available for 30 s after the reboot: RDS refuses a second",
+        lambda: instance_world("pending-reboot", reboot_seconds=90, reboot_view_lag_seconds=30),
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+    ),
+    Scenario(
+        "the reboot's answer is lost (read timeout): no second reboot",
+        _with(Fault("RebootDBInstance", "lost"), apply_lag_seconds=120),
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+        rebooted="true",
+    ),
+    Scenario(
+        "the answer is lost and botocore's retry meets InvalidDBInstanceState: no second reboot",
+        _with(Fault("RebootDBInstance", "lost-retried"), apply_lag_seconds=120),
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+        rebooted="true",
+    ),
+    Scenario("stopped: done, applies at start", _stopped, "SUCCESS", [], 0, STOPPED),
+    Scenario(
+        "storage-optimization for 6 h: RDS allows the reboot, so reboot",
+        _storage_optimization,
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+    ),
+    Scenario(
+        "incompatible-parameters that this deploy's group fixes: repaired by one reboot",
+        _incompatible_fixed_by_this_deploy,
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+        event=_fix_shared_buffers(),
+    ),
+    Scenario(
+        "incompatible-parameters and nothing changed: fail at once, a reboot would not help",
+        _status("incompatible-parameters"),
         "FAILED",
         [],
-        reason="pending-database-upgrade",
+        0,
+        reason="did not change its group",
+        event=_unchanged_update(),
     ),
     Scenario(
-        "Update with new parameters on an in-sync instance",
-        in_sync,
-        "SUCCESS",
+        "failed-to-apply and nothing changed: fail at once",
+        _failed_to_apply(),
+        "FAILED",
         [],
-        reboot.OUTCOME_IN_SYNC,
-        event=event(
-            request="Update",
-            parameters={"rds.force_ssl": "1", "work_mem": "4096"},
-            physical_id="rds-force-ssl:instance:db1",
-        ),
+        0,
+        reason="failed-to-apply on db1 and this deploy did not change it",
+        event=_unchanged_update(),
+    ),
+    Scenario(
+        "failed-to-apply that this deploy's group fixes: RDS gets 5 min, then one reboot",
+        _failed_to_apply(),
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+        event=_fix_shared_buffers(),
+    ),
+    Scenario(
+        "KMS key unreachable (recoverable): fail with the fix",
+        _status("inaccessible-encryption-credentials-recoverable"),
+        "FAILED",
+        [],
+        0,
+        reason="enable the key",
+    ),
+    Scenario(
+        "storage-full: fail with the fix",
+        _status("storage-full"),
+        "FAILED",
+        [],
+        0,
+        reason="scale storage up",
+    ),
+    Scenario("group swapped by hand", _swapped_by_hand, "FAILED", [], 0, reason="hand-made"),
+    Scenario(
+        "rds.force_ssl=0 in RDS, set by hand: fail once RDS has had 5 min to show ours",
+        _value_changed_by_hand,
+        "FAILED",
+        [],
+        0,
+        reason="rds.force_ssl=0, not 1",
+    ),
+    Scenario(
+        "group name spelled in another case",
+        _lower_case_group,
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+        event=event(group="Stack-DBParameterGroup-ABC"),
+    ),
+    Scenario("instance gone", _gone, "FAILED", [], 0, reason="does not exist"),
+    Scenario(
+        "pending-database-upgrade",
+        lambda: instance_world("pending-database-upgrade"),
+        "FAILED",
+        [],
+        0,
+        reason="apply the pending engine upgrade",
+    ),
+    Scenario(
+        "throttled beyond botocore's retries for 3 polls: look again",
+        _with(Fault("DescribeDBInstances", "throttle", times=3)),
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+    ),
+    Scenario(
+        "the reboot gets a 500 (nothing happened): look again, reboot",
+        _with(Fault("RebootDBInstance", "5xx")),
+        "SUCCESS",
+        ["db1"],
+        2,
+        IN_SYNC,
+    ),
+    Scenario(
+        "DescribeEvents throttled once",
+        _with(Fault("DescribeEvents", "throttle")),
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+    ),
+    Scenario(
+        "IAM not in effect for 90 s (the stack just granted it): look again",
+        _iam_propagating(90),
+        "SUCCESS",
+        ["db1"],
+        1,
+        IN_SYNC,
+    ),
+    Scenario(
+        "IAM denies for good: fail after the propagation grace, with the fix",
+        _iam_propagating(10**6),
+        "FAILED",
+        [],
+        0,
+        reason="IAM denied",
     ),
 ]
 
 
 @pytest.mark.parametrize("sc", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_instance_scenario(sc: Scenario) -> None:
-    sim = RdsSimulator(reboot_seconds=90)
-    sc.setup(sim)
-    run = run_provider(sim, sc.event or event(), query_interval=INTERVAL)
+    sim = sc.world()
+    run = run_provider(sim, sc.event, query_interval=INTERVAL)
     assert run.status == sc.status, run.reason
     assert sc.reason in run.reason
-    # Every accepted reboot, including any CloudFormation made before we started.
-    assert sim.reboots() == sc.reboots
-    assert sim.call_names().count("RebootDBInstance") <= len(sc.reboots)
+    assert sim.reboots() == sc.restarts
+    assert sim.call_names().count("RebootDBInstance") == sc.reboot_calls
+    assert sim.max_concurrent_down() <= 1
     if sc.outcome:
         assert run.data["Outcome"] == sc.outcome
         assert run.physical_id == "rds-force-ssl:instance:db1"
-    if sc.status == "SUCCESS":
-        assert run.data["StateAtStart"]
-    assert sim.max_concurrent_down() <= 1
+    if sc.rebooted:
+        assert run.data["Rebooted"] == sc.rebooted
+    if run.status == "SUCCESS" and run.data["Outcome"] == IN_SYNC:
+        # Never a false success: the engine runs with what ForceSsl owns.
+        assert sim.effective("db1", ENFORCED), sim.instances["db1"]
 
 
-def test_pending_reboot_finishes_within_one_interval_of_in_sync() -> None:
-    sim = RdsSimulator(reboot_seconds=90)
-    pending(sim)
-    run = run_provider(sim, event(), query_interval=INTERVAL)
-    back = sim.downtimes[0].end
-    assert back is not None
+def test_a_change_is_not_trusted_before_rds_had_5_minutes_to_show_it() -> None:
+    """The false success of the old reconciler: RDS reported in-sync for the first minutes after
+    the group changed, and the stack finished with the database still taking plaintext."""
+    sim = _added_to_own_group()
+    run = run_provider(sim, _create_on_own_group(), query_interval=INTERVAL)
     assert run.status == "SUCCESS"
-    assert 0 <= run.elapsed - back <= INTERVAL
-    assert run.data["State"] == "available/in-sync"
+    assert run.elapsed >= SETTLE_S
+    first_reboot = next(t for t, (name, _) in enumerate(sim.calls) if name == "RebootDBInstance")
+    assert first_reboot > 0
+    assert sim.downtimes[0].start >= 120  # only once RDS said pending-reboot
 
 
-def test_invalid_state_on_reboot_means_look_again() -> None:
-    """Someone starts a modification between our describe and our reboot."""
-    sim = RdsSimulator(reboot_seconds=90)
-    pending(sim)
-    real_reboot = sim.reboot_db_instance
-    raced = []
+def test_a_redeploy_that_changes_nothing_costs_one_look() -> None:
+    sim = instance_world("in-sync")
+    run = run_provider(sim, _unchanged_update(), query_interval=INTERVAL)
+    assert (run.polls, run.elapsed) == (1, 0.0)
 
-    def racing_reboot(**kwargs: Any) -> dict[str, Any]:
-        if not raced:
-            raced.append(True)
-            sim.busy("db1", 120)
-        return real_reboot(**kwargs)
 
-    sim.reboot_db_instance = racing_reboot  # type: ignore[method-assign]
-    run = run_provider(sim, event(), query_interval=INTERVAL)
-    assert run.status == "SUCCESS"
-    assert sim.call_names().count("RebootDBInstance") == 2  # one refused, one accepted
-    assert sim.reboots() == ["db1"]
+def test_the_parameters_are_read_with_a_filter_and_filtered_again() -> None:
+    """Whether RDS honours DescribeDBParameters' parameter-name filter is disputed between its
+    API references: the answer is the same whether it honours, ignores or refuses it."""
+    outcomes = {}
+    for mode in ("honoured", "ignored", "rejected"):
+        sim = RdsSimulator(parameter_filters=mode)
+        sim.add_group(GROUP, ENFORCED).others = 250  # rds.force_ssl on the third page
+        sim.add_instance("db1", groups={GROUP: "in-sync"})
+        run = run_provider(sim, _unchanged_update(), query_interval=INTERVAL)
+        pages = [kw for name, kw in sim.calls if name == "DescribeDBParameters"]
+        outcomes[mode] = (run.status, len(pages))
+    assert outcomes == {
+        "honoured": ("SUCCESS", 2),  # on_event and the one is_complete, one page each
+        "ignored": ("SUCCESS", 6),  # three pages each
+        "rejected": ("SUCCESS", 8),  # refused, then three pages without the filter, each
+    }
 
 
 def test_failover_only_on_multi_az() -> None:
-    multi = RdsSimulator()
-    multi.add_instance("db1", groups={GROUP: "pending-reboot"}, multi_az=True)
+    multi = instance_world("pending-reboot")
+    multi.instances["db1"].multi_az = True
     assert run_provider(multi, event(failover=True)).status == "SUCCESS"
-    single = RdsSimulator()
-    single.add_instance("db1", groups={GROUP: "pending-reboot"}, multi_az=False)
+    single = instance_world("pending-reboot")
     assert run_provider(single, event(failover=True)).status == "SUCCESS"
-    reboot_args = [kw for name, kw in multi.calls if name == "RebootDBInstance"]
-    assert reboot_args == [{"DBInstanceIdentifier": "db1", "ForceFailover": True}]
-    reboot_args = [kw for name, kw in single.calls if name == "RebootDBInstance"]
-    assert reboot_args == [{"DBInstanceIdentifier": "db1"}]
+    assert [kw for n, kw in multi.calls if n == "RebootDBInstance"] == [
+        {"DBInstanceIdentifier": "db1", "ForceFailover": True}
+    ]
+    assert [kw for n, kw in single.calls if n == "RebootDBInstance"] == [
+        {"DBInstanceIdentifier": "db1"}
+    ]
+
+
+def test_a_failover_reboot_is_recognised_by_its_events() -> None:
+    sim = instance_world("pending-reboot", failover_seconds=60, apply_lag_seconds=120)
+    sim.instances["db1"].multi_az = True
+    run = run_provider(sim, event(failover=True), query_interval=INTERVAL)
+    assert (run.status, sim.reboots(), run.data["Rebooted"]) == ("SUCCESS", ["db1"], "true")
 
 
 def test_stopped_instance_applies_when_started() -> None:
-    sim = RdsSimulator()
-    stopped(sim)
-    assert run_provider(sim, event()).data["Outcome"] == reboot.OUTCOME_STOPPED
+    sim = _stopped()
+    assert run_provider(sim, event()).data["Outcome"] == STOPPED
     sim.start_instance("db1")
     sim.advance(200)
-    assert sim.instances["db1"].groups == {GROUP: "in-sync"}
-
-
-def test_duplicate_event_after_success_does_not_reboot_again() -> None:
-    sim = RdsSimulator()
-    pending(sim)
-    first = run_provider(sim, event())
-    second = run_provider(sim, event())
-    assert (first.status, second.status) == ("SUCCESS", "SUCCESS")
-    assert sim.reboots() == ["db1"]
-
-
-def test_duplicate_event_interleaved_with_the_first_reboots_once() -> None:
-    """CloudFormation retries the same request while the first run is still polling."""
-    sim = RdsSimulator()
-    pending(sim)
-    finished = run_duplicates(sim, event(), query_interval=INTERVAL)
-    assert finished == {0, 1}
-    assert sim.reboots() == ["db1"]
-    assert sim.call_names().count("RebootDBInstance") == 1
+    assert sim.effective("db1", ENFORCED)
 
 
 def test_delete_makes_no_aws_call_and_keeps_the_physical_id() -> None:
-    sim = RdsSimulator()
-    pending(sim)
-    ev = event(request="Delete", physical_id="rds-force-ssl:instance:db1")
+    sim = instance_world("pending-reboot")
+    ev = event(request="Delete")
     assert reboot.handle_on_event(ev, sim) == {"PhysicalResourceId": "rds-force-ssl:instance:db1"}
     assert reboot.handle_is_complete(ev, sim) == {"IsComplete": True}
     assert sim.calls == []
 
 
-def test_delete_of_a_database_already_gone_succeeds() -> None:
-    sim = RdsSimulator()
-    ev = event(request="Delete", physical_id="rds-force-ssl:instance:db1")
-    assert reboot.handle_on_event(ev, sim)["PhysicalResourceId"] == "rds-force-ssl:instance:db1"
-
-
-def test_access_denied_on_the_instance_names_it() -> None:
-    sim = RdsSimulator()
-    pending(sim)
-    sim.denied = {"db1"}
-    run = run_provider(sim, event())
+def test_busy_forever_ends_with_the_last_state_before_the_provider_times_out() -> None:
+    sim = instance_world("pending-reboot")
+    sim.instances["db1"].status = "modifying"
+    ev = event()
+    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "570"
+    run = run_provider(sim, ev, query_interval=15, total_timeout=600)
     assert run.status == "FAILED"
-    assert "not allowed to read or reboot DB instance db1" in run.reason
-
-
-def test_busy_forever_ends_in_the_provider_timeout() -> None:
-    sim = RdsSimulator()
-    sim.add_instance("db1", status="modifying", groups={GROUP: "pending-reboot"})
-    run = run_provider(sim, event(), query_interval=INTERVAL, total_timeout=600)
-    assert run.status == "FAILED"
-    assert "timed out" in run.reason
+    assert run.reason.startswith("gave up after 570s: still modifying/pending-reboot")
     assert sim.reboots() == []
+
+
+def test_a_status_rds_adds_later_is_waited_on_and_named() -> None:
+    sim = instance_world("pending-reboot")
+    sim.instances["db1"].status = "some-new-status"
+    ev = event()
+    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "300"
+    run = run_provider(sim, ev, query_interval=15, total_timeout=600)
+    assert run.status == "FAILED"
+    assert "'some-new-status' is not in RDS's documented list" in run.reason
 
 
 def test_missing_properties_fail_with_the_names() -> None:
     ev = event()
-    del ev["ResourceProperties"][reboot.PROP_IDENTIFIER]
-    with pytest.raises(reboot.ReconcileError, match=reboot.PROP_IDENTIFIER):
+    del ev["ResourceProperties"][reboot.PROP_ENFORCED]
+    with pytest.raises(reboot.ReconcileError, match=reboot.PROP_ENFORCED):
         reboot.handle_on_event(ev, RdsSimulator())
 
 
 def test_log_lines_carry_decisions_but_never_the_response_url(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    sim = RdsSimulator()
-    pending(sim)
+    sim = instance_world("pending-reboot")
     with caplog.at_level("INFO", logger="rds_force_ssl.reboot"):
         run_provider(sim, event())
     text = caplog.text
@@ -323,50 +535,3 @@ def test_log_lines_carry_decisions_but_never_the_response_url(
     assert "rebooted db1" in text
     assert "secret-presigned" not in text
     assert "ResponseURL" not in text
-
-
-# ---- the reboot marker: at most one reboot per database per request ----------------------
-def test_data_says_whether_this_request_rebooted() -> None:
-    rebooted = RdsSimulator()
-    pending(rebooted)
-    run = run_provider(rebooted, event())
-    assert (run.data["Rebooted"], run.data["RebootedMembers"]) == ("true", "")
-    assert rebooted.instances["db1"].tags == {reboot.REBOOT_TAG: "req-create-1"}
-    quiet = RdsSimulator()
-    in_sync(quiet)
-    assert run_provider(quiet, event()).data["Rebooted"] == "false"
-    by_cloudformation = RdsSimulator()
-    rebooting_by_cloudformation(by_cloudformation)
-    assert run_provider(by_cloudformation, event()).data["Rebooted"] == "false"
-
-
-def test_a_slow_in_sync_after_the_restart_does_not_cause_a_second_reboot() -> None:
-    """If RDS reported available a while before in-sync, a reconciler without memory would
-    reboot again; the marker says this request already rebooted it."""
-    sim = RdsSimulator(reboot_seconds=90, apply_lag_seconds=40)
-    pending(sim)
-    run = run_provider(sim, event(), query_interval=10)
-    assert run.status == "SUCCESS"
-    assert sim.reboots() == ["db1"]
-    assert run.data["Rebooted"] == "true"
-
-
-def test_a_new_request_may_reboot_again() -> None:
-    sim = RdsSimulator()
-    pending(sim)
-    run_provider(sim, event())
-    sim.edit_group(GROUP, static=True)
-    update = event(request="Update", physical_id="rds-force-ssl:instance:db1")
-    assert run_provider(sim, update).status == "SUCCESS"
-    assert sim.reboots() == ["db1", "db1"]
-    assert sim.instances["db1"].tags == {reboot.REBOOT_TAG: "req-update-1"}
-
-
-def test_the_handler_gives_up_with_the_last_state_before_the_provider_does() -> None:
-    sim = RdsSimulator()
-    sim.add_instance("db1", status="modifying", groups={GROUP: "pending-reboot"})
-    ev = event()
-    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "570"
-    run = run_provider(sim, ev, query_interval=INTERVAL, total_timeout=600)
-    assert run.status == "FAILED"
-    assert run.reason.startswith("gave up after 570s: still modifying/pending-reboot")

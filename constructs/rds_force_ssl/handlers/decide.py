@@ -1,0 +1,503 @@
+"""What the reboot reconciler does next, from what RDS shows: pure functions, no AWS calls.
+
+Two questions are kept apart so that a reboot policy can sit between them:
+
+1. ``reboot_owed``: is a reboot owed, on which nodes (instances, Aurora members, or a Multi-AZ DB
+   cluster), and for which of the parameters ForceSsl owns;
+2. ``decide``: given that, and the statuses RDS reports, reboot one node now, wait, finish, or
+   fail.
+
+Nothing here hard-codes an engine's parameter names or whether they are static or dynamic: the
+request says which parameters ForceSsl owns and their values, and RDS says (DescribeDBParameters)
+what the group holds and each parameter's ApplyType.
+
+Lambda code: stdlib only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+KIND_INSTANCE = "instance"
+KIND_AURORA = "aurora"
+KIND_MULTI_AZ_CLUSTER = "multi-az-cluster"
+
+OUTCOME_IN_SYNC = "in-sync"
+OUTCOME_STOPPED = "stopped-applies-at-next-start"
+
+# The ModifyDBParameterGroup API reference asks to wait at least 5 minutes after modifying a group
+# before relying on it, "to allow Amazon RDS to fully complete the modify action". It is the only
+# bound AWS gives for a group change to reach its databases, so it bounds three waits:
+# - an `in-sync` seen less than this long after a request that changed what ForceSsl owns may be
+#   RDS not having registered the change yet: it is not trusted before then;
+# - a `pending-reboot` seen less than this long after the database restarted may be RDS not
+#   having caught up with the restart: it does not earn a second reboot before then;
+# - a group whose values do not (yet) match what CloudFormation wrote.
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBParameterGroup.html
+SETTLE_S = 300
+
+
+class Disposition(Enum):
+    """What a DB instance or cluster status allows."""
+
+    REBOOT_ALLOWED = "reboot-allowed"
+    REPAIR = "reboot-allowed-to-repair"  # only a reboot (or delete) is possible, and may help
+    WAIT = "wait"
+    FAIL = "fail"
+    STOPPED = "stopped"
+
+
+# Every DB instance status in the RDS user guide, "Viewing Amazon RDS DB instance status":
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status
+# A status RDS adds later is not here, and is waited on (see ``instance_status``).
+INSTANCE_STATUSES: dict[str, tuple[Disposition, str]] = {
+    "available": (Disposition.REBOOT_ALLOWED, "healthy and available"),
+    # "The DB instance is fully operational. However, ... you can't request any changes to the
+    # storage"; it "can sometimes take up to and even beyond 24 hours".
+    "storage-optimization": (
+        Disposition.REBOOT_ALLOWED,
+        "fully operational while RDS optimizes storage; only storage changes are refused",
+    ),
+    # "Amazon RDS can't start the DB instance because the parameters ... aren't compatible";
+    # RDS-EVENT-0035: "the customer action would be to modify the memory parameter and reboot".
+    # A reboot (or a delete) is all RDS accepts in this status.
+    "incompatible-parameters": (
+        Disposition.REPAIR,
+        "RDS cannot start the engine with the parameter group; fix the group, then reboot",
+    ),
+    "backing-up": (Disposition.WAIT, "being backed up"),
+    "backtracking": (Disposition.WAIT, "being backtracked (Aurora MySQL)"),
+    "configuring-activity-stream": (Disposition.WAIT, "activity stream being configured"),
+    "configuring-enhanced-monitoring": (Disposition.WAIT, "Enhanced Monitoring being configured"),
+    "configuring-iam-database-auth": (Disposition.WAIT, "IAM authentication being configured"),
+    "configuring-log-exports": (Disposition.WAIT, "log exports being configured"),
+    "converting-to-vpc": (Disposition.WAIT, "being moved into a VPC"),
+    "creating": (Disposition.WAIT, "being created"),
+    "maintenance": (Disposition.WAIT, "RDS is applying maintenance"),
+    "modifying": (Disposition.WAIT, "being modified"),
+    "moving-to-vpc": (Disposition.WAIT, "being moved to another VPC"),
+    "rebooting": (Disposition.WAIT, "rebooting"),
+    "renaming": (Disposition.WAIT, "being renamed"),
+    "resetting-master-credentials": (Disposition.WAIT, "master credentials being reset"),
+    "starting": (Disposition.WAIT, "starting"),
+    "stopping": (Disposition.WAIT, "stopping"),
+    "storage-config-upgrade": (Disposition.WAIT, "storage configuration being upgraded"),
+    "storage-initialization": (Disposition.WAIT, "storage being initialized after a restore"),
+    "upgrading": (Disposition.WAIT, "engine version being upgraded"),
+    "delete-precheck": (Disposition.FAIL, "being deleted"),
+    "deleting": (Disposition.FAIL, "being deleted"),
+    "failed": (
+        Disposition.FAIL,
+        "failed and RDS cannot recover it; restore it to a point in time",
+    ),
+    "inaccessible-encryption-credentials": (
+        Disposition.FAIL,
+        "its KMS key cannot be used; restore it from a backup with a usable key",
+    ),
+    "inaccessible-encryption-credentials-recoverable": (
+        Disposition.FAIL,
+        "its KMS key cannot be used; enable the key (or cancel its deletion), then start it",
+    ),
+    "incompatible-network": (
+        Disposition.FAIL,
+        "its VPC prevents recovery (subnet out of addresses?); fix the subnets",
+    ),
+    "incompatible-option-group": (
+        Disposition.FAIL,
+        "an option group change could not be applied; see its RDS events",
+    ),
+    "incompatible-restore": (Disposition.FAIL, "a point-in-time restore failed"),
+    "insufficient-capacity": (Disposition.FAIL, "RDS has no capacity for its class in its AZ"),
+    "restore-error": (Disposition.FAIL, "a restore failed"),
+    "storage-full": (Disposition.FAIL, "its storage is full; scale storage up"),
+    "stopped": (Disposition.STOPPED, "stopped; pending changes apply when it starts"),
+}
+
+# Every DB cluster status in the Aurora user guide, "DB cluster status", plus what a Multi-AZ DB
+# cluster adds (rebooting). A cluster that is not available is waited on: the members are
+# rebooted only while RDS says the cluster is available.
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Status.html
+CLUSTER_STATUSES: dict[str, tuple[Disposition, str]] = {
+    "available": (Disposition.REBOOT_ALLOWED, "healthy and available"),
+    "backing-up": (Disposition.WAIT, "being backed up"),
+    "backtracking": (Disposition.WAIT, "being backtracked"),
+    "creating": (Disposition.WAIT, "being created"),
+    "failing-over": (Disposition.WAIT, "failing over"),
+    "maintenance": (Disposition.WAIT, "RDS is applying maintenance"),
+    "migrating": (Disposition.WAIT, "a snapshot is being restored into it"),
+    "modifying": (Disposition.WAIT, "being modified"),
+    "promoting": (Disposition.WAIT, "a read replica is being promoted"),
+    "rebooting": (Disposition.WAIT, "rebooting"),
+    "renaming": (Disposition.WAIT, "being renamed"),
+    "resetting-master-credentials": (Disposition.WAIT, "master credentials being reset"),
+    "starting": (Disposition.WAIT, "starting"),
+    "stopping": (Disposition.WAIT, "stopping"),
+    "storage-optimization": (Disposition.WAIT, "storage being optimized"),
+    "update-iam-db-auth": (Disposition.WAIT, "IAM authentication being updated"),
+    "upgrading": (Disposition.WAIT, "engine version being upgraded"),
+    "cloning-failed": (Disposition.FAIL, "cloning failed"),
+    "deleting": (Disposition.FAIL, "being deleted"),
+    "inaccessible-encryption-credentials": (
+        Disposition.FAIL,
+        "its KMS key cannot be used; restore it from a backup with a usable key",
+    ),
+    "inaccessible-encryption-credentials-recoverable": (
+        Disposition.FAIL,
+        "its KMS key cannot be used; enable the key (or cancel its deletion), then start it",
+    ),
+    "migration-failed": (Disposition.FAIL, "a migration failed"),
+    "stopped": (Disposition.STOPPED, "stopped; pending changes apply when it starts"),
+}
+
+
+def instance_status(status: str) -> tuple[Disposition, str]:
+    return INSTANCE_STATUSES.get(
+        status, (Disposition.WAIT, f"status {status!r} is not in RDS's documented list")
+    )
+
+
+def cluster_status(status: str) -> tuple[Disposition, str]:
+    return CLUSTER_STATUSES.get(
+        status, (Disposition.WAIT, f"status {status!r} is not in RDS's documented list")
+    )
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter as DescribeDBParameters / DescribeDBClusterParameters reports it."""
+
+    value: str | None
+    source: str = ""  # user | system | engine-default ("" when RDS does not say)
+    apply_type: str = ""  # static | dynamic ("" when RDS does not say)
+
+
+@dataclass(frozen=True)
+class Restarts:
+    """What the database's own RDS events say about its restarts (DescribeEvents)."""
+
+    # A restart began or ended after the request started.
+    during_request: bool = False
+    # RDS logged a shutdown (or a failover start) less than SETTLE_S ago and no restart after it.
+    in_progress: bool = False
+    # RDS logged a restart less than SETTLE_S ago.
+    recent: bool = False
+
+
+@dataclass(frozen=True)
+class Node:
+    """Something the reconciler may reboot: an instance, an Aurora member, or a Multi-AZ DB
+    cluster (rebooted as a whole)."""
+
+    ident: str
+    status: str | None  # None: not described (a cluster member IAM does not let us see)
+    apply: str  # status of the group ForceSsl manages, on this node
+    writer: bool = False
+    multi_az: bool = False
+    visible: bool = True  # IAM lets the stack describe and reboot it
+    restarts: Restarts = field(default_factory=Restarts)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Everything one poll read from RDS."""
+
+    kind: str
+    ident: str
+    status: str  # instance status, or cluster status
+    groups: tuple[str, ...]  # the parameter group(s) RDS reports as attached
+    engine: str
+    engine_version: str
+    nodes: tuple[Node, ...]
+    # ForceSsl's parameters as the group holds them (name -> Param; absent when RDS lists none)
+    params: Mapping[str, Param]
+    # A Multi-AZ DB cluster's member instances, whose RDS events tell its restarts
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Request:
+    """What CloudFormation asked for, and what this request changed."""
+
+    kind: str  # KIND_INSTANCE or "cluster" (Seen.kind tells Aurora from Multi-AZ)
+    ident: str
+    group: str
+    enforced: Mapping[str, str]  # the parameters ForceSsl owns, and their values
+    started_at: float
+    changed: frozenset[str]  # owned parameters whose value this request changes (Create: all)
+    group_changed: bool  # anything in the group, or the group itself, changed
+    force_failover: bool = False
+
+
+@dataclass(frozen=True)
+class Owed:
+    """Is a reboot owed, where, and for what: the question a reboot policy answers on."""
+
+    targets: tuple[str, ...] = ()  # nodes RDS says need a restart now
+    repairs: tuple[str, ...] = ()  # of those, the ones a reboot repairs (not only applies)
+    settling: tuple[str, ...] = ()  # pending-reboot right after a restart: RDS catching up
+    waiting: tuple[str, ...] = ()  # RDS is still applying (applying, or a fix being re-applied)
+    blocked: tuple[str, ...] = ()  # need a restart the stack may not do (IAM does not name them)
+    failed: tuple[str, ...] = ()  # what a reboot will not fix (with the reason)
+    # Owned parameters this request changed that RDS reports as static (or does not say):
+    # a restart is owed for them.
+    static_changed: tuple[str, ...] = ()
+
+
+class Verb(Enum):
+    DONE = "done"
+    WAIT = "wait"
+    REBOOT = "reboot"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verb: Verb
+    state: str  # what was seen, in one line
+    why: str = ""  # why waiting, or the failure message
+    reboot: str = ""  # the node to reboot now
+    cluster_reboot: bool = False  # reboot a Multi-AZ DB cluster (RebootDBCluster)
+    failover: bool = False
+    outcome: str = ""
+    owed: Owed = field(default_factory=Owed)
+
+
+def _age(req: Request, now: float) -> float:
+    return now - req.started_at
+
+
+def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
+    """Which nodes need a restart for the group to be in effect, from what RDS reports."""
+    targets: list[str] = []
+    repairs: list[str] = []
+    settling: list[str] = []
+    waiting: list[str] = []
+    blocked: list[str] = []
+    failed: list[str] = []
+    young = _age(req, now) < SETTLE_S
+    for node in seen.nodes:
+        catching_up = node.restarts.in_progress or node.restarts.recent
+        if node.status == "incompatible-parameters":
+            if node.restarts.in_progress:
+                settling.append(node.ident)
+            elif not req.group_changed:
+                failed.append(
+                    f"{node.ident} is incompatible-parameters and this deploy did not change "
+                    "its group, so a reboot would not help; fix the values its RDS events name, "
+                    "then deploy again"
+                )
+            elif node.restarts.during_request:
+                failed.append(
+                    f"{node.ident} is still incompatible-parameters after a restart with the "
+                    "new group; fix the values its RDS events name, then deploy again"
+                )
+            else:
+                (targets if node.visible else blocked).append(node.ident)
+                repairs.append(node.ident)
+        elif node.apply == "pending-reboot":
+            if catching_up:
+                settling.append(node.ident)
+            else:
+                (targets if node.visible else blocked).append(node.ident)
+        elif node.apply == "failed-to-apply":
+            if not req.group_changed:
+                failed.append(
+                    f"parameter group is failed-to-apply on {node.ident} and this deploy did not "
+                    "change it; fix the values its RDS events name, then deploy again"
+                )
+            elif young:
+                waiting.append(node.ident)  # RDS may still apply the new values by itself
+            elif catching_up:
+                settling.append(node.ident)
+            elif node.restarts.during_request:
+                failed.append(
+                    f"parameter group is still failed-to-apply on {node.ident} after a restart; "
+                    "fix the values its RDS events name, then deploy again"
+                )
+            else:
+                # A restart reads the whole group afresh: how a rolled-back group is repaired.
+                (targets if node.visible else blocked).append(node.ident)
+                repairs.append(node.ident)
+        elif node.apply == "pending-database-upgrade":
+            failed.append(
+                f"parameter group on {node.ident} is pending-database-upgrade; apply the "
+                "pending engine upgrade, then deploy again"
+            )
+        elif node.apply != "in-sync":
+            waiting.append(node.ident)  # applying, or a status RDS adds later
+    static_changed = tuple(
+        sorted(
+            name
+            for name in req.changed
+            if seen.params.get(name, Param(None)).apply_type != "dynamic"
+        )
+    )
+    return Owed(
+        targets=tuple(targets),
+        repairs=tuple(repairs),
+        settling=tuple(settling),
+        waiting=tuple(waiting),
+        blocked=tuple(blocked),
+        failed=tuple(failed),
+        static_changed=static_changed,
+    )
+
+
+def group_problems(seen: Seen, req: Request) -> list[str]:
+    """How the group RDS holds differs from what ForceSsl wrote into it."""
+    problems = []
+    for name, want in sorted(req.enforced.items()):
+        have = seen.params.get(name)
+        if have is None:
+            problems.append(f"{name} is not in the group")
+        elif have.source in ("engine-default", "system"):
+            problems.append(
+                f"{name} is the {have.source} value ({have.value}), not set by the group"
+            )
+        elif have.value != want:
+            problems.append(f"{name}={have.value}, not {want}")
+    return problems
+
+
+_AURORA_PG = re.compile(r"^(\d+)(?:\.(\d+))?")
+_AURORA_MYSQL = re.compile(r"mysql_aurora\.(\d+)\.(\d+)")
+
+
+def writer_reboot_restarts_readers(engine: str, engine_version: str) -> bool:
+    """True where rebooting the writer restarts every reader with it (no read availability):
+    Aurora PostgreSQL before 14.7, 13.10 and 12.14, all 11.x; Aurora MySQL 2.09 and lower.
+
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-reboot-cluster.html
+    """
+    if engine == "aurora-postgresql":
+        m = _AURORA_PG.match(engine_version)
+        if not m:
+            return False
+        major, minor = int(m.group(1)), int(m.group(2) or 0)
+        floors = {12: 14, 13: 10, 14: 7}
+        return major <= 11 or (major in floors and minor < floors[major])
+    if engine in ("aurora-mysql", "aurora"):
+        m = _AURORA_MYSQL.search(engine_version)
+        if not m:
+            return engine == "aurora"  # Aurora MySQL 1.x (5.6)
+        return int(m.group(1)) < 2 or (int(m.group(1)) == 2 and int(m.group(2)) <= 9)
+    return False
+
+
+def render(seen: Seen) -> str:
+    """What was seen, in one line, for logs and the resource's ``State`` attribute."""
+    if seen.kind == KIND_INSTANCE:
+        node = seen.nodes[0]
+        return f"{seen.status}/{node.apply or 'group-not-attached'}"
+    members = ",".join(
+        f"{n.ident}:{n.status or '?'}/{n.apply}" for n in sorted(seen.nodes, key=lambda n: n.ident)
+    )
+    return f"{seen.status}/{','.join(seen.groups)} [{members}]"
+
+
+def decide(seen: Seen, req: Request, now: float) -> Decision:
+    """Reboot one node now, wait, finish, or fail: one step of the reconciler."""
+    state = render(seen)
+    owed = reboot_owed(seen, req, now)
+
+    def wait(why: str) -> Decision:
+        return Decision(Verb.WAIT, state, why=why, owed=owed)
+
+    def fail(why: str) -> Decision:
+        return Decision(Verb.FAIL, state, why=why, owed=owed)
+
+    what = "DB instance" if seen.kind == KIND_INSTANCE else "DB cluster"
+    top, meaning = (instance_status if seen.kind == KIND_INSTANCE else cluster_status)(seen.status)
+    if top is Disposition.STOPPED:
+        return Decision(Verb.DONE, state, outcome=OUTCOME_STOPPED, owed=owed)
+    if top is Disposition.FAIL:
+        return fail(f"{what} {seen.ident} is {seen.status}: {meaning}; then deploy again")
+    if top is Disposition.WAIT:
+        return wait(f"{what} {seen.ident} is {seen.status}: {meaning}")
+
+    if req.group.lower() not in (g.lower() for g in seen.groups):
+        # RDS stores group names in lower case; a template may spell them otherwise.
+        return fail(
+            f"{what} {seen.ident} uses parameter group {list(seen.groups)}, not {req.group}; "
+            "someone changed it outside this stack. Deploy again to re-associate it."
+        )
+    problems = group_problems(seen, req)
+    if problems:
+        why = f"parameter group {req.group}: " + "; ".join(problems)
+        if _age(req, now) < SETTLE_S:
+            return wait(why + " (waiting for RDS to show what CloudFormation wrote)")
+        return fail(
+            why + ". It is not what this stack wrote; someone changed it outside the stack. "
+            "Deploy again to restore it."
+        )
+
+    for node in seen.nodes:
+        if node.status is not None and instance_status(node.status)[0] is Disposition.FAIL:
+            return fail(
+                f"{what} {seen.ident}: {node.ident} is {node.status}: "
+                f"{instance_status(node.status)[1]}; then deploy again"
+            )
+    if owed.failed:
+        return fail(f"{what} {seen.ident}: " + "; ".join(owed.failed))
+    if owed.blocked:
+        return fail(
+            f"DB cluster {seen.ident}: member(s) {', '.join(owed.blocked)} need a reboot, but "
+            "they are not declared in this app, so IAM does not let this stack reboot them. "
+            "Reboot them yourself (aws rds reboot-db-instance --db-instance-identifier ...), "
+            "declare them in the cluster, or, for Aurora Auto Scaling readers, set "
+            "ForceSsl(autoscaled_readers=True); then deploy again."
+        )
+    busy = [
+        n
+        for n in seen.nodes
+        if n.status is not None and instance_status(n.status)[0] is Disposition.WAIT
+    ]
+    if busy:
+        return wait(", ".join(f"{n.ident} is {n.status}" for n in busy))
+    if owed.waiting:
+        return wait(f"RDS is still applying the group on {', '.join(owed.waiting)}")
+    if owed.targets:
+        chosen = next_reboot(seen, owed)
+        if chosen is None:
+            return wait(f"a restart is in progress; {', '.join(owed.targets)} next")
+        node = next(n for n in seen.nodes if n.ident == chosen)
+        return Decision(
+            Verb.REBOOT,
+            state,
+            reboot=chosen,
+            cluster_reboot=seen.kind == KIND_MULTI_AZ_CLUSTER,
+            failover=req.force_failover and node.multi_az and seen.kind == KIND_INSTANCE,
+            owed=owed,
+        )
+    if owed.settling:
+        return wait(
+            f"{', '.join(owed.settling)} restarted in the last {SETTLE_S}s and RDS still "
+            "reports pending-reboot; not rebooting again while RDS catches up"
+        )
+    if req.changed and _age(req, now) < SETTLE_S:
+        return wait(
+            f"in-sync, but this request changed {', '.join(sorted(req.changed))} "
+            f"{int(_age(req, now))}s ago; RDS may take up to {SETTLE_S}s to show a group change "
+            "(ModifyDBParameterGroup API reference)"
+        )
+    return Decision(Verb.DONE, state, outcome=OUTCOME_IN_SYNC, owed=owed)
+
+
+def next_reboot(seen: Seen, owed: Owed) -> str | None:
+    """The one node to reboot now, or None while any restart is still under way.
+
+    Aurora members go one at a time, readers first, without failover; where a writer reboot
+    restarts the readers too, the writer alone.
+    """
+    if any(n.restarts.in_progress for n in seen.nodes):
+        return None
+    by_id = {n.ident: n for n in seen.nodes}
+    candidates = [by_id[i] for i in owed.targets]
+    writers = [n.ident for n in candidates if n.writer]
+    readers = sorted(n.ident for n in candidates if not n.writer)
+    if writers and writer_reboot_restarts_readers(seen.engine, seen.engine_version):
+        return writers[0]
+    return (readers or writers)[0]

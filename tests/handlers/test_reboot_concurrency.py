@@ -1,0 +1,166 @@
+"""Requests that overlap, repeat or undo each other, on one database, on the RDS simulator.
+
+The reconciler keeps no memory of its own: RDS's restart events are what keep two requests (or
+one request polled twice, or a rollback) from rebooting a database twice for one change.
+"""
+
+from __future__ import annotations
+
+from simulator import Fault, RdsSimulator, rollback_of, run_concurrent, run_provider
+from tests.handlers.events import ENFORCED, GROUP, INTERVAL, event, instance_world, props
+
+TLS12 = {**ENFORCED, "ssl_min_protocol_version": "TLSv1.2"}
+TLS13 = {**ENFORCED, "ssl_min_protocol_version": "TLSv1.3"}
+
+
+def test_two_requests_on_one_database_reboot_it_once() -> None:
+    """Two resources on one database (or a redeploy right after a failed deploy), 30 s apart,
+    while RDS keeps saying pending-reboot for 2 min after the restart. The old reconciler's
+    per-request tag let them take turns rebooting it until both gave up."""
+    sim = instance_world("pending-reboot", reboot_seconds=90, apply_lag_seconds=120)
+    first, second = run_concurrent(
+        sim,
+        [(0.0, event(request_id="req-a")), (30.0, event(request_id="req-b"))],
+        query_interval=INTERVAL,
+    )
+    assert (first.status, second.status) == ("SUCCESS", "SUCCESS")
+    assert sim.reboots() == ["db1"]
+    assert (first.data["Rebooted"], second.data["Rebooted"]) == ("true", "true")
+    assert sim.effective("db1", ENFORCED)
+
+
+def test_two_requests_that_look_at_the_same_instant_reboot_once() -> None:
+    sim = instance_world("pending-reboot", reboot_seconds=90, apply_lag_seconds=120)
+    runs = run_concurrent(
+        sim,
+        [(0.0, event(request_id="req-a")), (0.0, event(request_id="req-b"))],
+        query_interval=INTERVAL,
+    )
+    assert [r.status for r in runs] == ["SUCCESS", "SUCCESS"]
+    assert sim.reboots() == ["db1"]
+
+
+def test_the_same_request_delivered_twice_reboots_once() -> None:
+    sim = instance_world("pending-reboot", reboot_seconds=90, apply_lag_seconds=120)
+    same = event()
+    runs = run_concurrent(sim, [(0.0, same), (5.0, same)], query_interval=INTERVAL)
+    assert [r.status for r in runs] == ["SUCCESS", "SUCCESS"]
+    assert sim.reboots() == ["db1"]
+
+
+def test_a_redeploy_after_a_lost_answer_does_not_reboot_again() -> None:
+    """The first request's reboot was accepted but its answer lost; a second request starts
+    while RDS still says pending-reboot after the restart."""
+    sim = instance_world("pending-reboot", reboot_seconds=90, apply_lag_seconds=200)
+    sim.faults.append(Fault("RebootDBInstance", "lost-retried"))
+    runs = run_concurrent(
+        sim,
+        [(0.0, event(request_id="req-a")), (150.0, event(request_id="req-b"))],
+        query_interval=INTERVAL,
+    )
+    assert [r.status for r in runs] == ["SUCCESS", "SUCCESS"]
+    assert sim.reboots() == ["db1"]
+
+
+def test_concurrent_requests_on_a_cluster_keep_one_member_down_at_a_time() -> None:
+    sim = RdsSimulator(reboot_seconds=90, apply_lag_seconds=120)
+    sim.add_group("apg", ENFORCED, cluster=True)
+    sim.add_cluster("c1", group="apg", writer="w", readers=("r1", "r2"))
+    members = ["w", "r1", "r2"]
+    runs = run_concurrent(
+        sim,
+        [
+            (0.0, event(kind="cluster", ident="c1", group="apg", members=members, request_id="a")),
+            (20.0, event(kind="cluster", ident="c1", group="apg", members=members, request_id="b")),
+        ],
+        query_interval=INTERVAL,
+    )
+    assert [r.status for r in runs] == ["SUCCESS", "SUCCESS"]
+    assert sorted(sim.reboots()) == ["r1", "r2", "w"]
+    assert sim.max_concurrent_down() == 1
+
+
+# ---- rollbacks: an Update with a new RequestId and the properties swapped ------------------------
+def _tls_world() -> RdsSimulator:
+    sim = RdsSimulator(reboot_seconds=90, apply_lag_seconds=60)
+    sim.add_group(GROUP, TLS12, apply_types={"ssl_min_protocol_version": "static"})
+    sim.add_instance("db1", groups={GROUP: "in-sync"})
+    return sim
+
+
+def test_a_rollback_reboots_again_only_because_the_restored_group_needs_it() -> None:
+    """The forward deploy raised the TLS floor (static here, as RDS reports it) and rebooted;
+    a later resource failed; CloudFormation restored the group and sent the rollback."""
+    sim = _tls_world()
+    forward = event(request="Update", enforced=TLS13, old=props(enforced=TLS12))
+    sim.modify_group(GROUP, TLS13, lag=30)
+    assert run_provider(sim, forward, query_interval=INTERVAL).status == "SUCCESS"
+    assert sim.reboots() == ["db1"]
+    sim.advance(60)
+    sim.modify_group(GROUP, TLS12, lag=30)
+    back = run_provider(sim, rollback_of(forward, "req-rollback"), query_interval=INTERVAL)
+    assert back.status == "SUCCESS", back.reason
+    assert sim.reboots() == ["db1", "db1"]
+    assert sim.effective("db1", TLS12)
+
+
+def test_a_rollback_that_restores_nothing_static_does_not_reboot() -> None:
+    """The forward deploy only declared another Aurora member: nothing in the group changed, so
+    neither it nor its rollback reboots anything."""
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group("apg", ENFORCED, cluster=True)
+    sim.add_cluster("c1", group="apg", writer="w", readers=("r1",), status="in-sync")
+    before = props(kind="cluster", ident="c1", group="apg", members=["w"])
+    forward = event(
+        request="Update", kind="cluster", ident="c1", group="apg", members=["w", "r1"], old=before
+    )
+    assert run_provider(sim, forward).status == "SUCCESS"
+    back = run_provider(sim, rollback_of(forward, "req-rollback"))
+    assert (back.status, back.polls, sim.reboots()) == ("SUCCESS", 1, [])
+
+
+def test_a_rollback_repairs_incompatible_parameters_instead_of_refusing() -> None:
+    """The forward deploy raised the TLS floor and, with it, set shared_buffers too high: after
+    the reboot RDS cannot start the engine (incompatible-parameters) and the deploy fails. The
+    rollback restores both; RDS allows a reboot in incompatible-parameters, so the rollback
+    repairs the database rather than end in UPDATE_ROLLBACK_FAILED."""
+    sim = _tls_world()
+    good = {**TLS12, "shared_buffers": "16384"}
+    bad = {**TLS13, "shared_buffers": "99999999"}
+    sim.modify_group(GROUP, good)
+    sim.advance(1)
+    sim.break_group(GROUP, "shared_buffers", "99999999")
+    forward = event(
+        request="Update", enforced=TLS13, parameters=bad, old=props(enforced=TLS12, parameters=good)
+    )
+    sim.modify_group(GROUP, bad, lag=30)
+    failed = run_provider(sim, forward, query_interval=INTERVAL)
+    assert failed.status == "FAILED"
+    assert "still incompatible-parameters after a restart" in failed.reason
+    assert sim.instances["db1"].status == "incompatible-parameters"
+    sim.modify_group(GROUP, good, lag=30)
+    back = run_provider(sim, rollback_of(forward, "req-rollback"), query_interval=INTERVAL)
+    assert back.status == "SUCCESS", back.reason
+    assert sim.reboots() == ["db1", "db1"]
+    assert sim.effective("db1", good)
+
+
+def test_a_value_rds_fails_to_apply_fails_forward_and_rolls_back_cleanly() -> None:
+    sim = _tls_world()
+    good = {**TLS12, "work_mem": "4096"}
+    bad = {**TLS13, "work_mem": "-1"}
+    sim.modify_group(GROUP, good)
+    sim.advance(30)
+    sim.break_group(GROUP, "work_mem", "-1", at_start=False)
+    forward = event(
+        request="Update", enforced=TLS13, parameters=bad, old=props(enforced=TLS12, parameters=good)
+    )
+    sim.modify_group(GROUP, bad, lag=30)
+    failed = run_provider(sim, forward, query_interval=INTERVAL)
+    assert failed.status == "FAILED"
+    assert "still failed-to-apply on db1 after a restart" in failed.reason
+    sim.modify_group(GROUP, good, lag=30)
+    back = run_provider(sim, rollback_of(forward, "req-rollback"), query_interval=INTERVAL)
+    assert back.status == "SUCCESS", back.reason
+    assert sim.reboots() == ["db1", "db1"]
+    assert sim.effective("db1", good)
