@@ -9,8 +9,8 @@ would reach CloudFormation's 500-resource limit.
 It also checks the limit that can come first: IAM caps the inline policies of one role at 10,240
 characters in all (whitespace not counted), and both custom-resource variants grant their one
 shared Lambda role access to every database. Policy sizes are measured after resolving the
-template's intrinsics to realistic values (an ARN for a ``Ref`` to a DB instance is the length a
-CloudFormation-generated identifier has).
+template's intrinsics to realistic values, RDS identifiers at their 63-character maximum (the
+worst case: IAM names each protected database by its ARN).
 
     .venv/bin/python benchmarks/footprint.py [--n 1 10]
 """
@@ -40,9 +40,10 @@ TARGET_LIMIT_N = 75
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-# What CloudFormation makes of a logical ID for a generated name: "<stack>-<logicalid>-<suffix>",
-# lower-case for RDS; 12 random characters is what it appends.
+# What CloudFormation makes of a logical ID for a generated name: "<stack>-<logicalid>-<suffix>";
+# 12 random characters is what it appends.
 SUFFIX = "a1b2c3d4e5f6"
+RDS_IDENTIFIER_MAX = 63  # DB instance, cluster and parameter group identifiers
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ def synth(variant: str, n: int) -> Synth:
 # ---- resolving intrinsics to realistic strings, to size IAM policies -------------------------
 def physical_name(logical_id: str, resource: Mapping[str, Any]) -> str:
     name = f"bench-{logical_id}-{SUFFIX}"
-    return name.lower() if resource.get("Type", "").startswith("AWS::RDS::") else name
+    if resource.get("Type", "").startswith("AWS::RDS::"):
+        return name.lower().ljust(RDS_IDENTIFIER_MAX, "x")[:RDS_IDENTIFIER_MAX]
+    return name
 
 
 def resolve(value: Any, resources: Mapping[str, Any]) -> Any:
@@ -147,7 +150,8 @@ def run(small: int, large: int) -> int:
     plain = rows["plain"]
     print(
         f"Template footprint (fitted from N={small} and N={large}; the VPC-only stack has "
-        f"{base.resources} resources)"
+        f"{base.resources} resources; IAM sized with {RDS_IDENTIFIER_MAX}-character RDS "
+        "identifiers)"
     )
     print()
     head = (
