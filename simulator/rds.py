@@ -895,7 +895,13 @@ class RdsSimulator:
 
 
 def _writer_takes_readers(inst: SimInstance) -> bool:
-    major, _, rest = inst.engine_version.partition(".")
+    """RDS's own rule (Aurora user guide, "Rebooting an Aurora cluster without read
+    availability"), kept apart from the reconciler's copy so a test can catch either."""
+    version = inst.engine_version
+    if inst.engine == "aurora-mysql":
+        mysql = version.split("mysql_aurora.")[-1].split(".")
+        return int(mysql[0]) < 2 or (int(mysql[0]) == 2 and int(mysql[1]) <= 9)
+    major, _, rest = version.partition(".")
     minor = int(rest.split(".")[0] or 0) if rest else 0
     floors = {12: 14, 13: 10, 14: 7}
     return int(major) <= 11 or (int(major) in floors and minor < floors[int(major)])

@@ -519,8 +519,9 @@ def test_a_floor_the_engine_cannot_take_is_left_out_with_a_warning(sandbox: Sand
         m.id.lstrip("/"): str(m.entry.data) for m in stack.messages if "WARN" in str(m.level)
     }
     assert set(warnings) == {"Stack/Maria", "Stack/Proxy"}
-    assert "min_tls_version=TLSv1.2 is not applied: RDS for MariaDB has no TLS-floor" in (
-        warnings["Stack/Maria"]
+    assert (
+        "min_tls_version=TLSv1.2 is not applied: RDS for MariaDB has no TLS-floor"
+        in (warnings["Stack/Maria"])
     )
     assert "RDS Proxy has no TLS-floor" in warnings["Stack/Proxy"]
     assert [v.compliance for v in baseline.verdicts] == ["COMPLIANT"] * 4

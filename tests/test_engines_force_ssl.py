@@ -27,48 +27,62 @@ from tests.conftest import (
 REBOOT = contract.RESOURCE_TYPE
 
 # (CDK engine, its engine string) for the family cross-check below.
-CDK_ENGINES: list[rds.IInstanceEngine | rds.IClusterEngine] = [
-    rds.DatabaseInstanceEngine.postgres(version=v)
-    for v in (
-        rds.PostgresEngineVersion.VER_11_22,
-        rds.PostgresEngineVersion.VER_15_10,
-        rds.PostgresEngineVersion.VER_17_4,
-        rds.PostgresEngineVersion.VER_18_1,
-    )
-] + [
-    rds.DatabaseClusterEngine.aurora_postgres(version=v)
-    for v in (
-        rds.AuroraPostgresEngineVersion.VER_13_16,
-        rds.AuroraPostgresEngineVersion.VER_16_9,
-        rds.AuroraPostgresEngineVersion.VER_17_4,
-    )
-] + [
-    rds.DatabaseInstanceEngine.mysql(version=v)
-    for v in (
-        rds.MysqlEngineVersion.VER_5_7_44,
-        rds.MysqlEngineVersion.VER_8_0_39,
-        rds.MysqlEngineVersion.VER_8_4_5,
-    )
-] + [
-    rds.DatabaseInstanceEngine.maria_db(version=v)
-    for v in (
-        rds.MariaDbEngineVersion.VER_10_5_27,
-        rds.MariaDbEngineVersion.VER_10_6_20,
-        rds.MariaDbEngineVersion.VER_10_11_9,
-        rds.MariaDbEngineVersion.VER_11_4_7,
-        rds.MariaDbEngineVersion.VER_11_8_3,
-    )
-] + [
-    rds.DatabaseClusterEngine.aurora_mysql(version=rds.AuroraMysqlEngineVersion.VER_2_11_2),
-    AURORA_MYSQL3,
-    rds.DatabaseClusterEngine.aurora(version=rds.AuroraEngineVersion.VER_1_22_2),
-    rds.DatabaseInstanceEngine.sql_server_ee(version=rds.SqlServerEngineVersion.VER_15_00_4420_2_V1),
-    SQLSERVER_SE16,
-    rds.DatabaseInstanceEngine.sql_server_ex(version=rds.SqlServerEngineVersion.VER_14_00_3485_1_V1),
-    rds.DatabaseInstanceEngine.sql_server_web(version=rds.SqlServerEngineVersion.VER_13_00_6300_2_V1),
-    ORACLE_SE2_19,
-    rds.DatabaseInstanceEngine.oracle_ee_cdb(version=rds.OracleEngineVersion.VER_21_0_0_0_2024_01_R1),
-]
+CDK_ENGINES: list[rds.IInstanceEngine | rds.IClusterEngine] = (
+    [
+        rds.DatabaseInstanceEngine.postgres(version=v)
+        for v in (
+            rds.PostgresEngineVersion.VER_11_22,
+            rds.PostgresEngineVersion.VER_15_10,
+            rds.PostgresEngineVersion.VER_17_4,
+            rds.PostgresEngineVersion.VER_18_1,
+        )
+    ]
+    + [
+        rds.DatabaseClusterEngine.aurora_postgres(version=v)
+        for v in (
+            rds.AuroraPostgresEngineVersion.VER_13_16,
+            rds.AuroraPostgresEngineVersion.VER_16_9,
+            rds.AuroraPostgresEngineVersion.VER_17_4,
+        )
+    ]
+    + [
+        rds.DatabaseInstanceEngine.mysql(version=v)
+        for v in (
+            rds.MysqlEngineVersion.VER_5_7_44,
+            rds.MysqlEngineVersion.VER_8_0_39,
+            rds.MysqlEngineVersion.VER_8_4_5,
+        )
+    ]
+    + [
+        rds.DatabaseInstanceEngine.maria_db(version=v)
+        for v in (
+            rds.MariaDbEngineVersion.VER_10_5_27,
+            rds.MariaDbEngineVersion.VER_10_6_20,
+            rds.MariaDbEngineVersion.VER_10_11_9,
+            rds.MariaDbEngineVersion.VER_11_4_7,
+            rds.MariaDbEngineVersion.VER_11_8_3,
+        )
+    ]
+    + [
+        rds.DatabaseClusterEngine.aurora_mysql(version=rds.AuroraMysqlEngineVersion.VER_2_11_2),
+        AURORA_MYSQL3,
+        rds.DatabaseClusterEngine.aurora(version=rds.AuroraEngineVersion.VER_1_22_2),
+        rds.DatabaseInstanceEngine.sql_server_ee(
+            version=rds.SqlServerEngineVersion.VER_15_00_4420_2_V1
+        ),
+        SQLSERVER_SE16,
+        rds.DatabaseInstanceEngine.sql_server_ex(
+            version=rds.SqlServerEngineVersion.VER_14_00_3485_1_V1
+        ),
+        rds.DatabaseInstanceEngine.sql_server_web(
+            version=rds.SqlServerEngineVersion.VER_13_00_6300_2_V1
+        ),
+        ORACLE_SE2_19,
+        rds.DatabaseInstanceEngine.oracle_ee_cdb(
+            version=rds.OracleEngineVersion.VER_21_0_0_0_2024_01_R1
+        ),
+    ]
+)
 
 
 @pytest.mark.parametrize("engine", CDK_ENGINES, ids=lambda e: e.parameter_group_family)
@@ -262,9 +276,10 @@ def test_a_proxy_that_turns_tls_off_is_refused_not_flipped(sandbox: Sandbox) -> 
     assert "[RFS6] Stack/Proxy: the proxy sets require_tls=False" in msg
     assert "RDS Proxy has no TLS-floor setting; drop min_tls_version" in msg
     assert "drop ca_certificate" in msg
-    assert _only(Template.from_stack(sandbox.stack), "AWS::RDS::DBProxy")["Properties"][
-        "RequireTLS"
-    ] is False
+    assert (
+        _only(Template.from_stack(sandbox.stack), "AWS::RDS::DBProxy")["Properties"]["RequireTLS"]
+        is False
+    )
     assert protected_by(proxy) is None
 
 

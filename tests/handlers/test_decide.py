@@ -130,3 +130,43 @@ def test_one_member_at_a_time_readers_first() -> None:
         Node("r1", "rebooting", "pending-reboot"),
     )
     assert decide.decide(busy, _request(), now=1000.0).verb is Verb.WAIT
+
+
+@pytest.mark.parametrize(
+    ("engine", "have", "want", "problem"),
+    [
+        ("mysql", "ON", "1", False),  # the engine table: both enforce
+        ("mysql", "1", "ON", False),
+        ("mysql", "OFF", "1", True),
+        ("postgres", "1", "1", False),
+        ("postgres", "0", "1", True),
+        ("unknown-engine", "ON", "1", True),  # no row: only the same value counts
+    ],
+)
+def test_the_group_is_held_to_what_force_ssl_wrote_with_the_engines_spellings(
+    engine: str, have: str, want: str, problem: bool
+) -> None:
+    from rds_force_ssl.handlers import engines
+
+    row = engines.lookup(engine)
+    name = row.parameter if row is not None and row.parameter else "rds.force_ssl"
+    seen = Seen(
+        kind=decide.KIND_INSTANCE,
+        ident="x",
+        status="available",
+        groups=("g",),
+        engine=engine,
+        engine_version="8.0.40",
+        nodes=(Node("x", "available", "in-sync"),),
+        params={name: Param(have, "user", "dynamic")},
+    )
+    req = Request(
+        kind="instance",
+        ident="x",
+        group="g",
+        enforced={name: want},
+        started_at=0.0,
+        changed=frozenset(),
+        group_changed=False,
+    )
+    assert bool(decide.group_problems(seen, req)) is problem

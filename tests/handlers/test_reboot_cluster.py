@@ -300,3 +300,24 @@ def test_a_throttled_member_describe_is_looked_at_again() -> None:
     run = run_provider(sim, cluster_event(), query_interval=INTERVAL)
     assert run.status == "SUCCESS"
     assert sim.reboots() == ["r1", "r2", "w"]
+
+
+def test_aurora_mysql_members_are_rebooted_for_a_value_spelled_on() -> None:
+    """Aurora MySQL: require_secure_transport=ON in the cluster group (the engine table accepts
+    ON for 1); the rolling reboot is the same."""
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group(GROUP, {"require_secure_transport": "ON"}, cluster=True)
+    sim.add_cluster(
+        "c1",
+        group=GROUP,
+        writer="w",
+        readers=("r1", "r2"),
+        engine="aurora-mysql",
+        engine_version="8.0.mysql_aurora.3.08.0",
+    )
+    run = run_provider(
+        sim, cluster_event(enforced={"require_secure_transport": "ON"}), query_interval=INTERVAL
+    )
+    assert run.status == "SUCCESS", run.reason
+    assert sim.reboots() == ["r1", "r2", "w"]
+    assert all(sim.effective(m, {"require_secure_transport": "ON"}) for m in DECLARED)

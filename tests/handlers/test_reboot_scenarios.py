@@ -61,6 +61,19 @@ def _dynamic_where_disputed() -> RdsSimulator:
     return sim
 
 
+MYSQL = {"require_secure_transport": "1"}
+
+
+def _mysql_added() -> RdsSimulator:
+    """MySQL: require_secure_transport, which RDS reports dynamic: no reboot, but not done
+    before RDS has applied it."""
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group(GROUP, {"max_connections": "200"})
+    sim.add_instance("db1", groups={GROUP: "in-sync"}, engine="mysql", engine_version="8.4.3")
+    sim.modify_group(GROUP, MYSQL, lag=60)
+    return sim
+
+
 def _modifying_then_pending() -> RdsSimulator:
     sim = RdsSimulator(reboot_seconds=90)
     sim.add_group(GROUP, ENFORCED)
@@ -222,6 +235,15 @@ SCENARIOS = [
         0,
         IN_SYNC,
         event=_create_on_own_group(),
+    ),
+    Scenario(
+        "MySQL require_secure_transport (dynamic): applying, then in-sync, no reboot",
+        _mysql_added,
+        "SUCCESS",
+        [],
+        0,
+        IN_SYNC,
+        event=event(enforced=MYSQL, parameters={"max_connections": "200", **MYSQL}),
     ),
     Scenario(
         "CloudFormation still associating the group: wait, then one reboot",
@@ -420,7 +442,8 @@ def test_instance_scenario(sc: Scenario) -> None:
         assert run.data["Rebooted"] == sc.rebooted
     if run.status == "SUCCESS" and run.data["Outcome"] == IN_SYNC:
         # Never a false success: the engine runs with what ForceSsl owns.
-        assert sim.effective("db1", ENFORCED), sim.instances["db1"]
+        owned = sc.event["ResourceProperties"][reboot.PROP_ENFORCED]
+        assert sim.effective("db1", owned), sim.instances["db1"]
 
 
 def test_a_change_is_not_trusted_before_rds_had_5_minutes_to_show_it() -> None:

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .engines import lookup
+
 KIND_INSTANCE = "instance"
 KIND_AURORA = "aurora"
 KIND_MULTI_AZ_CLUSTER = "multi-az-cluster"
@@ -347,17 +349,25 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
 
 
 def group_problems(seen: Seen, req: Request) -> list[str]:
-    """How the group RDS holds differs from what ForceSsl wrote into it."""
+    """How the group RDS holds differs from what ForceSsl wrote into it. The engine's SSL
+    parameter may be spelled another way that the engine table says enforces too (MySQL's ON
+    for 1)."""
+    facts = lookup(seen.engine)
     problems = []
     for name, want in sorted(req.enforced.items()):
         have = seen.params.get(name)
         if have is None:
             problems.append(f"{name} is not in the group")
-        elif have.source in ("engine-default", "system"):
+            continue
+        if facts is not None and name == facts.parameter and facts.enforces(want):
+            same = facts.enforces(have.value)
+        else:
+            same = have.value == want
+        if have.source in ("engine-default", "system"):
             problems.append(
                 f"{name} is the {have.source} value ({have.value}), not set by the group"
             )
-        elif have.value != want:
+        elif not same:
             problems.append(f"{name}={have.value}, not {want}")
     return problems
 

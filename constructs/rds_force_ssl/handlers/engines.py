@@ -332,9 +332,7 @@ def for_family(family: str) -> Engine | None:
     names = sorted(_BY_ENGINE, key=len, reverse=True)  # aurora-mysql before aurora
     for name in names:
         row = _BY_ENGINE[name]
-        if family.lower().startswith(name) and parse_version(
-            family[len(name) :].lstrip("-")
-        ):
+        if family.lower().startswith(name) and parse_version(family[len(name) :].lstrip("-")):
             return row
     return None
 

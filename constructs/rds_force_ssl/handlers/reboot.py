@@ -217,9 +217,7 @@ def handle_is_complete(
         if decision.verb in (Verb.REBOOT, Verb.FAIL):
             # Restarts can only hold a reboot back, or turn a repair into a failure: read the
             # events of the nodes that still need one, and decide again.
-            seen = with_restarts(
-                rds, seen, needs_restarts(seen), started_at=req.started_at, now=at
-            )
+            seen = with_restarts(rds, seen, needs_restarts(seen), started_at=req.started_at, now=at)
             decision = decide(seen, req, at)
         if decision.verb is Verb.DONE:
             # For Rebooted: every node's restarts during the request.
