@@ -239,7 +239,8 @@ def test_an_app_outside_the_repository_synthesizes_a_protected_database(
     }
     assert modules
     for module in modules:
-        assert [d for d in asset_dirs if (app / "cdk.out" / d / f"{module}.py").exists()], module
+        source = f"{module.replace('.', '/')}.py"  # handlers.reboot -> handlers/reboot.py
+        assert [d for d in asset_dirs if (app / "cdk.out" / d / source).exists()], module
     report = _ok(venv.run("python", "-m", "rds_force_ssl.report", "cdk.out", cwd=app))
     assert "protected: UserApp/Db (instance) by UserApp/DbSsl" in report.stdout
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)
