@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # jsii prints an end-of-life banner on Node 20 (stderr, every synth). Nothing here silences it,
 # so make shows what a new machine shows; the README (Node.js) names the variable that does.
 
-.PHONY: setup synth deploy test lint
+.PHONY: setup synth deploy test lint integ integ-update integ-deploy
 setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.txt requirements-dev.txt
@@ -35,3 +35,21 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest
+
+# The integration test, tests/integ (README: "An integration test against an account").
+# integ-runner without an account compares the snapshot (what CI does, through pytest); the
+# --app shim is explained in tests/integ/schema_shim.py.
+INTEG := npx integ-runner --directory tests/integ --language python \
+	--app "python3 tests/integ/schema_shim.py {filePath}"
+REGION ?= us-east-1
+
+integ: setup
+	$(INTEG)
+
+# After a template change you mean: rewrite the snapshot without deploying, then review its diff.
+integ-update: setup
+	$(INTEG) --update-on-failed --dry-run
+
+# With AWS credentials: deploy, assert, destroy (a few cents; see the README).
+integ-deploy: setup
+	$(INTEG) --force --parallel-regions $(REGION)
