@@ -26,10 +26,11 @@ from typing import Any, Literal, cast
 
 import aws_cdk as cdk
 import jsii
+from aws_cdk import aws_rds as rds
 from constructs import Construct, IConstruct
 
 from rds_force_ssl import parameter_group as pg
-from rds_force_ssl import rules
+from rds_force_ssl import rules, tree
 from rds_force_ssl.database import Database, Proxy, database_of, proxy_of
 from rds_force_ssl.force_ssl import (
     DatabaseConstruct,
@@ -42,6 +43,10 @@ from rds_force_ssl.force_ssl import (
 EXEMPT = "rds-force-ssl:exempt"
 COMPLIANCE = "rds-force-ssl:compliance"
 Mode = Literal["enforce", "audit"]
+# What exempt() wrote to the metadata (EXEMPT, kept in the synthesized assembly), remembered so
+# that the Aspect need not read every database's metadata back through jsii: jsii reference ->
+# the reason.
+_EXEMPT: dict[str, str] = {}
 
 
 def exempt(database: IConstruct, *, reason: str) -> None:
@@ -56,13 +61,22 @@ def exempt(database: IConstruct, *, reason: str) -> None:
             "reason='legacy client without TLS until Q3; ticket DB-123')"
         )
     database.node.add_metadata(EXEMPT, reason.strip())
+    _EXEMPT[tree.ref(database)] = reason.strip()
 
 
 def exemption(database: IConstruct) -> str | None:
-    for entry in database.node.metadata:
-        if entry.type == EXEMPT:
-            return str(entry.data)
-    return None
+    return _EXEMPT.get(tree.ref(database))
+
+
+# What the Aspect looks at; database_of and proxy_of decide which of these declare a database.
+_RDS = (
+    rds.DatabaseInstanceBase,
+    rds.DatabaseCluster,
+    rds.DatabaseProxy,
+    rds.CfnDBInstance,
+    rds.CfnDBCluster,
+    rds.CfnDBProxy,
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,8 @@ class SslBaseline:
         self.mode = mode
         self.options = force_ssl_options
         self.verdicts: list[Verdict] = []
+        # jsii references of the databases and proxies seen, and of the L1s that belong to
+        # them (an L2's own resource, a cluster's members), which the Aspect visits next.
         self._seen: set[str] = set()
 
     @property
@@ -124,12 +140,18 @@ class SslBaseline:
         return _comparable(self.options) == _comparable(options)
 
     def visit(self, node: IConstruct) -> None:
+        # Called for every construct in the app: anything but an RDS construct returns here
+        # without a round trip to jsii.
+        if not isinstance(node, _RDS) or tree.ref(node) in self._seen:
+            return
         db = database_of(node)
         proxy = proxy_of(node) if db is None else None
-        path = db.path if db else proxy.path if proxy else None
-        if path is None or path in self._seen:
+        if db is not None:
+            self._seen.update(tree.ref(c) for c in (db.construct, db.cfn, *db.members))
+        elif proxy is not None:
+            self._seen.update(tree.ref(c) for c in (proxy.construct, proxy.cfn))
+        else:
             return
-        self._seen.add(path)
         # Several baselines of this mode may reach one database (one on the app, one on a stack
         # applied first): the outermost judges it, once, and different options are an error.
         judges = _baselines(node, self.mode)
@@ -138,8 +160,8 @@ class SslBaseline:
         others = [b for b in judges if not b.same_options(self.options)]
         if others:
             cdk.Annotations.of(node).add_error(
-                f"{path}: two {self.mode} baselines with different options reach it "
-                f"({_show(self.options)} and {_show(others[0].options)}); apply one"
+                f"{tree.path_of(node)}: two {self.mode} baselines with different options reach "
+                f"it ({_show(self.options)} and {_show(others[0].options)}); apply one"
             )
         reason = exemption(node)
         if reason is not None:
@@ -174,13 +196,15 @@ class SslBaseline:
             # Protected by the user's own ForceSsl: still check what it says now.
             self._audit(node, db)
             return
-        scope = node.node.scope
+        tree_node = node.node
+        scope = tree_node.scope
         assert isinstance(scope, Construct)
-        guard_id = f"{node.node.id}ForceSsl"
+        guard_id = f"{tree_node.id}ForceSsl"
         taken = 1
-        while scope.node.try_find_child(guard_id) is not None:
+        scope_node = scope.node
+        while scope_node.try_find_child(guard_id) is not None:
             taken += 1
-            guard_id = f"{node.node.id}ForceSsl{taken}"
+            guard_id = f"{tree_node.id}ForceSsl{taken}"
         options, skipped = self._options_for(db)
         try:
             guard = ForceSsl(
@@ -254,7 +278,7 @@ class SslBaseline:
         # audit runs last and sees the result, so only it writes.
         if self.mode == "audit" or not _baselines(node, "audit"):
             node.node.add_metadata(COMPLIANCE, compliance)
-        self.verdicts.append(Verdict(node.node.path, compliance, detail))
+        self.verdicts.append(Verdict(tree.path_of(node), compliance, detail))
 
 
 def audit(node: IConstruct, db: Database) -> tuple[list[rules.Problem], list[rules.Problem]]:

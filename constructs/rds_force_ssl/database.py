@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_rds as rds
 from constructs import IConstruct
 
+from rds_force_ssl import tree
 from rds_force_ssl.handlers import engines
 
 _FAMILY = re.compile(r"^([a-z-]+?)-?(\d+(?:\.\d+)?)$")  # postgres16, aurora-mysql8.0
@@ -36,7 +38,12 @@ class Database:
 
     @property
     def path(self) -> str:
-        return self.construct.node.path
+        return tree.path_of(self.construct)
+
+    @cached_property
+    def ref(self) -> str:
+        """The L1's ``Ref`` token (the instance or cluster identifier)."""
+        return self.cfn.ref
 
     @property
     def is_cluster(self) -> bool:
@@ -77,7 +84,7 @@ class Database:
             self.cfn.db_parameter_group_name = group_name
 
     def arn(self) -> str:
-        return _arn(self.cfn, "cluster" if self.is_cluster else "db", self.cfn.ref)
+        return _arn(self.cfn, "cluster" if self.is_cluster else "db", self.ref)
 
     def member_arns(self) -> list[str]:
         return [_arn(self.cfn, "db", m.ref) for m in self.members]
@@ -86,6 +93,8 @@ class Database:
 def database_of(node: IConstruct) -> Database | None:
     """The database ``node`` declares, or None if it declares none (or is part of another one:
     the L1 under an L2, or an Aurora cluster member)."""
+    # An L2 writes its engine's type and full version into its L1 (aws-rds instance.ts and
+    # cluster.ts), so the L1's two strings are read first: two round trips instead of four.
     if isinstance(node, V1_CLUSTERS):
         cfn = node.node.default_child
         if not isinstance(cfn, rds.CfnDBCluster):
@@ -96,14 +105,18 @@ def database_of(node: IConstruct) -> Database | None:
         cfn = node.node.default_child
         if not isinstance(cfn, rds.CfnDBCluster):
             return None
-        engine, version = _from_engine(node.engine)
+        engine, version = _engine_and_version(cfn.engine, cfn.engine_version)
+        if engine is None:
+            engine, version = _from_engine(node.engine)
         members = [c for c in node.node.find_all() if isinstance(c, rds.CfnDBInstance)]
         return Database(node, cfn, engine, version, members)
     if isinstance(node, rds.DatabaseInstanceBase):
         cfn = node.node.default_child
         if not isinstance(cfn, rds.CfnDBInstance):
             return None  # imported: nothing in this app to change
-        engine, version = _from_engine(node.engine)
+        engine, version = _engine_and_version(cfn.engine, cfn.engine_version)
+        if engine is None:  # a read replica: the engine is its source's
+            engine, version = _from_engine(node.engine)
         if engine is None:
             engine, version = _from_l1_instance(cfn)
         return Database(node, cfn, engine, version)
@@ -149,8 +162,8 @@ def _owned_by_l2(cfn: IConstruct) -> bool:
     if not isinstance(owner, kinds):
         return False
     child = owner.node.default_child
-    # jsii may hand back a different proxy for the same construct: compare paths.
-    return child is not None and child.node.path == cfn.node.path
+    # jsii may hand back a different proxy for the same construct: compare references.
+    return child is not None and tree.ref(child) == tree.ref(cfn)
 
 
 def _from_engine(engine: rds.IEngine | None) -> tuple[str | None, str | None]:
@@ -190,12 +203,12 @@ def _from_l1_or_owner(cfn: rds.CfnDBInstance) -> tuple[str | None, str | None]:
 
 
 def _engine_and_version(engine: Any, version: Any) -> tuple[str | None, str | None]:
-    if not isinstance(engine, str) or cdk.Token.is_unresolved(engine):
+    if not isinstance(engine, str) or tree.unresolved(engine):
         return None, None
     pinned = None
     if (
         isinstance(version, str)
-        and not cdk.Token.is_unresolved(version)
+        and not tree.unresolved(version)
         and engines.parse_version(version) is not None
     ):
         pinned = version
@@ -241,9 +254,4 @@ def _refs(value: Any) -> list[str]:
 
 
 def _arn(scope: IConstruct, resource: str, name: str) -> str:
-    return cdk.Stack.of(scope).format_arn(
-        service="rds",
-        resource=resource,
-        resource_name=name,
-        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-    )
+    return tree.arn(tree.stack_of(scope), "rds", resource, name)

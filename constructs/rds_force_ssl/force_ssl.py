@@ -17,12 +17,11 @@ from typing import Any, Literal, NamedTuple
 
 import aws_cdk as cdk
 import jsii
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
 from constructs import Construct, IConstruct, IValidation
 
 from rds_force_ssl import parameter_group as pg
-from rds_force_ssl import rules
+from rds_force_ssl import rules, tree
 from rds_force_ssl.database import Database, Proxy, database_of, proxy_of
 from rds_force_ssl.handlers import engines
 from rds_force_ssl.handlers import reboot as contract
@@ -76,12 +75,19 @@ class ForceSslError(ValueError):
         )
 
 
+# What ForceSsl wrote to the databases' metadata (PROTECTED_BY, which the synthesized assembly
+# keeps for report.py), remembered here so that it is not read back through jsii: database's
+# jsii reference -> the ForceSsl's path. Written only when a ForceSsl succeeds, with the metadata.
+_PROTECTED: dict[str, str] = {}
+# The stack's shared rds-force-ssl groups: (stack's jsii reference, construct ID) -> the group.
+_GROUPS: dict[tuple[str, str], pg.GroupRef] = {}
+# The synth-time checks of each stack, run by one validation per stack (see _StackChecks).
+_CHECKS: dict[str, list[_StillEnforced | _ProxyStillRequiresTls]] = {}
+
+
 def protected_by(database: IConstruct) -> str | None:
     """The construct path of the ForceSsl protecting ``database``, if any."""
-    for entry in database.node.metadata:
-        if entry.type == PROTECTED_BY:
-            return str(entry.data)
-    return None
+    return _PROTECTED.get(tree.ref(database))
 
 
 class ForceSsl(Construct):
@@ -135,7 +141,7 @@ class ForceSsl(Construct):
     ) -> None:
         # First the arguments themselves, before anything joins the tree. locals() holds exactly
         # the parameters here, so an option added to the signature is checked with the rest.
-        path = "/".join(filter(None, (scope.node.path, construct_id)))
+        path = tree.child_path(scope, construct_id)  # self.node.path, read once per scope
         given = {name: value for name, value in locals().items() if name in options()}
         usage = database_problems(path, database) + type_problems(path, given)
         if usage:
@@ -144,16 +150,18 @@ class ForceSsl(Construct):
         # The group it wrote to (None on a proxy), and the reboot resource (None on a proxy).
         self.parameter_group: cdk.CfnResource | None = None
         self.reboot: cdk.CustomResource | None = None
+        self._path = path
         try:
             proxy = proxy_of(database)
             if proxy is not None:
                 problems = check_proxy(database, proxy, min_tls_version, ca_certificate)
                 if autoscaled_readers:
-                    problems.append(_autoscaled_readers_problem(self.node.path))
+                    problems.append(_autoscaled_readers_problem(self._path))
                 if not problems:
-                    self._protect_proxy(proxy)
+                    self._protect_proxy(scope, proxy)
             else:
                 problems = self._protect_database(
+                    scope,
                     database,
                     min_tls_version=min_tls_version,
                     ca_certificate=ca_certificate,
@@ -170,10 +178,12 @@ class ForceSsl(Construct):
             # caller that catches the error is left with the app it had.
             scope.node.try_remove_child(construct_id)
             raise ForceSslError(problems)
-        database.node.add_metadata(PROTECTED_BY, self.node.path)
+        database.node.add_metadata(PROTECTED_BY, self._path)
+        _PROTECTED[tree.ref(database)] = self._path
 
     def _protect_database(
         self,
+        scope: Construct,
         database: IConstruct,
         *,
         min_tls_version: str | None,
@@ -185,23 +195,23 @@ class ForceSsl(Construct):
     ) -> list[rules.Problem]:
         """Protect ``database``, or return every reason it cannot be (changing nothing)."""
         db = database_of(database)
-        problems = check(self, database, db, min_tls_version)
-        usage = timing_problems(self.node.path, query_interval, total_timeout)
-        usage += shared_timing_problems(self, self.node.path, query_interval, total_timeout)
+        problems, group = check(self, database, db, min_tls_version)
+        usage = timing_problems(self._path, query_interval, total_timeout)
+        usage += shared_timing_problems(scope, self._path, query_interval, total_timeout)
         if db is not None and ca_certificate is not None:
             usage += _ca_problems(db, ca_certificate)
         if autoscaled_readers and not (db is not None and db.is_cluster and db.is_aurora):
-            usage.append(_autoscaled_readers_problem(self.node.path).text)
+            usage.append(_autoscaled_readers_problem(self._path).text)
         problems += [rules.Problem(None, text) for text in usage]
         if problems:
             return problems
         assert db is not None  # check() reports a None db as a problem
+        assert group is not None  # and locates the group when it finds none
         facts = db.facts
         assert facts is not None
         provider = RebootProvider.of(
-            self, query_interval=query_interval, total_timeout=total_timeout
+            scope, query_interval=query_interval, total_timeout=total_timeout
         )
-        group = pg.locate(self, db.group_name)
         wanted = enforced_parameters(facts, min_tls_version, group)
         if group.kind == "none":
             group = self._create_group(db, wanted)
@@ -213,32 +223,33 @@ class ForceSsl(Construct):
                 member.ca_certificate_identifier = ca_certificate.to_string()
         assert group.l1 is not None
         self.parameter_group = group.l1
-        self._grant(provider, db, group.l1.ref, autoscaled_readers=autoscaled_readers)
+        self._grant(provider, db, group.ref, autoscaled_readers=autoscaled_readers)
         self.reboot = reboot_resource(
             self,
             "Reboot",
             provider=provider,
             kind=contract.KIND_CLUSTER if db.is_cluster else contract.KIND_INSTANCE,
-            identifier=db.cfn.ref,
-            parameter_group_name=group.l1.ref,
-            parameters=pg.LiveParameters(group.l1),
+            identifier=db.ref,
+            parameter_group_name=group.ref,
+            parameters=group.live_parameters,
             enforced=wanted,
             members=[m.ref for m in db.members] if db.is_aurora else [],
             autoscaled_readers=autoscaled_readers,
             force_failover=force_failover and not db.is_cluster,
         )
         self._warn_if_rolling_reboot_is_too_long(db, provider)
-        self.node.add_validation(_StillEnforced(db.path, group.l1, facts, wanted))
+        _checks(scope).append(_StillEnforced(db, group.l1, facts, wanted))
         # The Refs above already order it after the database and its group; cluster members are
         # not referenced, yet their creation must finish before anything is rebooted.
         if db.members:
             self.reboot.node.add_dependency(*db.members)
         return []
 
-    def _protect_proxy(self, proxy: Proxy) -> None:
+    @staticmethod
+    def _protect_proxy(scope: Construct, proxy: Proxy) -> None:
         # No reboot: RequireTLS is a property of the proxy, which CloudFormation modifies itself.
         proxy.cfn.require_tls = True
-        self.node.add_validation(_ProxyStillRequiresTls(proxy))
+        _checks(scope).append(_ProxyStillRequiresTls(proxy))
 
     @staticmethod
     def _create_group(db: Database, wanted: dict[str, str]) -> pg.GroupRef:
@@ -248,7 +259,7 @@ class ForceSsl(Construct):
         and one group per database would cost a resource each (CloudFormation allows 500).
         """
         assert db.family is not None
-        stack = cdk.Stack.of(db.cfn)
+        stack = tree.stack_of(db.cfn)
         floor = "".join(
             value.replace("TLSv", "Tls").replace(".", "")
             for value in wanted.values()
@@ -256,19 +267,26 @@ class ForceSsl(Construct):
         )
         family = "".join(ch for ch in db.family.title() if ch.isalnum())
         group_id = f"RdsForceSsl{'Cluster' if db.is_cluster else ''}Group{family}{floor}"
-        group = stack.node.try_find_child(group_id)
-        if group is None:
-            kind = rds.CfnDBClusterParameterGroup if db.is_cluster else rds.CfnDBParameterGroup
-            group = kind(
-                stack,
-                group_id,
-                family=db.family,
-                parameters=dict(wanted),
-                description=f"rds-force-ssl: {', '.join(f'{k}={v}' for k, v in wanted.items())}",
+        shared = _GROUPS.get((tree.ref(stack), group_id))
+        if shared is None:
+            group = stack.node.try_find_child(group_id)
+            if group is None:
+                kind = rds.CfnDBClusterParameterGroup if db.is_cluster else rds.CfnDBParameterGroup
+                group = kind(
+                    stack,
+                    group_id,
+                    family=db.family,
+                    parameters=dict(wanted),
+                    description="rds-force-ssl: "
+                    + ", ".join(f"{k}={v}" for k, v in wanted.items()),
+                )
+            assert isinstance(group, cdk.CfnResource)
+            shared = _GROUPS[(tree.ref(stack), group_id)] = pg.GroupRef(
+                "l1", tree.path_of(group), l1=group, parameters=dict(wanted)
             )
-        assert isinstance(group, cdk.CfnResource)
-        db.attach(group.ref)
-        return pg.GroupRef("l1", group.node.path, l1=group, parameters=dict(wanted))
+        assert shared.l1 is not None
+        db.attach(shared.ref)
+        return shared
 
     @staticmethod
     def _grant(
@@ -277,74 +295,40 @@ class ForceSsl(Construct):
         """IAM for this database: describe it, read the parameters ForceSsl owns in its group,
         reboot what it may need to reboot; only its own ARNs (the Service Authorization
         Reference gives each of these actions a resource type)."""
-        stack = cdk.Stack.of(db.cfn)
+        stack = tree.stack_of(db.cfn)
 
         def rds_arn(resource: str, name: str) -> str:
-            return stack.format_arn(
-                service="rds",
-                resource=resource,
-                resource_name=name,
-                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-            )
+            return tree.arn(stack, "rds", resource, name)
 
         if not db.is_cluster:
-            provider.grant(
-                iam.PolicyStatement(actions=["rds:DescribeDBInstances"], resources=[db.arn()]),
-                iam.PolicyStatement(
-                    actions=["rds:DescribeDBParameters"], resources=[rds_arn("pg", group_name)]
-                ),
-                reboot=False,
-            )
-            provider.grant(
-                iam.PolicyStatement(actions=["rds:RebootDBInstance"], resources=[db.arn()]),
-                reboot=True,
-            )
+            provider.grant(["rds:DescribeDBInstances"], [db.arn()], reboot=False)
+            provider.grant(["rds:DescribeDBParameters"], [rds_arn("pg", group_name)], reboot=False)
+            provider.grant(["rds:RebootDBInstance"], [db.arn()], reboot=True)
             return
-        cluster_reads = [
-            iam.PolicyStatement(actions=["rds:DescribeDBClusters"], resources=[db.arn()]),
-            iam.PolicyStatement(
-                actions=["rds:DescribeDBClusterParameters"],
-                resources=[rds_arn("cluster-pg", group_name)],
-            ),
-        ]
+        provider.grant(["rds:DescribeDBClusters"], [db.arn()], reboot=False)
+        provider.grant(
+            ["rds:DescribeDBClusterParameters"], [rds_arn("cluster-pg", group_name)], reboot=False
+        )
         if not db.is_aurora:
             # A Multi-AZ DB cluster reboots as a whole; RDS names its members.
-            provider.grant(*cluster_reads, reboot=False)
-            provider.grant(
-                iam.PolicyStatement(actions=["rds:RebootDBCluster"], resources=[db.arn()]),
-                reboot=True,
-            )
+            provider.grant(["rds:RebootDBCluster"], [db.arn()], reboot=True)
             return
         members = db.member_arns()
         if members:
-            cluster_reads.append(
-                iam.PolicyStatement(actions=["rds:DescribeDBInstances"], resources=members)
-            )
-        provider.grant(*cluster_reads, reboot=False)
-        if members:
-            provider.grant(
-                iam.PolicyStatement(actions=["rds:RebootDBInstance"], resources=members),
-                reboot=True,
-            )
+            provider.grant(["rds:DescribeDBInstances"], members, reboot=False)
+            provider.grant(["rds:RebootDBInstance"], members, reboot=True)
         if autoscaled_readers:
             # Aurora Auto Scaling names its readers application-autoscaling-<uuid> and tags them
             # application-autoscaling:resourceId = cluster:<cluster id> (Aurora user guide, "DB
             # instance IDs and tagging"); RDS's db resource type takes aws:ResourceTag.
-            def tagged(action: str) -> iam.PolicyStatement:
-                return iam.PolicyStatement(
-                    actions=[action],
-                    resources=[rds_arn("db", f"{AUTOSCALED_PREFIX}*")],
-                    conditions={
-                        "StringEquals": {
-                            f"aws:ResourceTag/{AUTOSCALED_TAG}": cdk.Fn.join(
-                                "", ["cluster:", db.cfn.ref]
-                            )
-                        }
-                    },
-                )
-
-            provider.grant(tagged("rds:DescribeDBInstances"), reboot=False)
-            provider.grant(tagged("rds:RebootDBInstance"), reboot=True)
+            tagged = rds_arn("db", f"{AUTOSCALED_PREFIX}*")
+            condition = {
+                "StringEquals": {
+                    f"aws:ResourceTag/{AUTOSCALED_TAG}": cdk.Fn.join("", ["cluster:", db.ref])
+                }
+            }
+            for action, reboot in (("DescribeDBInstances", False), ("RebootDBInstance", True)):
+                provider.grant([f"rds:{action}"], [tagged], reboot=reboot, conditions=condition)
 
     def _warn_if_rolling_reboot_is_too_long(self, db: Database, provider: RebootProvider) -> None:
         """Aurora members are rebooted one at a time: warn when that cannot fit the time budget."""
@@ -381,45 +365,43 @@ def enforced_parameters(
     return wanted
 
 
-@jsii.implements(IValidation)
 class _StillEnforced:
     """At synth, the group must still say what ForceSsl put in it: a later
     ``add_parameter("rds.force_ssl", "0")`` in the user's code must not ship."""
 
     def __init__(
         self,
-        db_path: str,
+        db: Database,
         group: cdk.CfnResource,
         facts: engines.Engine,
         wanted: Mapping[str, str],
     ) -> None:
-        self._db_path = db_path
-        self._group = group
+        self._db = db
+        self.group = group
         self._facts = facts
         self._wanted = dict(wanted)
 
-    def validate(self) -> list[str]:
-        have = pg.resolved_parameters(self._group, getattr(self._group, "parameters", None)) or {}
+    def problems(self, have: Mapping[str, object]) -> list[str]:
+        """What is wrong, given the group's parameters as synth resolves them now."""
         problems = []
         for key, value in self._wanted.items():
             now = have.get(key)
             held = self._facts.enforces(now) if key == self._facts.parameter else str(now) == value
             if not held:
                 problems.append(
-                    f"{self._db_path}: parameter group {self._group.node.path} sets {key}="
+                    f"{self._db.path}: parameter group {tree.path_of(self.group)} sets {key}="
                     f"{now} after ForceSsl set it to '{value}'; remove the later change"
                 )
         return problems
 
 
-@jsii.implements(IValidation)
 class _ProxyStillRequiresTls:
     """At synth, the proxy must still require TLS: a later ``require_tls = False`` fails."""
 
     def __init__(self, proxy: Proxy) -> None:
         self._proxy = proxy
 
-    def validate(self) -> list[str]:
+    def problems(self) -> list[str]:
         if self._proxy.cfn.require_tls is True:
             return []
         return [
@@ -428,43 +410,80 @@ class _ProxyStillRequiresTls:
         ]
 
 
+@jsii.implements(IValidation)
+class _StackChecks:
+    """One validation per stack for every ForceSsl in it: a jsii callback per database, and a
+    resolve of the same shared group for each, cost more than the checks themselves."""
+
+    def __init__(self, checks: list[_StillEnforced | _ProxyStillRequiresTls]) -> None:
+        self._checks = checks
+
+    def validate(self) -> list[str]:
+        problems: list[str] = []
+        groups: dict[str, Mapping[str, object]] = {}
+        for check in self._checks:
+            if isinstance(check, _ProxyStillRequiresTls):
+                problems += check.problems()
+                continue
+            key = tree.ref(check.group)
+            if key not in groups:
+                groups[key] = (
+                    pg.resolved_parameters(check.group, getattr(check.group, "parameters", None))
+                    or {}
+                )
+            problems += check.problems(groups[key])
+        return problems
+
+
+def _checks(scope: IConstruct) -> list[_StillEnforced | _ProxyStillRequiresTls]:
+    """The synth-time checks of ``scope``'s stack, registered with the stack on first use."""
+    stack = tree.stack_of(scope)
+    checks = _CHECKS.get(tree.ref(stack))
+    if checks is None:
+        checks = _CHECKS[tree.ref(stack)] = []
+        stack.node.add_validation(_StackChecks(checks))
+    return checks
+
+
 def check(
     scope: IConstruct,
     database: IConstruct,
     db: Database | None,
     min_tls_version: str | None,
-) -> list[rules.Problem]:
-    """Every reason ``db`` cannot be protected as asked (empty when it can)."""
-    path = database.node.path
+) -> tuple[list[rules.Problem], pg.GroupRef | None]:
+    """Every reason ``db`` cannot be protected as asked (empty when it can), and its parameter
+    group once the engine allows one."""
     if db is None:
         return [
             rules.Problem(
                 None,
-                f"{path}: not a database ForceSsl can change (an imported instance or cluster, "
-                "or an L1 that belongs to another construct); protect the construct that "
-                "declares it in this app",
+                f"{tree.path_of(database)}: not a database ForceSsl can change (an imported "
+                "instance or cluster, or an L1 that belongs to another construct); protect the "
+                "construct that declares it in this app",
             )
-        ]
+        ], None
     problems = rules.engine_problems(db)
     earlier = protected_by(database)
     if earlier is not None:
         problems.append(
             rules.Problem(
-                None, f"{path}: already protected by {earlier}; remove one of the two ForceSsl"
+                None,
+                f"{tree.path_of(database)}: already protected by {earlier}; remove one of the two "
+                "ForceSsl",
             )
         )
     facts = db.facts
     if problems or facts is None:
-        return problems
+        return problems, None
     if min_tls_version is not None:
         floor = facts.tls_floor_problem(min_tls_version, db.version)
         if floor is not None:
-            problems.append(rules.Problem(None, f"{scope.node.path}: {floor}"))
+            problems.append(rules.Problem(None, f"{tree.path_of(scope)}: {floor}"))
     group = pg.locate(scope, db.group_name)
     wanted = facts.wanted_parameters(
         min_tls_version if min_tls_version in engines.TLS_VERSIONS else None
     )
-    return problems + rules.group_problems(scope, db, group, wanted)
+    return problems + rules.group_problems(scope, db, group, wanted), group
 
 
 def check_proxy(

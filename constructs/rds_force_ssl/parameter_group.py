@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_rds as rds
 from constructs import IConstruct
+
+from rds_force_ssl import tree
 
 
 @dataclass
@@ -33,14 +36,26 @@ class GroupRef:
     l1: cdk.CfnResource | None = None
     parameters: dict[str, Any] | None = None  # resolved, when known
 
+    @cached_property
+    def ref(self) -> str:
+        """The group's ``Ref`` token (its name), read once."""
+        assert self.l1 is not None
+        return self.l1.ref
+
+    @cached_property
+    def live_parameters(self) -> LiveParameters:
+        """One token for every reboot resource of this group (jsii creates it once)."""
+        assert self.l1 is not None
+        return LiveParameters(self.l1)
+
 
 def locate(scope: IConstruct, group_name: str | None) -> GroupRef:
     """Classify a database's ``DBParameterGroupName`` / ``DBClusterParameterGroupName``."""
     if group_name is None or (
-        not cdk.Token.is_unresolved(group_name) and group_name.startswith("default.")
+        not tree.unresolved(group_name) and group_name.startswith("default.")
     ):
         return GroupRef("none", group_name or "")
-    if not cdk.Token.is_unresolved(group_name):
+    if not tree.unresolved(group_name):
         return GroupRef("unknown", group_name)
     ref = cdk.Tokenization.reverse(group_name)
     target = getattr(ref, "target", None)
@@ -59,7 +74,7 @@ def resolved_parameters(scope: IConstruct, value: Any) -> dict[str, Any] | None:
     """The group's parameters as plain values, or None when they cannot be read at synth."""
     if value is None:
         return {}
-    resolved = cdk.Stack.of(scope).resolve(value)
+    resolved = tree.stack_of(scope).resolve(value)
     if not isinstance(resolved, Mapping):
         return None
     return dict(resolved)
@@ -97,7 +112,13 @@ class LiveParameters:
         return None
 
     def resolve(self, context: cdk.IResolveContext) -> Any:
-        return context.resolve(getattr(self._group, "parameters", None))
+        parameters = getattr(self._group, "parameters", None)
+        if isinstance(parameters, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) and not tree.unresolved(v)
+            for k, v in parameters.items()
+        ):
+            return dict(parameters)  # plain strings (ForceSsl's own groups): nothing to resolve
+        return context.resolve(parameters)
 
     def to_string(self) -> str:
         return cdk.Token.as_string(self)

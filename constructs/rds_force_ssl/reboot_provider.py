@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -11,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
+from rds_force_ssl import tree
 from rds_force_ssl.handlers import reboot as contract
 
 PROVIDER_ID = "RdsForceSslRebootProvider"
@@ -27,15 +30,19 @@ MAX_TOTAL_TIMEOUT_S = 3600
 MIN_QUERY_INTERVAL_S = 5
 
 
+# The stack's provider, by the stack's jsii reference (see tree.py): found without a round trip.
+_PROVIDERS: dict[str, RebootProvider] = {}
+
+
 def shared_timing_problems(
     scope: Construct, path: str, query_interval: cdk.Duration, total_timeout: cdk.Duration
 ) -> list[str]:
     """Every ForceSsl in a stack shares one provider, so they must agree on its timing."""
-    stack = cdk.Stack.of(scope)
-    existing = stack.node.try_find_child(PROVIDER_ID)
-    if not isinstance(existing, RebootProvider):
+    stack = tree.stack_of(scope)
+    existing = _PROVIDERS.get(tree.ref(stack))
+    if existing is None:
         return []
-    wanted = (query_interval.to_seconds(), total_timeout.to_seconds())
+    wanted = (tree.seconds(query_interval), tree.seconds(total_timeout))
     if wanted == (existing.query_interval_s, existing.total_timeout_s):
         return []
     return [
@@ -50,8 +57,8 @@ def shared_timing_problems(
 def timing_problems(
     path: str, query_interval: cdk.Duration, total_timeout: cdk.Duration
 ) -> list[str]:
-    interval = query_interval.to_seconds()
-    total = total_timeout.to_seconds()
+    interval = tree.seconds(query_interval)
+    total = tree.seconds(total_timeout)
     problems = []
     if interval < MIN_QUERY_INTERVAL_S:
         problems.append(
@@ -86,8 +93,8 @@ class RebootProvider(Construct):
         total_timeout: cdk.Duration,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.query_interval_s = query_interval.to_seconds()
-        self.total_timeout_s = total_timeout.to_seconds()
+        self.query_interval_s = tree.seconds(query_interval)
+        self.total_timeout_s = tree.seconds(total_timeout)
         # One log group for all five Lambdas rather than one each: a deploy's decisions read
         # together, and every group is a resource in every stack that uses ForceSsl.
         reconciler_logs = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR)
@@ -122,6 +129,11 @@ class RebootProvider(Construct):
         self._reboot.add_statements(
             iam.PolicyStatement(actions=["rds:DescribeEvents"], resources=["*"])
         )
+        # One statement per role and set of actions, which each database adds its ARNs to
+        # (what minimizePolicies merges them into anyway): a round trip per new ARN, not three
+        # per statement.
+        self._statements: dict[tuple[bool, tuple[str, ...]], tuple[iam.PolicyStatement, set[str]]]
+        self._statements = {}
 
         def handler(
             name: str, entry: str, description: str, policy: iam.PolicyDocument
@@ -163,33 +175,51 @@ class RebootProvider(Construct):
             log_group=reconciler_logs,
         )
         _acknowledge_framework_findings(self)
+        self.service_token: str = self.provider.service_token
 
     @classmethod
     def of(
         cls, scope: Construct, *, query_interval: cdk.Duration, total_timeout: cdk.Duration
     ) -> RebootProvider:
         """The stack's provider, made on first use (``shared_timing_problems`` first)."""
-        stack = cdk.Stack.of(scope)
-        existing = stack.node.try_find_child(PROVIDER_ID)
+        stack = tree.stack_of(scope)
+        existing = _PROVIDERS.get(tree.ref(stack))
         if existing is None:
-            return cls(
+            existing = _PROVIDERS[tree.ref(stack)] = cls(
                 stack, PROVIDER_ID, query_interval=query_interval, total_timeout=total_timeout
             )
-        assert isinstance(existing, RebootProvider)
         return existing
 
-    def grant(self, *statements: iam.PolicyStatement, reboot: bool) -> None:
-        """Add statements for one database: to both handlers' roles (``reboot=False``: reads),
-        or to the poller's only."""
-        for statement in statements:
-            if not reboot:
-                self._read.add_statements(statement)
-            self._reboot.add_statements(statement)
-
-    @property
-    def service_token(self) -> str:
-        return self.provider.service_token
-
+    def grant(
+        self,
+        actions: list[str],
+        resources: list[str],
+        *,
+        reboot: bool,
+        conditions: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Allow ``actions`` on ``resources`` for one database: to both handlers' roles
+        (``reboot=False``: reads), or to the poller's only."""
+        docs = [self._reboot] if reboot else [self._read, self._reboot]
+        if conditions is not None:  # particular to one database: a statement of its own
+            statement = iam.PolicyStatement(
+                actions=actions, resources=resources, conditions=conditions
+            )
+            for doc in docs:
+                doc.add_statements(statement)
+            return
+        key = (reboot, tuple(actions))
+        if key not in self._statements:
+            statement = iam.PolicyStatement(actions=actions, resources=resources)
+            for doc in docs:
+                doc.add_statements(statement)
+            self._statements[key] = (statement, set(resources))
+            return
+        statement, present = self._statements[key]
+        new = [r for r in resources if r not in present]
+        if new:
+            statement.add_resources(*new)
+            present.update(new)
 
 def reboot_resource(
     scope: Construct,
