@@ -26,12 +26,11 @@ from typing import Any, Literal, cast
 
 import aws_cdk as cdk
 import jsii
-from aws_cdk import aws_rds as rds
 from constructs import Construct, IConstruct
 
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import rules, tree
-from rds_force_ssl.database import Database, Proxy, database_of, proxy_of
+from rds_force_ssl.database import CANDIDATES, Database, Proxy, database_of, proxy_of
 from rds_force_ssl.force_ssl import (
     DatabaseConstruct,
     ForceSsl,
@@ -43,6 +42,10 @@ from rds_force_ssl.force_ssl import (
 EXEMPT = "rds-force-ssl:exempt"
 COMPLIANCE = "rds-force-ssl:compliance"
 Mode = Literal["enforce", "audit"]
+# How many baselines of each mode this process has made. With one of a mode (an app's synth;
+# a test suite makes many), the baseline visiting a database is the only one of its mode that
+# can reach it, and _baselines() need not read the Aspects of every scope above it through jsii.
+_CREATED: Counter[str] = Counter()
 # What exempt() wrote to the metadata (EXEMPT, kept in the synthesized assembly), remembered so
 # that the Aspect need not read every database's metadata back through jsii: jsii reference ->
 # the reason.
@@ -66,17 +69,6 @@ def exempt(database: IConstruct, *, reason: str) -> None:
 
 def exemption(database: IConstruct) -> str | None:
     return _EXEMPT.get(tree.ref(database))
-
-
-# What the Aspect looks at; database_of and proxy_of decide which of these declare a database.
-_RDS = (
-    rds.DatabaseInstanceBase,
-    rds.DatabaseCluster,
-    rds.DatabaseProxy,
-    rds.CfnDBInstance,
-    rds.CfnDBCluster,
-    rds.CfnDBProxy,
-)
 
 
 @dataclass(frozen=True)
@@ -105,6 +97,7 @@ class SslBaseline:
         self.mode = mode
         self.options = force_ssl_options
         self.verdicts: list[Verdict] = []
+        _CREATED[mode] += 1
         # jsii references of the databases and proxies seen, and of the L1s that belong to
         # them (an L2's own resource, a cluster's members), which the Aspect visits next.
         self._seen: set[str] = set()
@@ -142,7 +135,7 @@ class SslBaseline:
     def visit(self, node: IConstruct) -> None:
         # Called for every construct in the app: anything but an RDS construct returns here
         # without a round trip to jsii.
-        if not isinstance(node, _RDS) or tree.ref(node) in self._seen:
+        if not isinstance(node, CANDIDATES) or tree.ref(node) in self._seen:
             return
         db = database_of(node)
         proxy = proxy_of(node) if db is None else None
@@ -154,7 +147,7 @@ class SslBaseline:
             return
         # Several baselines of this mode may reach one database (one on the app, one on a stack
         # applied first): the outermost judges it, once, and different options are an error.
-        judges = _baselines(node, self.mode)
+        judges = _baselines(node, self.mode) if _CREATED[self.mode] > 1 else [self]
         if judges and judges[0] is not self:
             return
         others = [b for b in judges if not b.same_options(self.options)]
@@ -207,7 +200,7 @@ class SslBaseline:
             guard_id = f"{tree_node.id}ForceSsl{taken}"
         options, skipped = self._options_for(db)
         try:
-            guard = ForceSsl(
+            ForceSsl(
                 scope,
                 guard_id,
                 database=cast(DatabaseConstruct, node),
@@ -219,8 +212,8 @@ class SslBaseline:
             self._record(node, "NON_COMPLIANT", "; ".join(map(str, err.problems)))
             return
         for text in skipped:
-            cdk.Annotations.of(node).add_warning(f"[rds-force-ssl] {node.node.path}: {text}")
-        self._record(node, "COMPLIANT", f"protected by {guard.node.path}")
+            cdk.Annotations.of(node).add_warning(f"[rds-force-ssl] {tree.path_of(node)}: {text}")
+        self._record(node, "COMPLIANT", f"protected by {tree.child_path(scope, guard_id)}")
 
     def _options_for(self, db: Database | None) -> tuple[dict[str, Any], list[str]]:
         """The baseline's options that this database (None: a proxy) can take, and why the
@@ -276,7 +269,7 @@ class SslBaseline:
     def _record(self, node: IConstruct, compliance: str, detail: str) -> None:
         # One verdict per database in the assembly: with enforce and audit both applied, the
         # audit runs last and sees the result, so only it writes.
-        if self.mode == "audit" or not _baselines(node, "audit"):
+        if self.mode == "audit" or not (_CREATED["audit"] and _baselines(node, "audit")):
             node.node.add_metadata(COMPLIANCE, compliance)
         self.verdicts.append(Verdict(tree.path_of(node), compliance, detail))
 

@@ -24,6 +24,17 @@ from rds_force_ssl.handlers import engines
 _FAMILY = re.compile(r"^([a-z-]+?)-?(\d+(?:\.\d+)?)$")  # postgres16, aurora-mysql8.0
 # Aurora Serverless v1 L2s: clusters in engine mode "serverless".
 V1_CLUSTERS = (rds.ServerlessCluster, rds.ServerlessClusterFromSnapshot)
+# Every class database_of() and proxy_of() look at: for anything else both return None, which a
+# caller that sees every construct (the baseline's Aspect) can tell without a round trip to jsii.
+CANDIDATES = (
+    *V1_CLUSTERS,
+    rds.DatabaseClusterBase,
+    rds.DatabaseInstanceBase,
+    rds.DatabaseProxy,
+    rds.CfnDBInstance,
+    rds.CfnDBCluster,
+    rds.CfnDBProxy,
+)
 
 
 @dataclass
