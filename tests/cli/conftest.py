@@ -7,11 +7,14 @@ start fails the tests instead of skipping them, so a green run always includes t
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from rds_force_ssl import cli
 from tests.cli.pgserver import (
@@ -19,8 +22,10 @@ from tests.cli.pgserver import (
     APP_USER,
     HBA_SSL_ONLY,
     HOST,
+    MAX_ADDRESSES,
     PgServer,
     find_bindir,
+    loopback_addresses,
     start_server,
 )
 
@@ -42,7 +47,12 @@ def pg_server() -> Iterator[PgServer]:
         )
         raise AssertionError("unreachable")
     try:
-        server = start_server(bindir=bindir, app_password="real-" + secrets.token_hex(12))
+        # Every loopback address it may have: one endpoint each, for the fleet tests.
+        server = start_server(
+            bindir=bindir,
+            app_password="real-" + secrets.token_hex(12),
+            addresses=loopback_addresses(MAX_ADDRESSES),
+        )
     except (OSError, RuntimeError) as err:
         _unavailable(f"could not start PostgreSQL from {bindir}: {err}")
         raise AssertionError("unreachable") from err
@@ -70,16 +80,19 @@ def run_verify(
     pg: PgServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., Run]:
     """Run ``rds-force-ssl verify`` in-process against the test server; every run also proves
-    that the real password appears in neither output stream."""
+    that the real password appears in neither output stream, and that no message shows raw
+    bytes."""
 
     def run(
         *extra: str,
         host: str = HOST,
         dbname: str = APP_DB,
         port: int | None = None,
-        sslrootcert: str | None = None,
+        sslrootcert: str | None = None,  # "": none at all
+        user: str = APP_USER,
+        password: str | None = None,
     ) -> Run:
-        monkeypatch.setenv("PGPASSWORD", pg.app_password)
+        monkeypatch.setenv("PGPASSWORD", password or pg.app_password)
         argv = [
             "verify",
             "--host",
@@ -89,14 +102,52 @@ def run_verify(
             "--dbname",
             dbname,
             "--user",
-            APP_USER,
-            "--sslrootcert",
-            sslrootcert or str(pg.ca_file),
+            user,
+            *(() if sslrootcert == "" else ("--sslrootcert", sslrootcert or str(pg.ca_file))),
             *extra,
         ]
         code = cli.main(argv)
         captured = capsys.readouterr()
-        assert pg.app_password not in captured.out + captured.err
+        assert (password or pg.app_password) not in captured.out + captured.err
+        # Messages are sentences: no Python reprs of bytes such as b'N'.
+        assert not re.search(r"\bb['\"]", captured.out + captured.err), captured.out
         return Run(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto in server mode, over real HTTP: botocore's own serialisation, paginators and error
+    shapes. Tests patch its response classes for what moto lacks (it runs in this process)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def rds_client(endpoint: str, region: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "rds",
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def denied(action: str) -> Callable[..., Any]:
+    """A moto response method that answers like IAM does for an action the caller lacks."""
+    from moto.rds.exceptions import RDSClientError
+
+    def answer(self: object) -> None:
+        raise RDSClientError(
+            "AccessDenied",
+            f"User: arn:aws:iam::123456789012:user/auditor is not authorized to perform: "
+            f"rds:{action} because no identity-based policy allows the rds:{action} action",
+        )
+
+    return answer

@@ -46,6 +46,29 @@ HBA_PLAINTEXT_PASSWORD = (
     f"hostssl all all {ADDRESS}/32 scram-sha-256",
     f"hostnossl all all {ADDRESS}/32 password",
 )
+HBA_HOST_PASSWORD = (f"host all all {ADDRESS}/32 password",)
+HBA_HOST_MD5 = (f"host all all {ADDRESS}/32 md5",)
+HBA_TRUST = (f"host all all {ADDRESS}/32 trust",)
+# TLS, but a cleartext `password` method on it: a client asked for it cannot use channel binding.
+HBA_SSL_PASSWORD = (
+    f"hostssl all all {ADDRESS}/32 password",
+    f"hostnossl all all {ADDRESS}/32 reject",
+)
+# PostgreSQL's default, and one that lets the client offer TLS 1.0 and 1.1 as well.
+CIPHERS_DEFAULT = "HIGH:MEDIUM:+3DES:!aNULL"
+CIPHERS_LEGACY = "DEFAULT:@SECLEVEL=0"
+# What the server logs at DEBUG5/DEBUG4 the moment a password or a SASL answer arrives
+# (src/backend/libpq/auth.c, auth-sasl.c): the proof that the probes never sent one.
+PASSWORD_RECEIVED = ("received password packet", "processing received SASL response")
+# 127.0.0.1 and more loopback addresses on the same server: one endpoint per address, for fleet
+# tests. PostgreSQL listens on at most 64 sockets (MAXLISTEN in postmaster.c), the Unix-domain
+# socket included.
+MAX_ADDRESSES = 63
+
+
+def loopback_addresses(count: int) -> tuple[str, ...]:
+    return tuple(f"127.0.0.{n}" for n in range(1, count + 1))
+
 
 RELOADED = "received SIGHUP, reloading configuration files"
 
@@ -89,6 +112,8 @@ class PgServer:
     port: int
     ca: trustme.CA
     app_password: str
+    addresses: tuple[str, ...] = (ADDRESS,)
+    cert_names: tuple[str, ...] = ()  # more names for the certificate than HOST
     _applied: tuple[object, ...] = field(default=(), init=False, repr=False)
 
     @property
@@ -126,11 +151,12 @@ class PgServer:
         # A year, like a real server certificate (trustme's default runs to the year 3000).
         a_year = datetime.now(UTC) + timedelta(days=365)
         self.install_certificate(
-            self.ca.issue_cert(HOST, common_name=HOST, not_after=a_year), name="server"
+            self.ca.issue_cert(HOST, *self.cert_names, common_name=HOST, not_after=a_year),
+            name="server",
         )
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(
-                f"listen_addresses = '{ADDRESS}'\n"
+                f"listen_addresses = '{','.join(self.addresses)}'\n"
                 f"port = {self.port}\n"
                 f"unix_socket_directories = '{self.socket_dir}'\n"
                 "ssl = on\n"
@@ -164,7 +190,7 @@ class PgServer:
             conn.execute(f"CREATE DATABASE {SSLINFO_DB} OWNER {APP_USER}")
         with self.admin(dbname=SSLINFO_DB) as conn:
             conn.execute("CREATE EXTENSION sslinfo")
-        self._applied = (HBA_SSL_ONLY, "server", "TLSv1.2")
+        self._applied = (HBA_SSL_ONLY, "server", "TLSv1.2", CIPHERS_DEFAULT, "warning")
 
     def stop(self) -> None:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
@@ -200,9 +226,14 @@ class PgServer:
         hba: tuple[str, ...],
         cert: str = "server",
         ssl_min_protocol_version: str = "TLSv1.2",
+        ssl_ciphers: str = CIPHERS_DEFAULT,
+        log_min_messages: str = "warning",
     ) -> None:
-        """Apply a scenario and wait until the postmaster has reloaded it."""
-        wanted = (hba, cert, ssl_min_protocol_version)
+        """Apply a scenario and wait until the postmaster has reloaded it.
+
+        ``log_min_messages="debug5"`` makes the server log every password or SASL message it
+        receives (``PASSWORD_RECEIVED``)."""
+        wanted = (hba, cert, ssl_min_protocol_version, ssl_ciphers, log_min_messages)
         if wanted == self._applied:
             return
         self.write_hba(hba)
@@ -214,6 +245,8 @@ class PgServer:
             conn.execute(
                 f"ALTER SYSTEM SET ssl_min_protocol_version = '{ssl_min_protocol_version}'"
             )
+            conn.execute(f"ALTER SYSTEM SET ssl_ciphers = '{ssl_ciphers}'")
+            conn.execute(f"ALTER SYSTEM SET log_min_messages = '{log_min_messages}'")
             conn.execute("SELECT pg_reload_conf()")
         # pg_reload_conf only signals; new connections see the new rules once it is logged.
         deadline = time.monotonic() + 10
@@ -251,12 +284,19 @@ class PgServer:
             )
 
 
-def start_server(*, bindir: Path, app_password: str) -> PgServer:
-    """Create, configure and start a TLS cluster on a free port; SSL-only rules to begin with."""
+def start_server(
+    *,
+    bindir: Path,
+    app_password: str,
+    addresses: tuple[str, ...] = (ADDRESS,),
+    cert_names: tuple[str, ...] = (),
+) -> PgServer:
+    """Create, configure and start a TLS cluster on a free port of every address (its
+    certificate names HOST and ``cert_names``); SSL-only rules to begin with."""
     root = Path(tempfile.mkdtemp(prefix="rds-force-ssl-pg-"))
     # mkdtemp makes it 0700 for the current user; the server user must be able to enter it.
     root.chmod(0o755)
-    server = PgServer(bindir, root, free_port(), trustme.CA(), app_password)
+    server = PgServer(bindir, root, free_port(), trustme.CA(), app_password, addresses, cert_names)
     try:
         server.init()
         server.start()

@@ -13,13 +13,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from moto.core.responses import ActionResult
 from moto.rds.responses import RDSResponse
-from moto.server import ThreadedMotoServer
 
-from rds_force_ssl import audit, cli
+from rds_force_ssl import cli
+from rds_force_ssl.cli import audit, aws
+from tests.cli.conftest import denied, rds_client
+
+# moto warns that AccessDenied and ExpiredToken are not in RDS's own error shapes: IAM and STS
+# send them, which is what the tests mimic.
+pytestmark = pytest.mark.filterwarnings("ignore:Exception\\(RDSClientError\\):UserWarning")
 
 # Test data for the CA list (moto 5.2 does not implement DescribeCertificates).
 CERTIFICATES = {
@@ -42,24 +46,14 @@ def _describe_certificates(self: RDSResponse) -> ActionResult:
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
+def endpoint(moto_endpoint: str) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(RDSResponse, "describe_certificates", _describe_certificates, raising=False)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-        server.stop()
+        yield moto_endpoint
 
 
 def client(endpoint: str, region: str) -> Any:
-    return boto3.client(
-        "rds",
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return rds_client(endpoint, region)
 
 
 def counted(rds: Any) -> Counter[str]:
@@ -158,7 +152,7 @@ def fleet(endpoint: str) -> str:
 
 
 def test_fleet_rows(fleet: str) -> None:
-    rows = {r.name: r for r in audit.audit(client(fleet, FLEET_REGION))}
+    rows = {r.name: r for r in audit.audit(client(fleet, FLEET_REGION)).rows}
     got = {n: (r.kind, r.force_ssl, r.source, r.state, r.enforced) for n, r in rows.items()}
     assert got == {
         "orders": ("instance", "1", "explicit", "effective", True),
@@ -197,7 +191,7 @@ def test_describe_calls_are_read_page_by_page(endpoint: str) -> None:
     for n in range(45):
         instance(rds, f"tenant-{n:02d}", "16.9", DBParameterGroupName="shared")
     calls = counted(rds)
-    rows = audit.audit(rds, page_size=20)
+    rows = audit.audit(rds, page_size=20).rows
     assert len(rows) == 45
     assert all(r.enforced for r in rows)
     assert calls["DescribeDBInstances"] == 3
@@ -259,11 +253,160 @@ def test_cli_json_with_progress_on_a_terminal(
     assert "\raudited 9/9\n" in terminal.getvalue()
 
 
-def test_cli_without_a_region_is_a_usage_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+# ---- least privilege and errors: what a user without the full policy sees -------------------
+@pytest.mark.usefixtures("aws_env")
+def test_denied_describe_certificates_costs_only_the_ca_expiry_column(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+    monkeypatch.setattr(RDSResponse, "describe_certificates", denied("DescribeCertificates"))
+    code = cli.main(["audit", "--region", FLEET_REGION])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1  # the same verdict as with the full policy
+    rows = [line for line in lines if line.startswith(("instance ", "cluster "))]
+    assert len(rows) == 9
+    assert all(line.endswith("unknown") for line in rows)
+    assert lines[-2:] == [
+        "6 of 9 effectively enforced (exit 1)",
+        "note: CA EXPIRES is unknown: rds:DescribeCertificates was denied (grant it to see "
+        "when each CA expires; nothing else depends on it)",
+    ]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_denied_parameters_leave_those_databases_unknown(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(RDSResponse, "describe_db_parameters", denied("DescribeDBParameters"))
+    code = cli.main(["audit", "--region", FLEET_REGION, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    states = {r["name"]: (r["state"], r["enforced"]) for r in report["resources"]}
+    # Instances whose group is read through DescribeDBParameters: unknown, neither way.
+    assert states["orders"] == ("unknown", None)
+    # An instance with no group of its own needs no read; clusters use the cluster call.
+    assert states["ledger"] == ("effective", True)
+    assert states["search"] == ("not configured", False)
+    assert code == 1  # `search` is proven not enforced
+    assert report["notes"] == [
+        "FORCE_SSL is unknown for 6 of 9: rds:DescribeDBParameters was denied (grant it to "
+        "judge them)"
+    ]
+
+
+def test_unknown_rows_alone_make_exit_2(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rds = client(endpoint, "ap-south-1")
+    db_group(rds, "pg16-ssl", "postgres16", "1")
+    instance(rds, "only", "16.9", DBParameterGroupName="pg16-ssl")
+    monkeypatch.setattr(RDSResponse, "describe_db_parameters", denied("DescribeDBParameters"))
+    report = audit.audit(rds)
+    assert [r.enforced for r in report.rows] == [None]
+    assert audit.exit_code(report.rows) == 2
+
+
+@pytest.mark.usefixtures("aws_env")
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_denied_listing_says_which_actions_to_grant(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    monkeypatch.setattr(RDSResponse, "describe_db_clusters", denied("DescribeDBClusters"))
+    code = cli.main(["audit", "--region", FLEET_REGION, *(["--json"] if as_json else [])])
+    out, err = capsys.readouterr()
+    assert code == 2
+    if as_json:
+        error = json.loads(out)["error"]
+        assert error["code"] == "access-denied"
+        assert error["message"].startswith("rds:DescribeDBClusters was denied: ")
+        assert error["fix"] == (
+            f"grant rds:DescribeDBClusters; the identity needs {aws.actions('audit')} (the "
+            "README's 'IAM policy' section has a ready read-only policy)"
+        )
+    else:
+        assert out == ""
+        assert "rds:DescribeDBClusters was denied" in err
+        assert "\n  fix: grant rds:DescribeDBClusters" in err
+
+
+@pytest.fixture
+def no_aws_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """A machine with no AWS configuration at all, and no instance metadata to fall back on."""
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    assert cli.main(["audit"]) == 2
-    assert "region" in capsys.readouterr().err.lower()
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.mark.usefixtures("no_aws_config")
+@pytest.mark.parametrize("command", [["audit"], ["probe", "--region", "eu-west-1"]])
+def test_no_credentials_says_how_to_get_them(
+    endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_RDS", endpoint)
+    assert cli.main([*command, "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["code"] == "no-credentials"
+    assert "AWS_PROFILE" in error["fix"]
+    name = " ".join(command[:2]) if command[0] == "probe" else "audit"
+    assert aws.actions(name) in error["fix"]
+
+
+@pytest.mark.usefixtures("no_aws_config")
+@pytest.mark.parametrize("as_json", [False, True])
+def test_cli_without_a_region_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    assert cli.main(["audit", *(["--json"] if as_json else [])]) == 2
+    out, err = capsys.readouterr()
+    if as_json:
+        report = json.loads(out)
+        assert report["error"]["code"] == "no-region"
+        assert "--region" in report["error"]["fix"]
+    else:
+        assert err.startswith("rds-force-ssl: no AWS region is configured\n  fix: pass --region")
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_an_unreachable_api_says_what_to_check(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cli.pgserver import free_port
+
+    monkeypatch.setattr(aws, "MAX_ATTEMPTS", 1)  # no backoff between retries in a test
+    monkeypatch.setenv("AWS_ENDPOINT_URL_RDS", f"http://127.0.0.1:{free_port()}")
+    assert cli.main(["audit", "--region", FLEET_REGION, "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["code"] == "unreachable"
+    assert error["message"].startswith("could not reach the RDS API: ")
+    assert "check the region name, the network" in error["fix"]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_expired_credentials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from moto.rds.exceptions import RDSClientError
+
+    def expired(self: object) -> None:
+        raise RDSClientError(
+            "ExpiredToken", "The security token included in the request is expired"
+        )
+
+    monkeypatch.setattr(RDSResponse, "describe_db_clusters", expired)
+    assert cli.main(["audit", "--region", FLEET_REGION]) == 2
+    assert "the AWS credentials have expired (ExpiredToken)" in capsys.readouterr().err

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from rds_force_ssl import audit
+from rds_force_ssl.cli import audit
 from simulator import RdsSimulator
 
 GROUP = "pg16-force-ssl"
@@ -22,7 +22,7 @@ def sim_with(**instances: str) -> RdsSimulator:
 
 
 def by_name(sim: RdsSimulator) -> dict[str, audit.Row]:
-    return {r.name: r for r in audit.audit(sim)}
+    return {r.name: r for r in audit.audit(sim).rows}
 
 
 def test_configured_but_pending_reboot_is_not_enforced() -> None:
@@ -101,7 +101,7 @@ def test_listing_read_until_the_parameter_once_per_group() -> None:
     sim.set_parameters(GROUP, {"rds.force_ssl": "1"}, others=250)
     for n in range(5):
         sim.add_instance(f"db{n}", groups={GROUP: "in-sync"})
-    rows = audit.audit(sim)
+    rows = audit.audit(sim).rows
     assert all(r.enforced for r in rows)
     pages = [kw for name, kw in sim.calls if name == "DescribeDBParameters"]
     assert [kw.get("Marker") for kw in pages] == [None, "100", "200"]

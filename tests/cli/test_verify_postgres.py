@@ -1,7 +1,7 @@
-"""`rds-force-ssl verify` against a real PostgreSQL server, one scenario per pg_hba.conf rule set.
-
-The SSL-only rules reproduce what rds.force_ssl=1 does on RDS; the others are the ways a server
-can still let a plaintext client in. Each scenario asserts the exit code and the evidence shown.
+"""`rds-force-ssl verify` against a real PostgreSQL server, one scenario per pg_hba.conf rule set,
+certificate and TLS setting. The SSL-only rules reproduce what rds.force_ssl=1 does on RDS; the
+others are the ways a server can still let a plaintext client in, or a client fail to verify it.
+Each scenario asserts the exit code and the evidence shown.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,12 +21,16 @@ import trustme
 from tests.cli.conftest import Run
 from tests.cli.pgserver import (
     ADDRESS,
+    APP_DB,
     APP_USER,
+    CIPHERS_LEGACY,
     HBA_HOST,
     HBA_PLAINTEXT_PASSWORD,
     HBA_SSL_ONLY,
     HBA_SSL_ONLY_NO_REJECT,
+    HBA_SSL_PASSWORD,
     HOST,
+    PASSWORD_RECEIVED,
     SSLINFO_DB,
     PgServer,
     free_port,
@@ -54,18 +58,23 @@ def test_ssl_only_server_passes(run_verify: Verify) -> None:
     run = run_verify()
     table = rows(run.out)
     assert run.code == 0, run.out
-    assert table["plaintext refused"][0] == "PASS"
-    assert "pg_hba.conf rejects connection" in table["plaintext refused"][1]
-    assert "no encryption" in table["plaintext refused"][1]
-    assert table["verified TLS"][0] == "PASS"
-    assert "TLSv1.3" in table["verified TLS"][1]
-    assert "bits (pg_stat_ssl)" in table["verified TLS"][1]
-    assert table["certificate"][0] == "PASS"
-    assert f"CN={HOST}" in table["certificate"][1]
-    assert table["settings"] == (
+    assert table["plaintext refused"] == (
         "PASS",
-        "rds.force_ssl=1; ssl_min_protocol_version=TLSv1.2",
+        "refused before authentication by the SSL rule: pg_hba.conf rejects connection for host "
+        f'"127.0.0.1", user "{APP_USER}", database "{APP_DB}", no encryption (SQLSTATE 28000)',
     )
+    assert table["verified TLS"][0] == "PASS"
+    assert table["verified TLS"][1].startswith("TLSv1.3 TLS_AES_256_GCM_SHA384 256 bits")
+    assert table["verified TLS"][1].endswith(
+        "(pg_stat_ssl); sslmode=verify-full: CA and host name verified before the password was sent"
+    )
+    status, evidence = table["certificate"]
+    assert status == "PASS"
+    assert f"subject CN={HOST}" in evidence
+    assert re.search(r"server certificate expires \d{4}-\d\d-\d\d \(36[45] days\)", evidence)
+    assert "expires 3000-01-01" in evidence  # the test CA's own expiry, counted
+    assert evidence.endswith("checked: chain and host name by libpq")
+    assert table["settings"] == ("PASS", "rds.force_ssl=1; ssl_min_protocol_version=TLSv1.2")
     assert "verdict: ENFORCED (exit 0)" in run.out
 
 
@@ -82,9 +91,11 @@ def test_host_line_lets_plaintext_reach_authentication(pg: PgServer, run_verify:
     pg.configure(hba=HBA_HOST)
     run = run_verify()
     assert run.code == 1, run.out
-    status, evidence = rows(run.out)["plaintext refused"]
-    assert status == "FAIL"
-    assert "plaintext reached authentication" in evidence
+    assert rows(run.out)["plaintext refused"] == (
+        "FAIL",
+        "a plaintext client was asked for SASL (SCRAM-SHA-256); the probe closed without "
+        "answering (no password of any kind was sent)",
+    )
     assert "verdict: NOT ENFORCED (exit 1)" in run.out
 
 
@@ -92,69 +103,142 @@ def test_trust_line_opens_a_plaintext_session(pg: PgServer, run_verify: Verify) 
     pg.configure(hba=(*HBA_SSL_ONLY[:1], f"hostnossl all all {ADDRESS}/32 trust"))
     run = run_verify()
     assert run.code == 1
-    assert rows(run.out)["plaintext refused"] == (
-        "FAIL",
-        "a plaintext session was opened (sslmode=disable)",
+    assert rows(run.out)["plaintext refused"][1].startswith(
+        "a plaintext client was let in without any password (trust)"
     )
 
 
-def test_cleartext_password_auth_never_receives_the_real_password(
+def backends_that_received_a_password(log: str) -> set[str]:
+    return {
+        m[1]
+        for line in log.splitlines()
+        if any(p in line for p in PASSWORD_RECEIVED)
+        for m in [re.search(r"\[(\d+)\]", line)]
+        if m
+    }
+
+
+def tls_backends(log: str) -> set[str]:
+    return {
+        m[1] for m in re.finditer(r"\[(\d+)\][^\n]*connection authorized: [^\n]*SSL enabled", log)
+    }
+
+
+def test_cleartext_password_auth_receives_no_password_in_plaintext(
     pg: PgServer, run_verify: Verify
 ) -> None:
-    pg.configure(hba=HBA_PLAINTEXT_PASSWORD)
+    pg.configure(hba=HBA_PLAINTEXT_PASSWORD, log_min_messages="debug5")
     mark = pg.log_mark()
     run = run_verify()
     log = pg.log_since(mark)
     assert run.code == 1
-    assert rows(run.out)["plaintext refused"][0] == "FAIL"
-    # The plaintext attempt met `password` auth and failed: what it sent was not the password.
-    assert f'FATAL:  password authentication failed for user "{APP_USER}"' in log
-    assert f'Password does not match for user "{APP_USER}"' in log
-    authorized = [line for line in log.splitlines() if "connection authorized" in line]
-    assert authorized, log
-    # The only session that authenticated as the app user is the TLS one.
-    assert all("SSL enabled" in line for line in authorized if f"user={APP_USER}" in line), log
+    assert rows(run.out)["plaintext refused"][1].startswith(
+        "a plaintext client was asked for a cleartext password"
+    )
+    # The server logs every password or SASL message it receives: the only backend that got
+    # one is the TLS session's (its SCRAM exchange), never the plaintext one.
+    received = backends_that_received_a_password(log)
+    assert received, log  # the logging is on: the TLS login shows
+    assert received <= tls_backends(log), log
 
 
-def test_wrong_ca_fails_verification_and_names_the_issuer(
-    run_verify: Verify, tmp_path: Path
-) -> None:
+def test_wrong_ca_is_not_verified(run_verify: Verify, tmp_path: Path) -> None:
     other = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
     run = run_verify(sslrootcert=str(other))
     table = rows(run.out)
-    assert run.code == 1
+    assert run.code == 3, run.out
+    assert table["plaintext refused"][0] == "PASS"
     assert table["verified TLS"][0] == "FAIL"
+    assert "a client that verifies the server cannot connect" in table["verified TLS"][1]
     assert "certificate verify failed" in table["verified TLS"][1]
-    assert "issuer not in --sslrootcert" in table["certificate"][1]
+    status, evidence = table["certificate"]
+    assert status == "WARN"
+    assert "NOT checked: the expiry of the issuer OU=Testing CA" in evidence
+    assert "which is not in --sslrootcert, a valid chain: libpq refused it" in evidence
     assert table["settings"][0] == "SKIP"
+    assert "verdict: NOT VERIFIED (exit 3)" in run.out
 
 
-def test_host_name_mismatch_fails(run_verify: Verify) -> None:
+def test_host_name_mismatch_is_not_verified(run_verify: Verify) -> None:
     run = run_verify(host=ADDRESS)
     status, evidence = rows(run.out)["verified TLS"]
-    assert run.code == 1
+    assert run.code == 3
     assert status == "FAIL"
     assert f'server certificate for "{HOST}"' in evidence
     assert f'does not match host name "{ADDRESS}"' in evidence
 
 
-def test_verify_ca_is_allowed_on_request_and_reported_weaker(run_verify: Verify) -> None:
+def test_verify_ca_sends_no_password_without_channel_binding(run_verify: Verify) -> None:
     run = run_verify("--sslmode", "verify-ca", host=ADDRESS)
-    status, evidence = rows(run.out)["verified TLS"]
-    assert run.code == 0
-    assert status == "WARN"
-    assert "WEAKER: sslmode=verify-ca verifies the CA but not the host name" in evidence
+    table = rows(run.out)
+    assert run.code == 0, run.out
+    assert table["verified TLS"][0] == "WARN"
+    assert table["verified TLS"][1].endswith(
+        "WEAKER: sslmode=verify-ca does not check the host name; the password was protected "
+        "by SCRAM channel binding (channel_binding=require) and never sent"
+    )
+    assert table["certificate"][0] == "WARN"
+    assert "NOT checked: the host name (sslmode=verify-ca)" in table["certificate"][1]
 
 
-def test_require_ignores_the_ca_and_is_reported_weaker(run_verify: Verify, tmp_path: Path) -> None:
-    other = tmp_path / "other-ca.pem"
-    trustme.CA().cert_pem.write_to_path(str(other))
-    run = run_verify("--sslmode", "require", sslrootcert=str(other))
+def test_require_checks_nothing_and_says_so(
+    run_verify: Verify, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("PGSSLROOTCERT", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.postgresql/root.crt for libpq to find
+    run = run_verify("--sslmode", "require", sslrootcert="")
+    table = rows(run.out)
+    assert run.code == 0, run.out
+    assert table["verified TLS"][0] == "WARN"
+    assert (
+        "WEAKER: sslmode=require does not check the CA and the host name"
+        in (table["verified TLS"][1])
+    )
+    assert table["certificate"][0] == "WARN"
+    assert table["certificate"][1].endswith(
+        "NOT checked: the issuer and its expiry (no --sslrootcert), the chain and the host "
+        "name (sslmode=require)"
+    )
+
+
+def test_require_with_a_ca_file_is_verify_ca_and_refused(
+    run_verify: Verify, pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = run_verify("--sslmode", "require")
+    assert run.code == 2
+    assert "--sslmode require with a CA file" in run.err
+    monkeypatch.setenv("PGSSLROOTCERT", str(pg.ca_file))  # libpq would read it
+    assert run_verify("--sslmode", "require", sslrootcert="").code == 2
+
+
+def test_without_channel_binding_the_weak_modes_send_nothing(
+    pg: PgServer, run_verify: Verify
+) -> None:
+    """A `password` method over TLS cannot bind to the channel: with verify-ca, libpq then
+    refuses before sending anything, and says how to go on."""
+    pg.configure(hba=HBA_SSL_PASSWORD, log_min_messages="debug5")
+    mark = pg.log_mark()
+    run = run_verify("--sslmode", "verify-ca", host=ADDRESS)
+    log = pg.log_since(mark)
     status, evidence = rows(run.out)["verified TLS"]
-    assert run.code == 0
+    assert run.code == 2, run.out
+    assert status == "ERROR"
+    assert "channel binding" in evidence
+    assert "so the password was not sent" in evidence
+    assert not backends_that_received_a_password(log), log
+
+
+def test_allow_unverified_password_sends_it_and_says_so(pg: PgServer, run_verify: Verify) -> None:
+    pg.configure(hba=HBA_SSL_PASSWORD)
+    run = run_verify("--sslmode", "verify-ca", "--allow-unverified-password", host=ADDRESS)
+    status, evidence = rows(run.out)["verified TLS"]
+    assert run.code == 0, run.out
     assert status == "WARN"
-    assert "WEAKER: sslmode=require verifies nothing" in evidence
+    assert evidence.endswith(
+        "WEAKER: sslmode=verify-ca does not check the host name, and the password was sent "
+        "without channel binding (--allow-unverified-password)"
+    )
 
 
 def test_certificate_expiring_in_ten_days_warns(pg: PgServer, run_verify: Verify) -> None:
@@ -165,6 +249,7 @@ def test_certificate_expiring_in_ten_days_warns(pg: PgServer, run_verify: Verify
     assert run.code == 0
     assert status == "WARN"
     assert "fewer than 30 days left" in evidence
+    assert "server certificate expires" in evidence
     assert "(10 days)" in evidence
 
 
@@ -172,8 +257,10 @@ def test_server_down_is_an_error_never_a_pass(run_verify: Verify) -> None:
     run = run_verify(port=free_port())
     table = rows(run.out)
     assert run.code == 2
-    assert table["plaintext refused"][0] == "ERROR"
-    assert "Connection refused" in table["plaintext refused"][1]
+    assert table["plaintext refused"] == (
+        "ERROR",
+        "no answer from the server's SSL rule: connection refused: nothing listens on that port",
+    )
     assert table["verified TLS"][0] == "ERROR"
     assert table["certificate"][0] == "ERROR"
     assert "verdict: INCONCLUSIVE (exit 2)" in run.out
@@ -192,19 +279,60 @@ def test_tls_floor_refuses_a_client_capped_below_it(pg: PgServer, run_verify: Ve
     floor = next(f for f in report["findings"] if f["check"] == "TLS floor")
     assert run.code == 0
     assert floor["status"] == "PASS"
-    assert "a client capped at TLSv1.2 was refused" in floor["evidence"]
+    assert floor["evidence"] == (
+        "a client capped at TLSv1.2 was refused: tlsv1 alert protocol version "
+        "(TLSV1_ALERT_PROTOCOL_VERSION)"
+    )
 
 
-def test_tls_floor_not_probed_when_the_client_cannot_go_lower(
-    pg: PgServer, run_verify: Verify
-) -> None:
-    # TLSv1.2 is the server's default floor; OpenSSL 3 clients will not offer TLSv1.1 at all.
-    pg.configure(hba=HBA_SSL_ONLY, ssl_min_protocol_version="TLSv1.2")
+def test_tls_floor_at_tls12_refuses_tls11(run_verify: Verify) -> None:
     run = run_verify("--check-tls-floor")
     assert run.code == 0
     status, evidence = rows(run.out)["TLS floor"]
-    assert status == "SKIP"
-    assert "will not offer TLSv1.1" in evidence
+    assert status == "PASS"
+    assert evidence.startswith("a client capped at TLSv1.1 was refused")
+
+
+def test_a_floor_below_tls12_fails_the_settings_row(pg: PgServer, run_verify: Verify) -> None:
+    pg.configure(hba=HBA_SSL_ONLY, ssl_min_protocol_version="TLSv1.1")
+    run = run_verify()
+    assert run.code == 1
+    assert rows(run.out)["settings"] == (
+        "FAIL",
+        "ssl_min_protocol_version=TLSv1.1 admits TLS versions deprecated by RFC 8996; set "
+        "TLSv1.2 or higher (rds.force_ssl=1; ssl_min_protocol_version=TLSv1.1)",
+    )
+    assert "verdict: NOT ENFORCED (exit 1)" in run.out
+
+
+@pytest.fixture
+def plain_role(pg: PgServer) -> str:
+    """A role without pg_read_all_settings, like an application user on RDS."""
+    password = "plain-" + os.urandom(6).hex()
+    with pg.admin() as conn:
+        conn.execute("DROP ROLE IF EXISTS plain")
+        conn.execute(f"CREATE ROLE plain LOGIN PASSWORD '{password}'")
+    return password
+
+
+def test_a_hidden_floor_says_why_and_the_handshake_shows_the_truth(
+    pg: PgServer, run_verify: Verify, plain_role: str
+) -> None:
+    """The role may not read ssl_min_protocol_version, so the settings row says why it is not
+    shown; the floor probe then finds that TLS 1.1 is accepted."""
+    pg.configure(hba=HBA_SSL_ONLY, ssl_min_protocol_version="TLSv1", ssl_ciphers=CIPHERS_LEGACY)
+    run = run_verify("--check-tls-floor", user="plain", password=plain_role, dbname="postgres")
+    table = rows(run.out)
+    assert table["settings"] == (
+        "PASS",
+        "rds.force_ssl=1; ssl_min_protocol_version not shown: this role may not read it (it "
+        "needs pg_read_all_settings; the RDS master user has it)",
+    )
+    assert table["TLS floor"] == (
+        "FAIL",
+        "a TLSv1.1 handshake completed (ssl_min_protocol_version=not shown, TLSv1.2 expected)",
+    )
+    assert run.code == 1
 
 
 def test_json_output_is_machine_readable(run_verify: Verify) -> None:
@@ -222,6 +350,10 @@ def test_json_output_is_machine_readable(run_verify: Verify) -> None:
     assert tls["ssl"] is True
     assert tls["version"] == "TLSv1.3"
     assert tls["bits"] == 256
+    certificate = report["findings"][2]["details"]
+    assert certificate["checked"] == ["chain and host name by libpq"]
+    assert certificate["not_checked"] == []
+    assert [c["not_after"][:10] for c in certificate["ca_chain"]] == ["3000-01-01"]
     assert "password" not in json.dumps(report["target"])
 
 
@@ -234,7 +366,7 @@ def verify_args(pg: PgServer) -> list[str]:
         "--port",
         str(pg.port),
         "--dbname",
-        "appdb",
+        APP_DB,
         "--user",
         APP_USER,
         "--sslrootcert",
@@ -273,7 +405,7 @@ def test_password_prompted_on_a_terminal(
 
 
 def test_console_script_runs_installed(pg: PgServer) -> None:
-    exe = shutil.which("rds-force-ssl") or str(Path(os.__file__).parents[3] / "bin/rds-force-ssl")
+    exe = str(Path(sys.executable).parent / "rds-force-ssl")
     env = {
         **os.environ,
         "PGPASSWORD": pg.app_password,

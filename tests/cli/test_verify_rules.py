@@ -1,137 +1,203 @@
-"""The verify decisions as pure functions: what the server said -> PASS / WARN / FAIL / ERROR.
-
-These cover wordings the local PostgreSQL 15 cannot produce (older servers' "SSL off", a client
-that is asked for a password) and the command line's usage errors.
-"""
+"""The verify decisions as pure functions: what the server said -> PASS / WARN / FAIL / ERROR, and
+which verdict a FAIL proves. These cover what the local PostgreSQL 15 cannot produce (libpq
+wordings of other versions, a session without SSL behind a proxy, expired CAs) and the command
+line's usage errors, before any connection."""
 
 from __future__ import annotations
 
+import json
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from rds_force_ssl import cli
-from rds_force_ssl.verify import (
+from rds_force_ssl.cli.verify import (
+    EXIT_CODES,
+    Conclusion,
     Finding,
     ServerView,
     Status,
+    Target,
     certificate_finding,
+    chain_verified,
     classify_floor,
-    classify_plaintext,
     classify_tls_error,
-    exit_code,
+    conclusion,
+    plaintext_finding,
     settings_finding,
     tls_finding,
+    version_below,
 )
+from rds_force_ssl.cli.wire import Outcome, Verdict
 
 AT = 'connection failed: connection to server at "10.0.0.5", port 5432 failed: '
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+FULL = Target("db", 5432, "d", "u", "verify-full", "ca.pem")
+VERIFY_CA = Target("db", 5432, "d", "u", "verify-ca", "ca.pem")
+REQUIRE = Target("db", 5432, "d", "u", "require", None)
+REQUIRE_ALLOWED = Target("db", 5432, "d", "u", "require", None, allow_unverified_password=True)
 
 
 @pytest.mark.parametrize(
-    ("error", "status"),
+    ("verdict", "status", "fails_as"),
     [
-        # PostgreSQL 12+ wording, with and without a reject line
-        (
-            f'{AT}FATAL:  pg_hba.conf rejects connection for host "1.2.3.4", user "u", '
-            'database "d", no encryption',
-            Status.PASS,
-        ),
-        (
-            f'{AT}FATAL:  no pg_hba.conf entry for host "1.2.3.4", user "u", database "d", '
-            "no encryption",
-            Status.PASS,
-        ),
-        # older servers, as quoted in the RDS documentation
-        (
-            f'{AT}FATAL:  no pg_hba.conf entry for host "1.2.3.4", user "u", database "d", SSL off',
-            Status.PASS,
-        ),
-        (
-            f'{AT}FATAL:  pg_hba.conf rejects connection for host "1.2.3.4", user "u", '
-            'database "d", SSL off',
-            Status.PASS,
-        ),
-        # plaintext reached authentication or beyond
-        (f'{AT}FATAL:  password authentication failed for user "u"', Status.FAIL),
-        (f'{AT}FATAL:  role "u" does not exist', Status.FAIL),
-        (f'{AT}FATAL:  database "d" does not exist', Status.FAIL),
-        (f"{AT}fe_sendauth: no password supplied", Status.FAIL),
-        (None, Status.FAIL),
-        # no answer from the SSL rule: never a pass
-        (f"{AT}Connection refused\n\tIs the server running on that host?", Status.ERROR),
-        (f"{AT}timeout expired", Status.ERROR),
-        (f"{AT}server closed the connection unexpectedly", Status.ERROR),
-        (f"{AT}FATAL:  sorry, too many clients already", Status.ERROR),
-        ("failed to resolve host 'db.invalid': [Errno -2] Name or service not known", Status.ERROR),
+        (Verdict.ENFORCED, Status.PASS, None),
+        (Verdict.NOT_ENFORCED, Status.FAIL, Conclusion.NOT_ENFORCED),
+        (Verdict.UNREACHABLE, Status.ERROR, None),
+        (Verdict.INCONCLUSIVE, Status.ERROR, None),
     ],
 )
-def test_plaintext_outcomes(error: str | None, status: Status) -> None:
-    assert classify_plaintext(error).status == status
-
-
-def test_plaintext_evidence_is_the_server_text_without_preamble() -> None:
-    finding = classify_plaintext(
-        f'{AT}FATAL:  no pg_hba.conf entry for host "1.2.3.4", user "u", database "d", SSL off'
-    )
-    assert finding.evidence == (
-        'server refused sslmode=disable: no pg_hba.conf entry for host "1.2.3.4", '
-        'user "u", database "d", SSL off'
-    )
+def test_plaintext_check_follows_the_probe(
+    verdict: Verdict, status: Status, fails_as: Conclusion | None
+) -> None:
+    finding = plaintext_finding(Outcome(verdict, "what the server said"))
+    assert (finding.status, finding.fails_as) == (status, fails_as)
+    assert "what the server said" in finding.evidence
 
 
 @pytest.mark.parametrize(
-    ("error", "status"),
+    ("error", "status", "fails_as"),
     [
-        (f"{AT}SSL error: certificate verify failed", Status.FAIL),
-        (f"{AT}server does not support SSL, but SSL was required", Status.FAIL),
-        (f'{AT}FATAL:  password authentication failed for user "u"', Status.ERROR),
-        (f"{AT}Connection refused", Status.ERROR),
+        (f"{AT}SSL error: certificate verify failed", Status.FAIL, Conclusion.NOT_VERIFIED),
+        (
+            f'{AT}server certificate for "a" does not match host name "b"',
+            Status.FAIL,
+            Conclusion.NOT_VERIFIED,
+        ),
+        (
+            f"{AT}server does not support SSL, but SSL was required",
+            Status.FAIL,
+            Conclusion.NOT_ENFORCED,
+        ),
+        (
+            f"{AT}channel binding required, but server authenticated client without channel "
+            "binding",
+            Status.ERROR,
+            None,
+        ),
+        (f'{AT}FATAL:  password authentication failed for user "u"', Status.ERROR, None),
+        (f"{AT}Connection refused", Status.ERROR, None),
     ],
 )
-def test_tls_connection_failures(error: str, status: Status) -> None:
-    assert classify_tls_error(error, sslmode="verify-full").status == status
+def test_tls_connection_failures(error: str, status: Status, fails_as: Conclusion | None) -> None:
+    finding = classify_tls_error(error, target=FULL)
+    assert (finding.status, finding.fails_as) == (status, fails_as)
 
 
-def test_server_without_ssl_on_the_session_fails() -> None:
-    view = ServerView(False, None, None, None, None, {})
-    assert tls_finding(view, sslmode="verify-full").status == Status.FAIL
+def test_channel_binding_failure_says_what_to_do() -> None:
+    finding = classify_tls_error(
+        f"{AT}channel binding required but not supported by server's authentication request",
+        target=REQUIRE,
+    )
+    assert "the password was not sent" in finding.evidence
+    assert "--allow-unverified-password" in finding.evidence
+    assert chain_verified(finding, sslmode="verify-ca") is True
+
+
+def view(**kw: object) -> ServerView:
+    base: dict[str, object] = {
+        "ssl": True,
+        "version": "TLSv1.3",
+        "cipher": "TLS_AES_256_GCM_SHA384",
+        "bits": 256,
+        "sslinfo_ssl_is_used": None,
+        "force_ssl": "1",
+        "floor": "TLSv1.2",
+    }
+    return ServerView(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("target", "status", "words"),
+    [
+        (FULL, Status.PASS, "CA and host name verified before the password was sent"),
+        (VERIFY_CA, Status.WARN, "WEAKER: sslmode=verify-ca does not check the host name; "),
+        (REQUIRE, Status.WARN, "protected by SCRAM channel binding (channel_binding=require)"),
+        (REQUIRE_ALLOWED, Status.WARN, "sent without channel binding"),
+    ],
+)
+def test_tls_row_says_how_the_password_was_protected(
+    target: Target, status: Status, words: str
+) -> None:
+    finding = tls_finding(view(), target=target)
+    assert finding.status == status
+    assert words in finding.evidence
+
+
+def test_a_session_the_server_sees_unencrypted_is_not_enforced() -> None:
+    finding = tls_finding(view(ssl=False), target=FULL)
+    assert (finding.status, finding.fails_as) == (Status.FAIL, Conclusion.NOT_ENFORCED)
+
+
+@pytest.mark.parametrize(
+    ("settings", "status", "evidence"),
+    [
+        ({}, Status.PASS, "rds.force_ssl=1; ssl_min_protocol_version=TLSv1.2"),
+        ({"floor": "TLSv1.3"}, Status.PASS, "rds.force_ssl=1; ssl_min_protocol_version=TLSv1.3"),
+        (
+            {"force_ssl": "0"},
+            Status.FAIL,
+            "rds.force_ssl=0 lets clients connect without TLS (rds.force_ssl=0; "
+            "ssl_min_protocol_version=TLSv1.2)",
+        ),
+        (
+            {"floor": "TLSv1"},
+            Status.FAIL,
+            "ssl_min_protocol_version=TLSv1 admits TLS versions deprecated by RFC 8996; set "
+            "TLSv1.2 or higher",
+        ),
+        ({"floor": "TLSv1.1"}, Status.FAIL, "ssl_min_protocol_version=TLSv1.1 admits"),
+        (
+            {"force_ssl": None},
+            Status.PASS,
+            "rds.force_ssl not set on this server (it exists only on RDS)",
+        ),
+        (
+            {"floor": None, "floor_readable": False},
+            Status.PASS,
+            "ssl_min_protocol_version not shown: this role may not read it (it needs "
+            "pg_read_all_settings; the RDS master user has it)",
+        ),
+        ({"force_ssl": None, "floor": None}, Status.SKIP, "this server has no such setting"),
+    ],
+)
+def test_settings(settings: dict[str, object], status: Status, evidence: str) -> None:
+    finding = settings_finding(view(**settings))
+    assert finding.status == status
+    assert evidence in finding.evidence
+    assert finding.fails_as == (Conclusion.NOT_ENFORCED if status == Status.FAIL else None)
 
 
 @pytest.mark.parametrize(
     ("error", "floor", "status"),
     [
-        (f"{AT}SSL error: tlsv1 alert protocol version", "TLSv1.3", Status.PASS),
-        (f"{AT}SSL error: no protocols available", "TLSv1.2", Status.SKIP),
-        (f'{AT}FATAL:  password authentication failed for user "u"', "TLSv1.3", Status.FAIL),
+        ("tlsv1 alert protocol version (TLSV1_ALERT_PROTOCOL_VERSION)", "TLSv1.3", Status.PASS),
+        ("no protocols available (NO_PROTOCOLS_AVAILABLE)", "TLSv1.2", Status.SKIP),
         (None, "TLSv1.3", Status.FAIL),
-        (f"{AT}Connection refused", "TLSv1.3", Status.ERROR),
-        (None, "TLSv1", Status.SKIP),
-        (None, None, Status.SKIP),
+        (None, None, Status.FAIL),  # floor not shown: TLS 1.1 must still be refused
+        ("network: Connection refused", "TLSv1.3", Status.ERROR),
     ],
 )
 def test_tls_floor_outcomes(error: str | None, floor: str | None, status: Status) -> None:
-    assert classify_floor(error, floor=floor).status == status
+    assert classify_floor(error, floor=floor, below=version_below(floor)).status == status
 
 
-@pytest.mark.parametrize(
-    ("settings", "status"),
-    [
-        ({"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.2"}, Status.PASS),
-        ({"rds.force_ssl": "0", "ssl_min_protocol_version": "TLSv1.2"}, Status.FAIL),
-        ({"rds.force_ssl": None, "ssl_min_protocol_version": "TLSv1.2"}, Status.PASS),
-        ({"rds.force_ssl": None, "ssl_min_protocol_version": None}, Status.SKIP),
-    ],
-)
-def test_settings(settings: dict[str, str | None], status: Status) -> None:
-    assert settings_finding(settings).status == status
+def test_nothing_below_tls1() -> None:
+    assert version_below("TLSv1") is None
+    assert classify_floor(None, floor="TLSv1", below=None).status == Status.SKIP
+    assert version_below(None) == "TLSv1.1"
 
 
-def _cert(name: str, *, issuer: str, not_after: datetime) -> x509.Certificate:
+def _cert(
+    name: str, *, issuer: str, not_after: datetime, not_before: datetime | None = None
+) -> x509.Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     return (
         x509.CertificateBuilder()
@@ -139,52 +205,148 @@ def _cert(name: str, *, issuer: str, not_after: datetime) -> x509.Certificate:
         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=400))
+        .not_valid_before(not_before or NOW - timedelta(days=400))
         .not_valid_after(not_after)
         .sign(key, hashes.SHA256())
     )
 
 
-def test_expiring_ca_warns_even_when_the_server_certificate_is_fresh() -> None:
-    ca = _cert("rds-ca-test", issuer="rds-ca-test", not_after=NOW + timedelta(days=5))
-    leaf = _cert("db.example", issuer="rds-ca-test", not_after=NOW + timedelta(days=300))
-    finding = certificate_finding(leaf, bundle=[ca], now=NOW)
+ROOT = _cert("root", issuer="root", not_after=NOW + timedelta(days=3000))
+INTERMEDIATE = _cert("regional", issuer="root", not_after=NOW + timedelta(days=1000))
+LEAF = _cert("db.example", issuer="regional", not_after=NOW + timedelta(days=300))
+
+
+def test_the_whole_chain_checked_passes_and_counts_each_ca() -> None:
+    finding = certificate_finding(
+        LEAF, bundle=[ROOT, INTERMEDIATE], verified=True, sslmode="verify-full", now=NOW
+    )
+    assert finding.status == Status.PASS
+    assert "server certificate expires 2026-10-28 (300 days)" in finding.evidence
+    assert "CA CN=regional expires 2028-09-27 (1000 days)" in finding.evidence
+    assert "CA CN=root expires 2034-03-20 (3000 days)" in finding.evidence
+    assert finding.evidence.endswith("checked: chain and host name by libpq")
+
+
+def test_an_expiring_root_warns_even_when_the_server_certificate_is_fresh() -> None:
+    root = _cert("root", issuer="root", not_after=NOW + timedelta(days=5))
+    finding = certificate_finding(
+        LEAF, bundle=[root, INTERMEDIATE], verified=True, sslmode="verify-full", now=NOW
+    )
     assert finding.status == Status.WARN
-    assert "CA expires 2026-01-06 (5 days)" in finding.evidence
+    assert "CA CN=root expires 2026-01-06 (5 days)" in finding.evidence
 
 
-def test_expired_certificate_fails() -> None:
-    leaf = _cert("db.example", issuer="rds-ca-test", not_after=NOW - timedelta(days=1))
-    finding = certificate_finding(leaf, bundle=[], now=NOW)
+def test_an_expired_ca_is_not_verified() -> None:
+    root = _cert("root", issuer="root", not_after=NOW - timedelta(days=1))
+    finding = certificate_finding(
+        LEAF, bundle=[root, INTERMEDIATE], verified=False, sslmode="verify-full", now=NOW
+    )
+    assert (finding.status, finding.fails_as) == (Status.FAIL, Conclusion.NOT_VERIFIED)
+    assert finding.evidence.startswith("CA CN=root has EXPIRED: ")
+
+
+def test_a_certificate_not_valid_yet_fails() -> None:
+    leaf = _cert(
+        "db", issuer="root", not_after=NOW + timedelta(days=9), not_before=NOW + timedelta(days=1)
+    )
+    finding = certificate_finding(leaf, bundle=[ROOT], verified=False, sslmode="verify-ca", now=NOW)
     assert finding.status == Status.FAIL
-    assert finding.evidence.startswith("EXPIRED: subject CN=db.example; issuer CN=rds-ca-test")
+    assert "server certificate is not valid yet" in finding.evidence
 
 
 @pytest.mark.parametrize(
-    ("statuses", "code"),
+    ("bundle", "verified", "sslmode", "unchecked"),
     [
-        ([Status.PASS, Status.WARN, Status.SKIP], 0),
-        ([Status.PASS, Status.ERROR], 2),
-        # proof of a problem beats a missing answer
-        ([Status.FAIL, Status.ERROR], 1),
+        # a bundle from another CA: the issuer's expiry cannot be known
+        (
+            [_cert("other", issuer="other", not_after=NOW + timedelta(days=900))],
+            False,
+            "verify-full",
+            "NOT checked: the expiry of the issuer CN=regional, which is not in --sslrootcert, "
+            "a valid chain: libpq refused it (see verified TLS)",
+        ),
+        # the intermediate only: the root is not there
+        (
+            [INTERMEDIATE],
+            True,
+            "verify-full",
+            "NOT checked: the expiry of CN=root, which is not in --sslrootcert",
+        ),
+        (
+            None,
+            None,
+            "require",
+            "NOT checked: the issuer and its expiry (no --sslrootcert), the chain and the host "
+            "name (sslmode=require)",
+        ),
+        (
+            [ROOT, INTERMEDIATE],
+            True,
+            "verify-ca",
+            "NOT checked: the host name (sslmode=verify-ca)",
+        ),
     ],
 )
-def test_exit_code(statuses: list[Status], code: int) -> None:
-    assert exit_code(Finding("c", s, "") for s in statuses) == code
+def test_what_was_not_checked_is_said_and_never_a_pass(
+    bundle: list[x509.Certificate] | None, verified: bool | None, sslmode: str, unchecked: str
+) -> None:
+    finding = certificate_finding(LEAF, bundle=bundle, verified=verified, sslmode=sslmode, now=NOW)
+    assert finding.status == Status.WARN
+    assert unchecked in finding.evidence
+
+
+def F(status: Status, fails_as: Conclusion | None = None) -> Finding:
+    return Finding("c", status, "", fails_as=fails_as)
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("findings", "verdict", "code"),
     [
-        [],
-        ["verify", "--user", "u"],  # no --host
-        ["verify", "--host", "h", "--user", "u"],  # verify-full without --sslrootcert
-        ["verify", "--host", "h", "--user", "u", "--sslmode", "disable"],
+        ([F(Status.PASS), F(Status.WARN), F(Status.SKIP)], Conclusion.ENFORCED, 0),
+        ([F(Status.PASS), F(Status.ERROR)], Conclusion.INCONCLUSIVE, 2),
+        ([F(Status.FAIL, Conclusion.NOT_VERIFIED), F(Status.ERROR)], Conclusion.NOT_VERIFIED, 3),
+        (
+            [F(Status.FAIL, Conclusion.NOT_VERIFIED), F(Status.FAIL, Conclusion.NOT_ENFORCED)],
+            Conclusion.NOT_ENFORCED,
+            1,
+        ),
+        ([F(Status.FAIL, Conclusion.NOT_ENFORCED), F(Status.ERROR)], Conclusion.NOT_ENFORCED, 1),
     ],
 )
-def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_conclusion_and_exit_code(findings: list[Finding], verdict: Conclusion, code: int) -> None:
+    assert conclusion(findings) == verdict
+    assert EXIT_CODES[verdict] == code
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: command"),
+        (["verify", "--user", "u"], "the following arguments are required: --host"),
+        (["verify", "--host", "h", "--user", "u"], "--sslrootcert is required"),
+        (["verify", "--host", "h", "--user", "u", "--sslmode", "disable"], "invalid choice"),
+        (
+            [
+                "verify",
+                "--host",
+                "h",
+                "--user",
+                "u",
+                "--sslrootcert",
+                "x.pem",
+                "--allow-unverified-password",
+            ],
+            "only applies to --sslmode verify-ca or require",
+        ),
+    ],
+)
+def test_usage_errors_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(argv) == 2
-    assert capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    assert "\n  fix: " in err
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -192,11 +354,72 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--sslrootcert" in capsys.readouterr().out
 
 
-def test_no_password_and_no_terminal_is_a_usage_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "No such file or directory"),
+        ("", "NO_CERTIFICATE_OR_CRL_FOUND"),
+        ("not a certificate\n", "NO_CERTIFICATE_OR_CRL_FOUND"),
+        ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "cannot use it"),
+        ("directory", "Is a directory"),
+    ],
+    ids=["missing", "empty", "not-pem", "broken-pem", "a-directory"],
+)
+def test_a_bad_sslrootcert_is_a_usage_error_before_any_connection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, reason: str
 ) -> None:
+    path = tmp_path / "ca.pem"
+    if content == "directory":
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content)
+    # An unroutable host: had it tried to connect, the test would hang, not pass.
+    code = cli.main(
+        ["verify", "--host", "192.0.2.1", "--user", "u", "--sslrootcert", str(path), "--json"]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 2
+    assert report["error"]["code"] == "bad-sslrootcert"
+    assert reason in report["error"]["message"]
+
+
+def test_a_leaf_certificate_is_no_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    leaf = trustme.CA().issue_cert("db.example")
+    path = tmp_path / "leaf.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(path))
+    assert (
+        cli.main(["verify", "--host", "192.0.2.1", "--user", "u", "--sslrootcert", str(path)]) == 2
+    )
+    assert "holds no CA certificate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["psycopg", "cryptography"])
+def test_without_the_cli_extra_verify_exits_2_with_the_install_hint(
+    module: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    monkeypatch.setitem(sys.modules, module, None)  # what an install without [cli] looks like
+    monkeypatch.setattr("getpass.getpass", lambda prompt: pytest.fail("prompted first"))
+    code = cli.main(["verify", "--host", "192.0.2.1", "--user", "u", "--sslrootcert", str(ca)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == (
+        f"rds-force-ssl: rds-force-ssl verify needs the Python package {module}, which is not "
+        "installed\n  fix: install the CLI's extra: pip install 'rds-force-ssl[cli]'\n"
+    )
+
+
+def test_no_password_and_no_terminal_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-    code = cli.main(["verify", "--host", "h", "--user", "u", "--sslrootcert", "ca.pem"])
+    code = cli.main(["verify", "--host", "h", "--user", "u", "--sslrootcert", str(ca)])
     assert code == 2
-    assert "set PGPASSWORD or run in a terminal" in capsys.readouterr().err
+    assert "PGPASSWORD is not set and stdin is not a terminal" in capsys.readouterr().err

@@ -7,6 +7,12 @@ https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithParamGrou
 
 API use: describe calls are read page by page, each parameter group's parameters are read once
 however many databases share it, and throttling is left to botocore's retries.
+
+Least privilege: DescribeDBInstances and DescribeDBClusters are required. The others cost only
+their column when denied: without DescribeCertificates the CA expiry is unknown; without
+DescribeDB(Cluster)Parameters the value of rds.force_ssl is unknown for the databases whose
+group could not be read, which are then neither counted enforced nor not enforced. A note says
+which.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
+
+from rds_force_ssl.cli import aws
 
 PARAMETER = "rds.force_ssl"
 # The engine default when no group sets it (the project's FACTS): RDS for PostgreSQL turns it on
@@ -29,16 +37,31 @@ SOURCE_EXPLICIT = "explicit"
 SOURCE_REPORTED_DEFAULT = "engine default (reported)"
 SOURCE_ASSUMED_DEFAULT = "engine default (assumed)"
 SOURCE_GROUP_MISSING = "group not found"
+SOURCE_DENIED = "unknown (parameters not readable)"
 
 STATE_EFFECTIVE = "effective"
 STATE_PENDING_REBOOT = "pending-reboot"
 STATE_NOT_CONFIGURED = "not configured"
+STATE_UNKNOWN = "unknown"
 
 
 class RdsPaginators(Protocol):
     """The slice of the boto3 RDS client the audit uses."""
 
     def get_paginator(self, operation_name: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Denied:
+    """A read the identity may not make: what it would have shown is unknown."""
+
+    action: str
+
+
+@dataclass(frozen=True)
+class Report:
+    rows: list[Row]
+    notes: list[str]
 
 
 @dataclass(frozen=True)
@@ -58,7 +81,7 @@ class Row:
     source: str
     apply_status: str
     state: str
-    enforced: bool
+    enforced: bool | None  # None: cannot tell (its parameters could not be read)
     ca: str | None
     ca_valid_till: datetime | None
     members: Mapping[str, str] = field(default_factory=dict)  # cluster member -> group status
@@ -71,12 +94,14 @@ def engine_default(engine: str, version: str) -> str:
 
 
 def configured_value(
-    parameters: Iterable[Mapping[str, Any]] | None, *, engine: str, version: str
+    parameters: Iterable[Mapping[str, Any]] | Denied | None, *, engine: str, version: str
 ) -> Configured:
     """The configured value and where it came from, given a group's parameter listing (None when
     the group does not exist)."""
     if parameters is None:
         return Configured(None, SOURCE_GROUP_MISSING)
+    if isinstance(parameters, Denied):
+        return Configured(None, SOURCE_DENIED)
     for param in parameters:
         if param.get("ParameterName") == PARAMETER and "ParameterValue" in param:
             source = (
@@ -99,7 +124,9 @@ def apply_state(statuses: Iterable[str]) -> str:
     return sorted(distinct - {"in-sync"})[0]
 
 
-def decide(configured: Configured, apply_status: str) -> tuple[str, bool]:
+def decide(configured: Configured, apply_status: str) -> tuple[str, bool | None]:
+    if configured.source == SOURCE_DENIED:
+        return STATE_UNKNOWN, None
     if configured.value != "1":
         return STATE_NOT_CONFIGURED, False
     if apply_status == "in-sync":
@@ -124,15 +151,16 @@ class GroupCache:
     def __init__(self, client: RdsPaginators, *, page_size: int) -> None:
         self._client = client
         self._page_size = page_size
-        self._seen: dict[tuple[str, str], list[Mapping[str, Any]] | None] = {}
+        self._seen: dict[tuple[str, str], list[Mapping[str, Any]] | Denied | None] = {}
+        self.denied: set[str] = set()  # the IAM actions that were denied
 
-    def parameters(self, *, cluster: bool, group: str) -> list[Mapping[str, Any]] | None:
+    def parameters(self, *, cluster: bool, group: str) -> list[Mapping[str, Any]] | Denied | None:
         key = ("cluster" if cluster else "db", group)
         if key not in self._seen:
             self._seen[key] = self._fetch(cluster=cluster, group=group)
         return self._seen[key]
 
-    def _fetch(self, *, cluster: bool, group: str) -> list[Mapping[str, Any]] | None:
+    def _fetch(self, *, cluster: bool, group: str) -> list[Mapping[str, Any]] | Denied | None:
         if cluster:
             operation, name_key = "describe_db_cluster_parameters", "DBClusterParameterGroupName"
         else:
@@ -150,18 +178,26 @@ class GroupCache:
                     found.append(param)
                     break
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "DBParameterGroupNotFound":
+            if aws.error_code(err) in ("DBParameterGroupNotFound", "DBParameterGroupNotFoundFault"):
                 return None
+            if aws.is_denied(err):
+                self.denied.add(aws.denied_action(err))
+                return Denied(aws.denied_action(err))
             raise
         return found
 
 
-def ca_expiries(client: RdsPaginators, *, page_size: int) -> dict[str, datetime]:
-    return {
-        c["CertificateIdentifier"]: c["ValidTill"]
-        for c in pages(client, "describe_certificates", "Certificates", page_size=page_size)
-        if "ValidTill" in c
-    }
+def ca_expiries(client: RdsPaginators, *, page_size: int) -> dict[str, datetime] | Denied:
+    try:
+        return {
+            c["CertificateIdentifier"]: c["ValidTill"]
+            for c in pages(client, "describe_certificates", "Certificates", page_size=page_size)
+            if "ValidTill" in c
+        }
+    except ClientError as err:
+        if aws.is_denied(err):
+            return Denied(aws.denied_action(err))
+        raise
 
 
 def instance_row(
@@ -244,8 +280,9 @@ def audit(
     *,
     page_size: int = PAGE_SIZE,
     progress: Callable[[int, int], None] | None = None,
-) -> list[Row]:
-    """Every PostgreSQL instance and PostgreSQL cluster in the client's region, one row each.
+) -> Report:
+    """Every PostgreSQL instance and PostgreSQL cluster in the client's region, one row each,
+    and notes on what a denied optional call left unknown.
 
     A cluster member is reported through its cluster: ``rds.force_ssl`` lives in the cluster
     parameter group there, and each member carries its own status for that group.
@@ -260,7 +297,14 @@ def audit(
         for i in pages(client, "describe_db_instances", "DBInstances", page_size=page_size)
         if i.get("Engine") in ENGINES
     ]
+    notes: list[str] = []
     cas = ca_expiries(client, page_size=page_size)
+    if isinstance(cas, Denied):
+        notes.append(
+            f"CA EXPIRES is unknown: {cas.action} was denied (grant it to see when each CA "
+            "expires; nothing else depends on it)"
+        )
+        cas = {}
     groups = GroupCache(client, page_size=page_size)
     clustered = {c["DBClusterIdentifier"] for c in clusters}
     members = {i["DBInstanceIdentifier"]: i for i in instances if i.get("DBClusterIdentifier")}
@@ -275,8 +319,23 @@ def audit(
         rows.append(cluster_row(cluster, members=members, groups=groups, cas=cas))
         if progress:
             progress(len(rows), total)
-    return rows
+    unknown = sum(r.enforced is None for r in rows)
+    if groups.denied:
+        notes.append(
+            f"FORCE_SSL is unknown for {unknown} of {len(rows)}: "
+            f"{' and '.join(sorted(groups.denied))} was denied (grant it to judge them)"
+        )
+    if not rows:
+        notes.append("no PostgreSQL instance or cluster here: check the region and the account")
+    return Report(rows, notes)
 
 
 def exit_code(rows: Iterable[Row]) -> int:
-    return 0 if all(r.enforced for r in rows) else 1
+    """0 when every database is effectively enforced; 1 when one is proven not to be; 2 when
+    some cannot be judged, or there is nothing to judge."""
+    enforced = [r.enforced for r in rows]
+    if False in enforced:
+        return 1
+    if not enforced or None in enforced:
+        return 2
+    return 0

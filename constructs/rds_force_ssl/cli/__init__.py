@@ -1,0 +1,460 @@
+"""``rds-force-ssl``: proof after deploy.
+
+- ``probe`` asks each endpoint, without any credential, whether it refuses a plaintext client;
+- ``verify`` proves one endpoint refuses plaintext and serves verified TLS, with a real login;
+- ``audit`` reports, for a region's fleet, whether ``rds.force_ssl`` is configured and in effect.
+
+This module only parses, calls and prints; the decisions are in the command modules. Nothing
+here imports CDK, and each command imports its own drivers (psycopg, cryptography, boto3) only
+when it runs. A failure the user can fix is a ``CliError``: a message and the fix, as text on
+stderr or, under ``--json``, as JSON on stdout; never a traceback.
+
+Exit codes: 0 enforced, 1 not enforced, 2 usage or connection error (or inconclusive),
+3 (verify) plaintext refused but a verifying client cannot connect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+from rds_force_ssl.cli.errors import CliError
+
+if TYPE_CHECKING:
+    from rds_force_ssl.cli.audit import Report
+    from rds_force_ssl.cli.probe import Result
+    from rds_force_ssl.cli.verify import Conclusion, Finding, Target
+
+EXIT_USAGE = 2
+SSLMODES = ("verify-full", "verify-ca", "require")  # verify.SSLMODES, without importing it
+EPILOG = (
+    "Exit codes: 0 enforced, 1 not enforced, 2 usage or connection error or inconclusive; "
+    "verify also 3, not verified (plaintext refused, but a verifying client cannot connect)."
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors raised as CliError so that --json can report them as JSON."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError("usage", f"{self.prog}: {message}", fix=f"see {self.prog} --help")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="rds-force-ssl",
+        description="Prove that RDS for PostgreSQL databases refuse plaintext connections.",
+        epilog=EPILOG,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser(
+        "probe",
+        help="ask endpoints, without credentials, whether they refuse plaintext",
+        description="Send each endpoint a plaintext start-up and read the first answer; never "
+        "a password. ENFORCED: refused before authentication; NOT_ENFORCED: asked for a "
+        "password or let in; UNREACHABLE: no connection or no answer; INCONCLUSIVE: an answer "
+        "that does not tell.",
+        epilog="Exit codes: 0 every endpoint ENFORCED; 1 any NOT_ENFORCED; 2 otherwise.",
+    )
+    p.add_argument("endpoints", nargs="*", metavar="ENDPOINT", help="host[:port] (port 5432)")
+    p.add_argument("--region", help="also probe every endpoint found in this AWS region")
+    p.add_argument(
+        "--user",
+        default="rds_force_ssl_probe",
+        help="user name in the start-up (pg_hba.conf may match on it; no password is ever "
+        "sent); default rds_force_ssl_probe",
+    )
+    p.add_argument("--dbname", default="postgres", help="database name in the start-up")
+    p.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds per endpoint, in all (default 5)"
+    )
+    p.add_argument(
+        "--concurrency", type=int, default=64, help="endpoints probed at once (default 64)"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    v = commands.add_parser("verify", help="check one live endpoint, with a real login")
+    v.add_argument("--host", required=True, help="endpoint host name (as in its certificate)")
+    v.add_argument("--port", type=int, default=5432)
+    v.add_argument("--dbname", default="postgres")
+    v.add_argument("--user", required=True)
+    v.add_argument(
+        "--password-env",
+        default="PGPASSWORD",
+        metavar="VAR",
+        help="environment variable holding the password (default: PGPASSWORD); "
+        "prompted for when unset and stdin is a terminal",
+    )
+    v.add_argument("--sslrootcert", metavar="FILE", help="the RDS CA bundle (PEM)")
+    v.add_argument(
+        "--sslmode",
+        choices=SSLMODES,
+        default="verify-full",
+        help="default verify-full; with the weaker modes the password goes only through SCRAM "
+        "channel binding",
+    )
+    v.add_argument(
+        "--allow-unverified-password",
+        action="store_true",
+        help="with --sslmode verify-ca or require: send the password without channel binding "
+        "to a server whose identity is not verified",
+    )
+    v.add_argument(
+        "--check-tls-floor",
+        action="store_true",
+        help="also check that a client capped below ssl_min_protocol_version is refused",
+    )
+    v.add_argument("--json", action="store_true", help="machine-readable output")
+
+    a = commands.add_parser("audit", help="report every PostgreSQL database in a region")
+    a.add_argument("--region", help="AWS region (default: the AWS SDK's configuration)")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out, err = sys.stdout, sys.stderr
+    try:
+        args = _parser().parse_args(argv)
+        command: Callable[..., int] = COMMANDS[args.command]
+        return command(args, out=out, err=err)
+    except CliError as error:
+        if "--json" in argv:
+            json.dump({**error.as_json(), "exit_code": EXIT_USAGE}, out, indent=2)
+            out.write("\n")
+        else:
+            print(f"rds-force-ssl: {error.message}\n  fix: {error.fix}", file=err)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help exits 0
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+
+def _dump(document: dict[str, Any], out: IO[str]) -> None:
+    json.dump(document, out, indent=2, default=str)
+    out.write("\n")
+
+
+def _progress(err: IO[str], verb: str) -> Callable[[int, int], None] | None:
+    if not err.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        # A carriage-return counter on the terminal only; stdout stays clean for pipes.
+        err.write(f"\r{verb} {done}/{total}")
+        if done == total:
+            err.write("\n")
+        err.flush()
+
+    return show
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = [
+        "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in (headers, *rows)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# ---- probe ---------------------------------------------------------------------------------
+def _probe(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
+    from rds_force_ssl.cli import probe
+    from rds_force_ssl.cli.engines import DEFAULT_ENGINE, ENGINES
+    from rds_force_ssl.cli.wire import Identity, parse_endpoint
+
+    if not args.endpoints and args.region is None:
+        raise CliError(
+            "usage",
+            "nothing to probe",
+            fix="name endpoints (host[:port] ...) or pass --region to find them",
+        )
+    if args.timeout <= 0 or args.concurrency < 1:
+        raise CliError("usage", "--timeout must be > 0 and --concurrency >= 1", fix="fix them")
+    try:
+        targets = [
+            probe.Target(parse_endpoint(e, default_port=ENGINES[DEFAULT_ENGINE].default_port))
+            for e in args.endpoints
+        ]
+    except ValueError as error:
+        raise CliError("usage", f"bad endpoint {error}", fix="write host[:port]") from error
+    notes: list[str] = []
+    complete = True
+    if args.region is not None:
+        found = _discover(args.region)
+        named = {t.endpoint for t in targets}
+        targets += [t for t in found.targets if t.endpoint not in named]
+        notes += found.notes
+        complete = found.complete
+        if not found.targets:
+            notes.append(f"no endpoint of a probe-able engine found in {args.region}")
+    results = probe.probe_all(
+        targets,
+        who=Identity(args.user, args.dbname),
+        timeout=args.timeout,
+        concurrency=args.concurrency,
+        progress=_progress(err, "probed"),
+    )
+    code = probe.exit_code(results, complete=complete)
+    if args.json:
+        _dump(_probe_json(results, notes, complete, code), out)
+    else:
+        out.write(_probe_table(results, notes, code))
+    return code
+
+
+def _discover(region: str) -> Any:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rds_force_ssl.cli import aws
+    from rds_force_ssl.cli.discover import discover
+
+    command = "probe --region"
+    client = aws.rds_client(region, command=command)
+    try:
+        return discover(client)
+    except (BotoCoreError, ClientError) as error:
+        raise aws.translate(error, command=command) from error
+
+
+def _counts(results: Sequence[Result]) -> dict[str, int]:
+    from rds_force_ssl.cli.wire import Verdict
+
+    return {str(v): sum(r.outcome.verdict == v for r in results) for v in Verdict}
+
+
+def _probe_json(
+    results: Sequence[Result], notes: Sequence[str], complete: bool, code: int
+) -> dict[str, Any]:
+    return {
+        "endpoints": [
+            {
+                "endpoint": str(r.target.endpoint),
+                "verdict": str(r.outcome.verdict),
+                "detail": r.outcome.detail,
+                "engine": r.target.engine,
+                "resource": r.target.resource,
+                "evidence": dict(r.outcome.evidence),
+            }
+            for r in results
+        ],
+        "counts": _counts(results),
+        "complete": complete,
+        "notes": list(notes),
+        "exit_code": code,
+    }
+
+
+def _probe_table(results: Sequence[Result], notes: Sequence[str], code: int) -> str:
+    with_resource = any(r.target.resource for r in results)
+    headers = ("ENDPOINT", "VERDICT", *(("RESOURCE",) if with_resource else ()), "DETAIL")
+    body = _table(
+        headers,
+        [
+            (
+                str(r.target.endpoint),
+                str(r.outcome.verdict),
+                *((r.target.resource or "-",) if with_resource else ()),
+                r.outcome.detail,
+            )
+            for r in results
+        ],
+    )
+    counts = ", ".join(f"{n} {v}" for v, n in _counts(results).items())
+    return body + f"{counts} (exit {code})\n" + "".join(f"note: {n}\n" for n in notes)
+
+
+# ---- verify --------------------------------------------------------------------------------
+def _password(args: argparse.Namespace) -> str:
+    # Never a command-line argument: those end up in shell history and `ps`.
+    password = os.environ.get(args.password_env)
+    if password:
+        return password
+    if sys.stdin.isatty():
+        return getpass.getpass(f"Password for {args.user}: ")
+    raise CliError(
+        "no-password",
+        f"no password: {args.password_env} is not set and stdin is not a terminal",
+        fix=f"set {args.password_env} (or name another variable with --password-env), or run "
+        "in a terminal to be prompted",
+    )
+
+
+def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
+    from rds_force_ssl.cli import errors, verify
+
+    if args.sslmode != "require" and not args.sslrootcert:
+        raise CliError(
+            "usage",
+            f"--sslrootcert is required with --sslmode {args.sslmode}",
+            fix="pass the RDS CA bundle (global-bundle.pem)",
+        )
+    if args.sslmode == "require" and (args.sslrootcert or verify.default_root_cert()):
+        # libpq checks the CA under `require` whenever it finds a CA file: that is verify-ca.
+        raise CliError(
+            "usage",
+            "--sslmode require with a CA file ("
+            + (args.sslrootcert or str(verify.default_root_cert()))
+            + ") is what libpq calls verify-ca",
+            fix="pass --sslmode verify-full (or verify-ca) with --sslrootcert",
+        )
+    if args.allow_unverified_password and args.sslmode == "verify-full":
+        raise CliError(
+            "usage",
+            "--allow-unverified-password only applies to --sslmode verify-ca or require",
+            fix="drop it: verify-full verifies the server before the password is sent",
+        )
+    if args.sslrootcert:
+        verify.check_sslrootcert(args.sslrootcert)
+    errors.require(*verify.DRIVERS, command="verify")
+    password = _password(args)
+    target = verify.Target(
+        host=args.host,
+        port=args.port,
+        dbname=args.dbname,
+        user=args.user,
+        sslmode=args.sslmode,
+        sslrootcert=args.sslrootcert,
+        allow_unverified_password=args.allow_unverified_password,
+    )
+    findings = verify.run_verify(
+        target, password=password, check_floor=args.check_tls_floor, now=datetime.now(UTC)
+    )
+    verdict = verify.conclusion(findings)
+    code = verify.EXIT_CODES[verdict]
+    if args.json:
+        _dump(_verify_json(target, findings, verdict, code), out)
+    else:
+        out.write(_verify_table(target, findings, verdict, code))
+    return code
+
+
+def _verify_json(
+    target: Target, findings: list[Finding], verdict: Conclusion, code: int
+) -> dict[str, Any]:
+    return {
+        "target": {
+            "host": target.host,
+            "port": target.port,
+            "dbname": target.dbname,
+            "user": target.user,
+            "sslmode": target.sslmode,
+        },
+        "findings": [
+            {
+                "check": f.check,
+                "status": str(f.status),
+                "evidence": f.evidence,
+                "details": dict(f.details),
+            }
+            for f in findings
+        ],
+        "verdict": str(verdict),
+        "exit_code": code,
+    }
+
+
+def _verify_table(target: Target, findings: list[Finding], verdict: Conclusion, code: int) -> str:
+    head = (
+        f"rds-force-ssl verify {target.user}@{target.host}:{target.port}/{target.dbname} "
+        f"(sslmode={target.sslmode})\n"
+    )
+    body = _table(
+        ("CHECK", "STATUS", "EVIDENCE"), [(f.check, str(f.status), f.evidence) for f in findings]
+    )
+    return f"{head}{body}verdict: {verdict} (exit {code})\n"
+
+
+# ---- audit ---------------------------------------------------------------------------------
+def _audit(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rds_force_ssl.cli import audit, aws
+
+    client = aws.rds_client(args.region, command="audit")
+    try:
+        report = audit.audit(client, progress=_progress(err, "audited"))
+    except (BotoCoreError, ClientError) as error:
+        raise aws.translate(error, command="audit") from error
+    code = audit.exit_code(report.rows)
+    if args.json:
+        _dump(_audit_json(report, code), out)
+    else:
+        out.write(_audit_table(report, code, now=datetime.now(UTC)))
+    return code
+
+
+def _audit_json(report: Report, code: int) -> dict[str, Any]:
+    return {
+        "resources": [
+            {
+                "kind": r.kind,
+                "name": r.name,
+                "engine": r.engine,
+                "version": r.version,
+                "parameter_groups": list(r.groups),
+                "rds.force_ssl": r.force_ssl,
+                "source": r.source,
+                "apply_status": r.apply_status,
+                "state": r.state,
+                "enforced": r.enforced,
+                "ca": r.ca,
+                "ca_valid_till": r.ca_valid_till.isoformat() if r.ca_valid_till else None,
+                "members": dict(r.members),
+            }
+            for r in report.rows
+        ],
+        "enforced": sum(r.enforced is True for r in report.rows),
+        "total": len(report.rows),
+        "notes": list(report.notes),
+        "exit_code": code,
+    }
+
+
+def _audit_table(report: Report, code: int, *, now: datetime) -> str:
+    def expiry(valid_till: datetime | None) -> str:
+        if valid_till is None:
+            return "unknown"
+        days = (valid_till - now).days
+        mark = " EXPIRED" if days < 0 else f" ({days} days)" if days < 30 else ""
+        return f"{valid_till:%Y-%m-%d}{mark}"
+
+    body = _table(
+        (
+            "RESOURCE",
+            "ENGINE",
+            "PARAMETER GROUP",
+            "FORCE_SSL",
+            "SOURCE",
+            "STATE",
+            "CA",
+            "CA EXPIRES",
+        ),
+        [
+            (
+                f"{r.kind} {r.name}",
+                f"{r.engine} {r.version}",
+                ",".join(r.groups) or "-",
+                r.force_ssl or "?",
+                r.source,
+                r.state,
+                r.ca or "-",
+                expiry(r.ca_valid_till),
+            )
+            for r in report.rows
+        ],
+    )
+    enforced = sum(r.enforced is True for r in report.rows)
+    summary = f"{enforced} of {len(report.rows)} effectively enforced (exit {code})\n"
+    return body + summary + "".join(f"note: {n}\n" for n in report.notes)
+
+
+COMMANDS: dict[str, Callable[..., int]] = {"probe": _probe, "verify": _verify, "audit": _audit}

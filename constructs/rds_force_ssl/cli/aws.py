@@ -1,0 +1,144 @@
+"""The RDS API for ``audit`` and ``probe --region``: one client, and failures turned into errors
+that say what to do (credentials, region, network, or the IAM actions to grant).
+
+IAM: every call is a read-only Describe. The actions, per command, are in ``IAM_ACTIONS`` and in
+the README's policy; https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rds_force_ssl.cli.errors import CliError
+
+IAM_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "audit": (
+        "rds:DescribeDBInstances",
+        "rds:DescribeDBClusters",
+        "rds:DescribeDBParameters",
+        "rds:DescribeDBClusterParameters",
+        "rds:DescribeCertificates",
+    ),
+    "probe --region": (
+        "rds:DescribeDBInstances",
+        "rds:DescribeDBClusters",
+        "rds:DescribeDBProxies",
+        "rds:DescribeDBProxyEndpoints",
+    ),
+}
+# Standard mode retries throttling and dropped connections with backoff; a large fleet can hit
+# the describe limits. A short connect timeout makes an unreachable API fail in seconds.
+MAX_ATTEMPTS = 5
+CONNECT_TIMEOUT_S = 5
+
+DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+REJECTED = frozenset(
+    {
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+        "AuthFailure",
+    }
+)
+POLICY_HINT = "the README's 'IAM policy' section has a ready read-only policy"
+
+
+def actions(command: str) -> str:
+    return ", ".join(IAM_ACTIONS[command])
+
+
+def rds_client(region: str | None, *, command: str) -> Any:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT_S,
+    )
+    try:
+        # A session of its own: the environment and profile as they are now, nothing cached.
+        return boto3.session.Session().client("rds", region_name=region, config=config)
+    except BotoCoreError as err:
+        raise translate(err, command=command) from err
+
+
+def error_code(err: BaseException) -> str | None:
+    response = getattr(err, "response", None)
+    if isinstance(response, Mapping):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+def is_denied(err: BaseException) -> bool:
+    return error_code(err) in DENIED
+
+
+def denied_action(err: BaseException) -> str:
+    return f"rds:{getattr(err, 'operation_name', 'Describe*')}"
+
+
+def translate(err: BaseException, *, command: str) -> CliError:
+    """A botocore failure as a CliError with the fix."""
+    from botocore import exceptions as bx
+
+    needed = f"the identity needs {actions(command)} ({POLICY_HINT})"
+    if isinstance(err, bx.NoRegionError):
+        return CliError(
+            "no-region",
+            "no AWS region is configured",
+            fix="pass --region (e.g. --region eu-west-1), or set AWS_DEFAULT_REGION, or set a "
+            "region in the profile (aws configure)",
+        )
+    if isinstance(err, bx.ProfileNotFound):
+        return CliError("no-credentials", str(err), fix="set AWS_PROFILE to an existing profile")
+    if isinstance(
+        err,
+        bx.NoCredentialsError
+        | bx.PartialCredentialsError
+        | bx.CredentialRetrievalError
+        | bx.TokenRetrievalError
+        | bx.SSOError,
+    ):
+        return CliError(
+            "no-credentials",
+            f"no usable AWS credentials: {err}",
+            fix="set AWS_PROFILE (after `aws sso login` or `aws configure`), or "
+            f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; {needed}",
+        )
+    if isinstance(err, bx.ConnectionError | bx.HTTPClientError):
+        return CliError(
+            "unreachable",
+            f"could not reach the RDS API: {err}",
+            fix="check the region name, the network and any HTTPS proxy "
+            "(HTTPS_PROXY, AWS_ENDPOINT_URL_RDS)",
+        )
+    code = error_code(err)
+    operation = getattr(err, "operation_name", "the call")
+    if code in DENIED:
+        return CliError(
+            "access-denied",
+            f"{denied_action(err)} was denied: {err}",
+            fix=f"grant {denied_action(err)}; {needed}",
+        )
+    if code in EXPIRED:
+        return CliError(
+            "expired-credentials",
+            f"the AWS credentials have expired ({code})",
+            fix="refresh them (aws sso login, or new keys) and run again",
+        )
+    if code in REJECTED:
+        return CliError(
+            "rejected-credentials",
+            f"AWS rejected the credentials ({code})",
+            fix="check AWS_PROFILE / AWS_ACCESS_KEY_ID and the secret; " + needed,
+        )
+    return CliError(
+        "aws-error",
+        f"{operation} failed: {err}",
+        fix=f"see the message above; {needed}",
+    )

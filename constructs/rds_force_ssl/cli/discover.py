@@ -1,0 +1,175 @@
+"""``probe --region``: every endpoint a client can connect to in a region.
+
+- DB instances (Aurora members included: each has its own endpoint);
+- DB clusters: the writer endpoint, the reader endpoint and every custom endpoint
+  (``DBCluster.CustomEndpoints``), all on the cluster's port;
+- RDS Proxy: each proxy's default endpoint and its extra proxy endpoints. Neither API reports a
+  port; a proxy listens on its engine family's default port, whatever the database's own port
+  (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.html, quotas and
+  limitations), so that port is used and the row says it is assumed.
+
+Each listing is read page by page. A listing the identity may not call costs only what it would
+have found: the rest is still probed, a note says what is missing, and the run is incomplete.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rds_force_ssl.cli import aws
+from rds_force_ssl.cli.engines import Engine, for_proxy_family, for_rds_engine
+from rds_force_ssl.cli.probe import Target
+from rds_force_ssl.cli.wire import Endpoint
+
+PAGE_SIZE = 100
+
+
+@dataclass
+class Discovery:
+    targets: list[Target] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    complete: bool = True
+    _seen: set[Endpoint] = field(default_factory=set, repr=False)
+    _unprobed: Counter[str] = field(default_factory=Counter, repr=False)
+
+    def add(self, engine: Engine, host: str | None, port: int | None, resource: str) -> None:
+        if not host:
+            self.notes.append(f"{resource} has no endpoint yet; not probed")
+            return
+        endpoint = Endpoint(host, port or engine.default_port)
+        if endpoint not in self._seen:  # a proxy's default endpoint is listed twice
+            self._seen.add(endpoint)
+            self.targets.append(Target(endpoint, engine.name, resource))
+
+    def unprobed(self, engine: str) -> None:
+        self._unprobed[engine] += 1
+
+    def denied(self, err: BaseException, what: str) -> None:
+        self.complete = False
+        self.notes.append(
+            f"{aws.denied_action(err)} was denied, so {what} were not probed; grant it to "
+            "include them"
+        )
+
+    def finish(self) -> Discovery:
+        if self._unprobed:
+            counts = ", ".join(f"{e}: {n}" for e, n in sorted(self._unprobed.items()))
+            self.notes.append(f"no plaintext probe for these engines yet, not probed ({counts})")
+        return self
+
+
+def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
+    paginator = client.get_paginator(operation)
+    for page in paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE}, **kwargs):
+        yield from page.get(key, [])
+
+
+def labelled(resource: str, status: str | None) -> str:
+    return resource if status in (None, "available") else f"{resource} ({status})"
+
+
+def _instances(client: Any, found: Discovery) -> None:
+    for inst in pages(client, "describe_db_instances", "DBInstances"):
+        engine = for_rds_engine(inst.get("Engine", ""))
+        if engine is None:
+            found.unprobed(inst.get("Engine", "?"))
+            continue
+        address = inst.get("Endpoint") or {}
+        found.add(
+            engine,
+            address.get("Address"),
+            address.get("Port"),
+            labelled(f"instance {inst['DBInstanceIdentifier']}", inst.get("DBInstanceStatus")),
+        )
+
+
+def _clusters(client: Any, found: Discovery) -> None:
+    for cluster in pages(client, "describe_db_clusters", "DBClusters"):
+        engine = for_rds_engine(cluster.get("Engine", ""))
+        if engine is None:
+            found.unprobed(cluster.get("Engine", "?"))
+            continue
+        name, port, status = (
+            cluster["DBClusterIdentifier"],
+            cluster.get("Port"),
+            cluster.get("Status"),
+        )
+        found.add(engine, cluster.get("Endpoint"), port, labelled(f"cluster {name} writer", status))
+        if cluster.get("ReaderEndpoint"):  # not every kind of cluster has one
+            reader = labelled(f"cluster {name} reader", status)
+            found.add(engine, cluster["ReaderEndpoint"], port, reader)
+        for custom in cluster.get("CustomEndpoints", []):
+            found.add(engine, custom, port, labelled(f"cluster {name} custom endpoint", status))
+
+
+def _proxies(client: Any, found: Discovery) -> dict[str, Engine]:
+    families: dict[str, Engine] = {}
+    for proxy in pages(client, "describe_db_proxies", "DBProxies"):
+        engine = for_proxy_family(proxy.get("EngineFamily", ""))
+        if engine is None:
+            found.unprobed(f"proxy {proxy.get('EngineFamily', '?')}")
+            continue
+        name = proxy["DBProxyName"]
+        families[name] = engine
+        tls = "RequireTLS on" if proxy.get("RequireTLS") else "RequireTLS off"
+        found.add(
+            engine,
+            proxy.get("Endpoint"),
+            None,
+            labelled(
+                f"proxy {name} ({tls}; port {engine.default_port} assumed)", proxy.get("Status")
+            ),
+        )
+    return families
+
+
+def _proxy_endpoints(client: Any, found: Discovery, families: Mapping[str, Engine]) -> None:
+    for ep in pages(client, "describe_db_proxy_endpoints", "DBProxyEndpoints"):
+        engine = families.get(ep.get("DBProxyName", ""))
+        if engine is None:
+            continue  # a proxy of another engine family (counted above), or one not listed
+        found.add(
+            engine,
+            ep.get("Endpoint"),
+            None,
+            labelled(
+                f"proxy {ep['DBProxyName']} endpoint {ep.get('DBProxyEndpointName', '?')} "
+                f"({ep.get('TargetRole', '?')}; port {engine.default_port} assumed)",
+                ep.get("Status"),
+            ),
+        )
+
+
+def discover(client: Any) -> Discovery:
+    """Every endpoint of a probe-able engine in the client's region, and notes on the rest."""
+    from botocore.exceptions import ClientError
+
+    found = Discovery()
+    families: dict[str, Engine] = {}
+    for listing, what in (
+        (_instances, "DB instances"),
+        (_clusters, "DB cluster endpoints"),
+    ):
+        try:
+            listing(client, found)
+        except ClientError as err:
+            if not aws.is_denied(err):
+                raise
+            found.denied(err, what)
+    try:
+        families = _proxies(client, found)
+    except ClientError as err:
+        if not aws.is_denied(err):
+            raise
+        found.denied(err, "RDS proxies (and their extra endpoints)")
+    else:
+        try:
+            _proxy_endpoints(client, found, families)
+        except ClientError as err:
+            if not aws.is_denied(err):
+                raise
+            found.denied(err, "extra RDS Proxy endpoints")
+    return found.finish()

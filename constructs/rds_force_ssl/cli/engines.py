@@ -1,0 +1,45 @@
+"""The CLI's engines: one row per wire protocol, read by ``probe`` (which conversation to hold,
+which port to assume) and by the region discovery (which RDS engines and proxy families speak
+it). Adding an engine is adding a row and its conversation module, no branch elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rds_force_ssl.cli import pgwire
+from rds_force_ssl.cli.wire import Conversation
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    default_port: int
+    rds_engines: frozenset[str]  # DescribeDBInstances / DescribeDBClusters `Engine` values
+    proxy_family: str  # DescribeDBProxies `EngineFamily`
+    plaintext_probe: Conversation
+
+
+ENGINES: Mapping[str, Engine] = {
+    "postgresql": Engine(
+        name="postgresql",
+        # https://www.postgresql.org/docs/current/runtime-config-connection.html (port)
+        default_port=5432,
+        # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html
+        # (Engine); a Multi-AZ DB cluster runs "postgres" too.
+        rds_engines=frozenset({"postgres", "aurora-postgresql"}),
+        # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBProxy.html
+        proxy_family="POSTGRESQL",
+        plaintext_probe=pgwire.plaintext_probe,
+    ),
+}
+DEFAULT_ENGINE = "postgresql"
+
+
+def for_rds_engine(engine: str) -> Engine | None:
+    return next((e for e in ENGINES.values() if engine in e.rds_engines), None)
+
+
+def for_proxy_family(family: str) -> Engine | None:
+    return next((e for e in ENGINES.values() if e.proxy_family == family), None)

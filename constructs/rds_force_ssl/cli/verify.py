@@ -1,0 +1,679 @@
+"""``rds-force-ssl verify``: prove that one PostgreSQL endpoint refuses plaintext and serves
+verified TLS, and say plainly what was and was not checked.
+
+The checks, run concurrently (wall time is about the slowest one, not their sum):
+
+1. **plaintext refused**: the credential-free probe of ``probe`` (no password of any kind);
+2. **verified TLS**: a libpq session (psycopg) with the user's password and ``sslmode``, which
+   reads ``pg_stat_ssl`` and the settings in one query; ``sslmode`` means what it means to psql;
+3. **certificate**: the certificate the server presents, and the CAs of ``--sslrootcert`` that
+   issued it, with their expiry dates;
+4. **settings**: ``rds.force_ssl`` and ``ssl_min_protocol_version``;
+5. optionally **TLS floor**: a handshake capped below the server's floor must be refused.
+
+The deciding logic is in pure functions over what the server said; the others only collect it.
+psycopg and cryptography are imported only here, on first use, in the thread that needs them.
+
+Background: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import ssl
+import struct
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from rds_force_ssl.cli import errors
+from rds_force_ssl.cli.engines import ENGINES
+from rds_force_ssl.cli.wire import Endpoint, Identity, Outcome, Verdict, probe_endpoint
+
+if TYPE_CHECKING:
+    import psycopg
+    from cryptography import x509
+
+CONNECT_TIMEOUT_S = 10
+CERT_WARN_DAYS = 30
+SSLMODES = ("verify-full", "verify-ca", "require")
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+# TLS 1.0 and 1.1 are deprecated (RFC 8996); RDS for PostgreSQL supports 1.2 and 1.3.
+TLS_FLOOR = "TLSv1.2"
+APPLICATION_NAME = "rds-force-ssl verify"
+MAX_CHAIN = 5
+# https://www.postgresql.org/docs/current/protocol-message-formats.html (SSLRequest)
+SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+SSL_ACCEPTED = ord("S")
+DRIVERS = ("psycopg", "cryptography")
+NETWORK = "network: "
+
+
+class Status(StrEnum):
+    PASS = "PASS"  # noqa: S105 (a check status, not a password)
+    WARN = "WARN"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+    SKIP = "SKIP"
+
+
+class Conclusion(StrEnum):
+    """The verdict of a run, worst first; each has its own exit code."""
+
+    NOT_ENFORCED = "NOT ENFORCED"  # the server accepts plaintext, or is set up to
+    NOT_VERIFIED = "NOT VERIFIED"  # plaintext is refused, but a verifying client cannot connect
+    INCONCLUSIVE = "INCONCLUSIVE"  # a check could not be made (network, login, usage)
+    ENFORCED = "ENFORCED"
+
+
+EXIT_CODES = {
+    Conclusion.ENFORCED: 0,
+    Conclusion.NOT_ENFORCED: 1,
+    Conclusion.INCONCLUSIVE: 2,
+    Conclusion.NOT_VERIFIED: 3,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    status: Status
+    evidence: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    fails_as: Conclusion | None = None  # what a FAIL proves
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    dbname: str
+    user: str
+    sslmode: str
+    sslrootcert: str | None
+    # Only with sslmode verify-ca/require: send the password without SCRAM channel binding.
+    allow_unverified_password: bool = False
+
+    def params(self, **extra: Any) -> dict[str, Any]:
+        """libpq parameters for this target; never reads PG* defaults for what matters here."""
+        params: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.dbname,
+            "user": self.user,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": APPLICATION_NAME,
+            # A GSSAPI-encrypted session would satisfy libpq but tell nothing about TLS.
+            "gssencmode": "disable",
+        }
+        params.update(extra)
+        return params
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """What the server says about our own verified session, from one query."""
+
+    ssl: bool
+    version: str | None
+    cipher: str | None
+    bits: int | None
+    sslinfo_ssl_is_used: bool | None  # None when the sslinfo extension is not installed
+    force_ssl: str | None  # None: no such setting (not RDS)
+    floor: str | None  # None: hidden from this role, see floor_readable
+    floor_readable: bool = True
+
+
+# ---- pure decisions ------------------------------------------------------------------------
+def server_error(message: str) -> str:
+    """The server's or libpq's own words, without psycopg's "connection failed: ..." preamble."""
+    text = re.sub(r"^.*?port \d+ failed: ", "", message, count=1, flags=re.DOTALL)
+    text = text.removeprefix("connection failed: ")
+    return " ".join(text.replace("FATAL:", "").split())
+
+
+def plaintext_finding(outcome: Outcome) -> Finding:
+    """Check 1 from the credential-free probe's outcome."""
+    check = "plaintext refused"
+    details = {"verdict": str(outcome.verdict), **outcome.evidence}
+    if outcome.verdict == Verdict.ENFORCED:
+        return Finding(check, Status.PASS, outcome.detail, details)
+    if outcome.verdict == Verdict.NOT_ENFORCED:
+        return Finding(
+            check,
+            Status.FAIL,
+            f"{outcome.detail} (no password of any kind was sent)",
+            details,
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    return Finding(
+        check, Status.ERROR, f"no answer from the server's SSL rule: {outcome.detail}", details
+    )
+
+
+_CERT_FAILURE = re.compile(r"certificate|does not match host name|SSL error|SSL SYSCALL error")
+_NO_SSL = "server does not support SSL"
+_CHANNEL_BINDING = re.compile(r"channel binding|channel_binding")
+
+
+def classify_tls_error(error: str, *, target: Target) -> Finding:
+    """Check 2 when the verified session could not be opened."""
+    check = "verified TLS"
+    said = server_error(error)
+    if _NO_SSL in said:
+        return Finding(
+            check,
+            Status.FAIL,
+            f"the server offers no TLS at all: {said}",
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    if "FATAL" not in error and _CHANNEL_BINDING.search(said):
+        # libpq refused the server's authentication request, which came over the TLS session.
+        return Finding(
+            check,
+            Status.ERROR,
+            f"sslmode={target.sslmode} with channel_binding=require failed: {said}. The server "
+            "or this role cannot do SCRAM channel binding (an MD5 password, or a `password` "
+            "method), so the password was not sent. Use --sslmode verify-full with the CA "
+            "bundle, or pass --allow-unverified-password to send it anyway",
+            {"tls_established": True},
+        )
+    if "FATAL" not in error and _CERT_FAILURE.search(said):
+        return Finding(
+            check,
+            Status.FAIL,
+            f"a client that verifies the server cannot connect (sslmode={target.sslmode}): {said}",
+            fails_as=Conclusion.NOT_VERIFIED,
+        )
+    # A FATAL comes from the server, so the TLS handshake (and libpq's checks) came first.
+    return Finding(
+        check,
+        Status.ERROR,
+        f"could not log in (sslmode={target.sslmode}): {said}",
+        {"tls_established": "FATAL" in error},
+    )
+
+
+def protection(target: Target) -> str:
+    """What stood between the password and an unverified server, in words."""
+    if target.sslmode == "verify-full":
+        return "sslmode=verify-full: CA and host name verified before the password was sent"
+    unchecked = "the host name" if target.sslmode == "verify-ca" else "the CA and the host name"
+    if target.allow_unverified_password:
+        return (
+            f"WEAKER: sslmode={target.sslmode} does not check {unchecked}, and the password was "
+            "sent without channel binding (--allow-unverified-password)"
+        )
+    return (
+        f"WEAKER: sslmode={target.sslmode} does not check {unchecked}; the password was "
+        "protected by SCRAM channel binding (channel_binding=require) and never sent"
+    )
+
+
+def tls_finding(view: ServerView, *, target: Target) -> Finding:
+    check = "verified TLS"
+    details: dict[str, Any] = {
+        "sslmode": target.sslmode,
+        "ssl": view.ssl,
+        "version": view.version,
+        "cipher": view.cipher,
+        "bits": view.bits,
+    }
+    source = "pg_stat_ssl"
+    if view.sslinfo_ssl_is_used is not None:
+        details["sslinfo_ssl_is_used"] = view.sslinfo_ssl_is_used
+        source += f", sslinfo ssl_is_used()={'t' if view.sslinfo_ssl_is_used else 'f'}"
+    if not view.ssl:
+        # libpq itself required TLS, so something between client and server ends it.
+        return Finding(
+            check,
+            Status.FAIL,
+            f"the server reports this session unencrypted ({source}): TLS ends before the database",
+            details,
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    evidence = f"{view.version} {view.cipher} {view.bits} bits ({source}); {protection(target)}"
+    status = Status.PASS if target.sslmode == "verify-full" else Status.WARN
+    return Finding(check, status, evidence, details)
+
+
+def days_left(not_after: datetime, now: datetime) -> int:
+    return (not_after - now).days
+
+
+def chain_in(leaf: x509.Certificate, bundle: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    """The issuers of ``leaf`` found in ``bundle``, by name, up to a self-signed root."""
+    chain: list[x509.Certificate] = []
+    current = leaf
+    for _ in range(MAX_CHAIN):
+        issuer = next((c for c in bundle if c.subject == current.issuer), None)
+        if issuer is None or issuer in chain:
+            break
+        chain.append(issuer)
+        if issuer.subject == issuer.issuer:
+            break
+        current = issuer
+    return chain
+
+
+def certificate_finding(
+    leaf: x509.Certificate,
+    *,
+    bundle: Sequence[x509.Certificate] | None,
+    verified: bool | None,
+    sslmode: str,
+    now: datetime,
+) -> Finding:
+    """Check 3. ``bundle`` is --sslrootcert (None without one); ``verified`` is whether libpq
+    accepted the chain (None when it did not look: sslmode=require, or no TLS session)."""
+    check = "certificate"
+    certs = [("server certificate", leaf)]
+    chain = chain_in(leaf, bundle or [])
+    certs += [(f"CA {c.subject.rfc4514_string()}", c) for c in chain]
+    dates = [
+        f"{label} expires {c.not_valid_after_utc:%Y-%m-%d} "
+        f"({days_left(c.not_valid_after_utc, now)} days)"
+        for label, c in certs
+    ]
+    checked: list[str] = []
+    unchecked: list[str] = []
+    if bundle is None:
+        unchecked.append("the issuer and its expiry (no --sslrootcert)")
+    elif not chain:
+        unchecked.append(
+            f"the expiry of the issuer {leaf.issuer.rfc4514_string()}, which is not in "
+            "--sslrootcert"
+        )
+    elif chain[-1].subject != chain[-1].issuer:
+        unchecked.append(
+            f"the expiry of {chain[-1].issuer.rfc4514_string()}, which is not in --sslrootcert"
+        )
+    if verified is None:
+        why = "sslmode=require" if sslmode == "require" else "no TLS session was made"
+        unchecked.append(f"the chain and the host name ({why})")
+    elif not verified:
+        unchecked.append("a valid chain: libpq refused it (see verified TLS)")
+    else:
+        checked.append(
+            "chain and host name by libpq"
+            if sslmode == "verify-full"
+            else "chain by libpq, but not the host name (sslmode=verify-ca)"
+        )
+        if sslmode == "verify-ca":
+            unchecked.append("the host name (sslmode=verify-ca)")
+    details: dict[str, Any] = {
+        "subject": leaf.subject.rfc4514_string(),
+        "issuer": leaf.issuer.rfc4514_string(),
+        "not_after": leaf.not_valid_after_utc.isoformat(),
+        "days_left": days_left(leaf.not_valid_after_utc, now),
+        "ca_chain": [
+            {
+                "subject": c.subject.rfc4514_string(),
+                "not_after": c.not_valid_after_utc.isoformat(),
+                "days_left": days_left(c.not_valid_after_utc, now),
+            }
+            for c in chain
+        ],
+        "checked": checked,
+        "not_checked": unchecked,
+    }
+    evidence = f"subject {details['subject']}; issuer {details['issuer']}; " + "; ".join(dates)
+    if checked:
+        evidence += "; checked: " + ", ".join(checked)
+    if unchecked:
+        evidence += "; NOT checked: " + ", ".join(unchecked)
+    expired = [label for label, c in certs if c.not_valid_after_utc < now]
+    early = [label for label, c in certs if c.not_valid_before_utc > now]
+    if expired or early:
+        what = ", ".join(
+            [f"{x} has EXPIRED" for x in expired] + [f"{x} is not valid yet" for x in early]
+        )
+        return Finding(
+            check, Status.FAIL, f"{what}: {evidence}", details, fails_as=Conclusion.NOT_VERIFIED
+        )
+    soonest = min(days_left(c.not_valid_after_utc, now) for _, c in certs)
+    if soonest < CERT_WARN_DAYS:
+        return Finding(
+            check,
+            Status.WARN,
+            f"fewer than {CERT_WARN_DAYS} days left: {evidence}",
+            details,
+        )
+    return Finding(check, Status.WARN if unchecked else Status.PASS, evidence, details)
+
+
+def settings_finding(view: ServerView) -> Finding:
+    """Check 4: the server's own settings, with the reason wherever a value is not shown."""
+    check = "settings"
+    details = {"rds.force_ssl": view.force_ssl, "ssl_min_protocol_version": view.floor}
+    parts: list[str] = []
+    failures: list[str] = []
+    if view.force_ssl is None:
+        parts.append("rds.force_ssl not set on this server (it exists only on RDS)")
+    else:
+        parts.append(f"rds.force_ssl={view.force_ssl}")
+        if view.force_ssl not in ("1", "on"):
+            failures.append(f"rds.force_ssl={view.force_ssl} lets clients connect without TLS")
+    if view.floor is None:
+        parts.append(
+            "ssl_min_protocol_version not shown: this role may not read it (it needs "
+            "pg_read_all_settings; the RDS master user has it)"
+            if not view.floor_readable
+            else "ssl_min_protocol_version not shown: this server has no such setting"
+        )
+    else:
+        parts.append(f"ssl_min_protocol_version={view.floor}")
+        if view.floor in TLS_VERSIONS and TLS_VERSIONS.index(view.floor) < TLS_VERSIONS.index(
+            TLS_FLOOR
+        ):
+            failures.append(
+                f"ssl_min_protocol_version={view.floor} admits TLS versions deprecated by "
+                f"RFC 8996; set {TLS_FLOOR} or higher"
+            )
+    shown = "; ".join(parts)
+    if failures:
+        return Finding(
+            check,
+            Status.FAIL,
+            f"{'; '.join(failures)} ({shown})",
+            details,
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    if view.force_ssl is None and view.floor is None:
+        return Finding(check, Status.SKIP, shown, details)
+    return Finding(check, Status.PASS, shown, details)
+
+
+def version_below(floor: str | None) -> str | None:
+    """The TLS version just under the server's floor (under TLSv1.2 when the floor is not
+    shown), or None if there is nothing below it."""
+    floor = floor if floor in TLS_VERSIONS else TLS_FLOOR
+    index = TLS_VERSIONS.index(floor)
+    return TLS_VERSIONS[index - 1] if index else None
+
+
+def classify_floor(error: str | None, *, floor: str | None, below: str | None) -> Finding:
+    """Optional check: a handshake capped at ``below`` must be refused."""
+    check = "TLS floor"
+    shown = floor or f"not shown, {TLS_FLOOR} expected"
+    if below is None:
+        return Finding(check, Status.SKIP, f"nothing to try below ssl_min_protocol_version={shown}")
+    if error is None:
+        return Finding(
+            check,
+            Status.FAIL,
+            f"a {below} handshake completed (ssl_min_protocol_version={shown})",
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    if error.startswith(NETWORK):
+        return Finding(check, Status.ERROR, f"could not probe the floor: {error}")
+    if "NO_PROTOCOLS_AVAILABLE" in error:
+        # The client's TLS library would not offer the old version: the server was never asked.
+        return Finding(check, Status.SKIP, f"this client's TLS library cannot offer {below} at all")
+    return Finding(check, Status.PASS, f"a client capped at {below} was refused: {error}")
+
+
+def chain_verified(tls: Finding, *, sslmode: str) -> bool | None:
+    """Did libpq accept the server's chain? None when it never looked."""
+    if sslmode == "require":
+        return None
+    if tls.status in (Status.PASS, Status.WARN) or tls.details.get("tls_established"):
+        return True
+    if tls.fails_as == Conclusion.NOT_VERIFIED:
+        return False
+    return None
+
+
+def conclusion(findings: Iterable[Finding]) -> Conclusion:
+    """Proof of a problem beats a missing answer; not accepting plaintext beats verification."""
+    findings = list(findings)
+    failed = {f.fails_as for f in findings if f.status == Status.FAIL}
+    if Conclusion.NOT_ENFORCED in failed:
+        return Conclusion.NOT_ENFORCED
+    if Conclusion.NOT_VERIFIED in failed:
+        return Conclusion.NOT_VERIFIED
+    if any(f.status in (Status.ERROR, Status.FAIL) for f in findings):
+        return Conclusion.INCONCLUSIVE
+    return Conclusion.ENFORCED
+
+
+# ---- input checks --------------------------------------------------------------------------
+def check_sslrootcert(path: str) -> None:
+    """A usage error unless ``path`` is a readable PEM file with at least one CA certificate."""
+    fix = (
+        "pass the RDS CA bundle: https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=path)
+    except OSError as err:  # ssl.SSLError is an OSError too
+        reason = err.strerror or getattr(err, "reason", None) or str(err)
+        raise errors.CliError(
+            "bad-sslrootcert", f"--sslrootcert {path}: cannot use it: {reason}", fix=fix
+        ) from err
+    if not context.get_ca_certs():
+        raise errors.CliError(
+            "bad-sslrootcert", f"--sslrootcert {path}: holds no CA certificate", fix=fix
+        )
+
+
+def default_root_cert() -> Path | None:
+    """The CA file libpq reads when no sslrootcert is given, if there is one
+    (https://www.postgresql.org/docs/current/libpq-ssl.html#LIBQ-SSL-CERTIFICATES)."""
+    path = Path(os.environ.get("PGSSLROOTCERT") or Path.home() / ".postgresql" / "root.crt")
+    return path if path.exists() else None
+
+
+# ---- evidence collection (I/O) -------------------------------------------------------------
+T = TypeVar("T")
+
+
+class Job(threading.Thread, Generic[T]):
+    """A function running in its own thread; ``result()`` waits and re-raises its error."""
+
+    def __init__(self, run: Callable[[], T]) -> None:
+        super().__init__(daemon=True)
+        self._run = run
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._value = self._run()
+        except BaseException as err:  # handed to the caller by result()
+            self._error = err
+
+    def result(self) -> T:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+def probe_plaintext(target: Target) -> Outcome:
+    return probe_endpoint(
+        Endpoint(target.host, target.port),
+        ENGINES["postgresql"].plaintext_probe,
+        who=Identity(target.user, target.dbname, APPLICATION_NAME),
+        timeout=CONNECT_TIMEOUT_S,
+    )
+
+
+_SESSION_SQL = """
+SELECT s.ssl, s.version, s.cipher, s.bits,
+       EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'sslinfo'),
+       current_setting('rds.force_ssl', true),
+       (SELECT setting FROM pg_settings WHERE name = 'ssl_min_protocol_version'),
+       pg_has_role('pg_read_all_settings', 'USAGE')
+FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()
+"""
+# pg_settings hides what the role may not read instead of raising (PostgreSQL 15 keeps
+# ssl_min_protocol_version to pg_read_all_settings); current_setting(.., true) gives NULL for a
+# setting that does not exist, such as rds.force_ssl outside RDS. One query: one round trip.
+
+
+def read_server_view(conn: psycopg.Connection[Any]) -> ServerView:
+    row = conn.execute(_SESSION_SQL).fetchone()
+    if row is None:
+        raise ConnectionError("pg_stat_ssl has no row for this session")
+    ssl_on, version, cipher, bits, has_sslinfo, force_ssl, floor, may_read = row
+    used = None
+    if has_sslinfo:
+        used_row = conn.execute("SELECT ssl_is_used()").fetchone()
+        used = bool(used_row[0]) if used_row else None
+    return ServerView(
+        ssl=bool(ssl_on),
+        version=version,
+        cipher=cipher,
+        bits=bits,
+        sslinfo_ssl_is_used=used,
+        force_ssl=force_ssl or None,
+        floor=floor or None,
+        floor_readable=bool(may_read),
+    )
+
+
+def session_params(target: Target, *, password: str) -> dict[str, Any]:
+    params = target.params(sslmode=target.sslmode, password=password)
+    if target.sslrootcert:
+        params["sslrootcert"] = target.sslrootcert
+    if target.sslmode != "verify-full" and not target.allow_unverified_password:
+        # The server is not (fully) authenticated: only SCRAM bound to this TLS channel, which
+        # never sends the password and fails if the session is intercepted.
+        params["channel_binding"] = "require"
+    return params
+
+
+def check_tls(
+    target: Target, *, password: str, imported: threading.Event
+) -> tuple[Finding, ServerView | None]:
+    try:
+        import psycopg
+    except ImportError as err:
+        raise errors.missing("psycopg", command="verify") from err
+    finally:
+        imported.set()
+    try:
+        with psycopg.connect(**session_params(target, password=password), autocommit=True) as conn:
+            view = read_server_view(conn)
+    except (psycopg.Error, ConnectionError) as err:
+        return classify_tls_error(str(err), target=target), None
+    return tls_finding(view, target=target), view
+
+
+def _tls_handshake(host: str, port: int, context: ssl.SSLContext) -> bytes | None:
+    """SSLRequest, then a TLS handshake; the server's certificate (DER). Nothing else is sent."""
+    with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as sock:
+        sock.sendall(SSL_REQUEST)
+        answer = sock.recv(1)
+        if not answer or answer[0] != SSL_ACCEPTED:
+            raise ConnectionError("the server declined TLS (it answered the SSLRequest with no)")
+        with context.wrap_socket(sock, server_hostname=host) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def unverified_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def fetch_certificate(host: str, port: int) -> bytes:
+    """The certificate the server presents, without verifying it: the point is to show what is
+    presented even when verification fails."""
+    der = _tls_handshake(host, port, unverified_context())
+    if not der:
+        raise ConnectionError("the server presented no certificate")
+    return der
+
+
+def probe_floor(host: str, port: int, *, below: str) -> str | None:
+    """A handshake offering nothing newer than ``below``: None if it completed, else the error.
+    The security level is lowered so that the client can offer it at all; no login follows."""
+    context = unverified_context()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSVersion.TLSv1 and TLSv1_1
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        context.maximum_version = ssl.TLSVersion[below.replace(".", "_")]
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    try:
+        _tls_handshake(host, port, context)
+    except ssl.SSLError as err:
+        return tls_error_text(err)
+    except OSError as err:
+        return f"{NETWORK}{err.strerror or err}"
+    return None
+
+
+def tls_error_text(err: ssl.SSLError) -> str:
+    """OpenSSL's words and reason code, without the "[SSL: ...] ... (_ssl.c:NNN)" wrapping."""
+    text = re.sub(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(err.args[-1]))
+    return f"{text} ({err.reason})" if err.reason else text
+
+
+def load_bundle(path: str | None) -> list[x509.Certificate] | None:
+    if path is None:
+        return None
+    from cryptography import x509
+
+    return list(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+
+
+def certificate_check(
+    job: Job[bytes],
+    *,
+    bundle: list[x509.Certificate] | None,
+    verified: bool | None,
+    sslmode: str,
+    now: datetime,
+) -> Finding:
+    from cryptography import x509
+
+    try:
+        leaf = x509.load_der_x509_certificate(job.result())
+    except (OSError, ValueError) as err:
+        return Finding("certificate", Status.ERROR, f"could not read the certificate: {err}")
+    return certificate_finding(leaf, bundle=bundle, verified=verified, sslmode=sslmode, now=now)
+
+
+def run_verify(target: Target, *, password: str, check_floor: bool, now: datetime) -> list[Finding]:
+    """Every check, concurrently: the three connections start at once; cryptography is imported
+    while libpq waits on the network, not while psycopg is being imported."""
+    imported = threading.Event()
+    tls_job = Job(lambda: check_tls(target, password=password, imported=imported))
+    plaintext_job = Job(lambda: probe_plaintext(target))
+    cert_job = Job(lambda: fetch_certificate(target.host, target.port))
+    imported.wait()
+    try:
+        bundle = load_bundle(target.sslrootcert)
+    except ImportError as err:
+        raise errors.missing("cryptography", command="verify") from err
+    tls, view = tls_job.result()
+    findings = [plaintext_finding(plaintext_job.result()), tls]
+    findings += [
+        certificate_check(
+            cert_job,
+            bundle=bundle,
+            verified=chain_verified(tls, sslmode=target.sslmode),
+            sslmode=target.sslmode,
+            now=now,
+        ),
+        settings_finding(view)
+        if view
+        else Finding("settings", Status.SKIP, "not read: the verified session failed"),
+    ]
+    if check_floor:
+        floor = view.floor if view else None
+        below = version_below(floor)
+        error = probe_floor(target.host, target.port, below=below) if below else None
+        findings.append(classify_floor(error, floor=floor, below=below))
+    return findings

@@ -1,0 +1,120 @@
+"""What every engine's plaintext probe shares: the verdicts, the endpoint, and a TCP connection
+with one deadline for the whole conversation. The engine-specific conversation is a function
+``(Wire, Identity) -> Outcome`` (see ``engines.py``); this module opens the connection, turns
+network failures into UNREACHABLE, and closes the socket the moment a verdict is reached.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+APPLICATION_NAME = "rds-force-ssl probe"
+PROBE_USER = "rds_force_ssl_probe"
+
+
+class Verdict(StrEnum):
+    ENFORCED = "ENFORCED"  # refused before authentication, for want of encryption
+    NOT_ENFORCED = "NOT_ENFORCED"  # a plaintext client reached authentication or got in
+    UNREACHABLE = "UNREACHABLE"  # no TCP connection, or no answer at all
+    INCONCLUSIVE = "INCONCLUSIVE"  # an answer that does not say either way
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    detail: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the plaintext client says it is. pg_hba.conf rules may depend on user and database
+    (rds.force_ssl does not); no password goes with it, ever."""
+
+    user: str = PROBE_USER
+    dbname: str = "postgres"
+    application_name: str = APPLICATION_NAME
+
+
+@dataclass(frozen=True, order=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_endpoint(text: str, *, default_port: int) -> Endpoint:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port``; a bare IPv6 address has no port."""
+    host, port = text.strip(), ""
+    if host.startswith("["):
+        host, sep, rest = host[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r}: write an IPv6 endpoint as [address]:port")
+        port = rest[1:]
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    if not host:
+        raise ValueError(f"{text!r}: no host name")
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    return Endpoint(host, int(port) if port else default_port)
+
+
+class Wire:
+    """A connected socket whose every read and write share the probe's one deadline."""
+
+    def __init__(self, sock: socket.socket, *, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self._sock.settimeout(left)
+
+    def send(self, data: bytes) -> None:
+        self._arm()
+        self._sock.sendall(data)
+
+    def receive(self) -> bytes:
+        """Some bytes, or b"" once the server has closed the connection."""
+        self._arm()
+        return self._sock.recv(4096)
+
+
+Conversation = Callable[[Wire, Identity], Outcome]
+
+
+def probe_endpoint(
+    endpoint: Endpoint, converse: Conversation, *, who: Identity, timeout: float
+) -> Outcome:
+    """Connect, hold ``converse``'s conversation within ``timeout`` seconds in all, and close."""
+    deadline = time.monotonic() + timeout
+    try:
+        # Name resolution is not bounded by the timeout (getaddrinfo blocks); connect is.
+        sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+    except socket.gaierror as err:
+        return Outcome(Verdict.UNREACHABLE, f"the host name does not resolve: {err.strerror}")
+    except ConnectionRefusedError:
+        return Outcome(Verdict.UNREACHABLE, "connection refused: nothing listens on that port")
+    except TimeoutError:
+        return Outcome(Verdict.UNREACHABLE, f"no TCP connection within {timeout:g} s")
+    except OSError as err:
+        return Outcome(Verdict.UNREACHABLE, f"could not connect: {err.strerror or err}")
+    with sock:
+        try:
+            return converse(Wire(sock, deadline=deadline), who)
+        except TimeoutError:
+            return Outcome(Verdict.UNREACHABLE, f"connected, but no answer within {timeout:g} s")
+        except ConnectionResetError:
+            return Outcome(Verdict.UNREACHABLE, "the connection was reset before any answer")
+        except OSError as err:
+            return Outcome(Verdict.UNREACHABLE, f"the connection failed: {err.strerror or err}")

@@ -1,0 +1,197 @@
+"""The plaintext probe's decisions as pure functions, on answers the local server cannot give:
+older servers' "SSL off", a server that is full or starting up, a pooler's post-auth errors,
+notices before the answer, non-PostgreSQL bytes, and the endpoint syntax and exit codes."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+import pytest
+
+from rds_force_ssl.cli import pgwire
+from rds_force_ssl.cli.engines import ENGINES, for_proxy_family, for_rds_engine
+from rds_force_ssl.cli.probe import Result, Target, exit_code
+from rds_force_ssl.cli.wire import Endpoint, Identity, Outcome, Verdict, parse_endpoint
+
+E, N, U, Q = (Verdict.ENFORCED, Verdict.NOT_ENFORCED, Verdict.UNREACHABLE, Verdict.INCONCLUSIVE)
+
+
+def message(kind: str, body: bytes) -> bytes:
+    return kind.encode() + struct.pack("!i", len(body) + 4) + body
+
+
+def error(code: str, text: str) -> bytes:
+    return message("E", b"SFATAL\0C" + code.encode() + b"\0M" + text.encode() + b"\0\0")
+
+
+def auth(code: int, extra: bytes = b"") -> bytes:
+    return message("R", struct.pack("!i", code) + extra)
+
+
+class FakeWire:
+    """Replays the server's bytes in the chunks given; records what the probe sent."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.sent: list[bytes] = []
+        self._chunks: Iterator[bytes] = iter(chunks)
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def receive(self) -> bytes:
+        return next(self._chunks, b"")
+
+
+def converse(*chunks: bytes) -> tuple[Outcome, FakeWire]:
+    wire = FakeWire(*chunks)
+    return pgwire.plaintext_probe(wire, Identity("u", "d")), wire  # type: ignore[arg-type]
+
+
+HBA = 'for host "10.0.0.9", user "u", database "d"'
+
+
+@pytest.mark.parametrize(
+    ("answer", "verdict"),
+    [
+        # the SSL rule, PostgreSQL 12+ and older wordings, with and without a reject line
+        (error("28000", f"pg_hba.conf rejects connection {HBA}, no encryption"), E),
+        (error("28000", f"no pg_hba.conf entry {HBA}, no encryption"), E),
+        (error("28000", f"no pg_hba.conf entry {HBA}, SSL off"), E),
+        (error("28000", f"pg_hba.conf rejects connection {HBA}, SSL off"), E),
+        # plaintext got past pg_hba.conf: authentication or later
+        (auth(0), N),
+        (auth(3), N),
+        (auth(5, b"salt"), N),
+        (auth(10, b"SCRAM-SHA-256\0\0"), N),
+        (auth(7), N),
+        (auth(42), N),
+        (error("28P01", 'password authentication failed for user "u"'), N),
+        (error("28000", 'Ident authentication failed for user "u"'), N),
+        (error("28000", 'role "u" does not exist'), N),
+        (error("3D000", 'database "d" does not exist'), N),
+        (error("53300", 'too many connections for role "u"'), N),
+        (error("53300", "remaining connection slots are reserved for superusers"), N),
+        # turned away before the SSL rule, or an answer that does not tell
+        (error("53300", "sorry, too many clients already"), Q),
+        (error("57P03", "the database system is starting up"), Q),
+        (error("57P03", "the database system is shutting down"), Q),
+        (error("28000", f"no pg_hba.conf entry {HBA}"), Q),  # a server built without SSL
+        (error("0A000", "unsupported frontend protocol 3.0"), Q),
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", Q),
+        (message("R", b"\0\0"), Q),  # a truncated authentication request
+        # no answer at all
+        (b"", U),
+    ],
+)
+def test_first_answer_decides(answer: bytes, verdict: Verdict) -> None:
+    outcome, _ = converse(answer)
+    assert outcome.verdict == verdict, outcome.detail
+
+
+def test_answer_split_across_reads_and_after_a_notice() -> None:
+    notice = message("N", b"SNOTICE\0Mhello\0\0")
+    refusal = error("28000", f"no pg_hba.conf entry {HBA}, no encryption")
+    outcome, _ = converse(notice[:3], notice[3:] + refusal[:7], refusal[7:])
+    assert outcome.verdict == E
+    assert outcome.evidence == {
+        "sqlstate": "28000",
+        "message": f"no pg_hba.conf entry {HBA}, no encryption",
+    }
+
+
+def test_a_connection_closed_mid_message_is_inconclusive() -> None:
+    outcome, _ = converse(error("28000", "x")[:6])
+    assert (outcome.verdict, outcome.detail) == (Q, "the connection closed in mid-message")
+
+
+def test_an_absurd_length_is_not_postgres() -> None:
+    outcome, _ = converse(b"E\x7f\xff\xff\xff")
+    assert outcome.verdict == Q
+    assert outcome.detail.endswith("(first bytes, hex: 45 7f ff ff ff)")
+
+
+def test_evidence_and_details_quote_the_server() -> None:
+    outcome, _ = converse(error("28000", f"no pg_hba.conf entry {HBA}, SSL off"))
+    assert outcome.detail == (
+        "refused before authentication by the SSL rule: "
+        f"no pg_hba.conf entry {HBA}, SSL off (SQLSTATE 28000)"
+    )
+    outcome, _ = converse(auth(10, b"SCRAM-SHA-256\0SCRAM-SHA-256-PLUS\0\0"))
+    assert outcome.detail == (
+        "a plaintext client was asked for SASL (SCRAM-SHA-256, SCRAM-SHA-256-PLUS); "
+        "the probe closed without answering"
+    )
+
+
+def test_the_probe_sends_one_startup_message_and_nothing_else() -> None:
+    _, wire = converse(auth(3))
+    assert len(wire.sent) == 1
+    sent = wire.sent[0]
+    (length, protocol) = struct.unpack("!ii", sent[:8])
+    assert (length, protocol) == (len(sent), 3 << 16)
+    fields = sent[8:].split(b"\0")
+    assert fields[:6] == [
+        b"user",
+        b"u",
+        b"database",
+        b"d",
+        b"application_name",
+        b"rds-force-ssl probe",
+    ]
+    assert b"password" not in sent.lower()
+
+
+@pytest.mark.parametrize(
+    ("text", "endpoint"),
+    [
+        ("db.example.com", Endpoint("db.example.com", 5432)),
+        ("db.example.com:6432", Endpoint("db.example.com", 6432)),
+        ("10.0.0.5:5433", Endpoint("10.0.0.5", 5433)),
+        ("[::1]:5433", Endpoint("::1", 5433)),
+        ("[::1]", Endpoint("::1", 5432)),
+        ("fe80::1", Endpoint("fe80::1", 5432)),
+    ],
+)
+def test_endpoint_syntax(text: str, endpoint: Endpoint) -> None:
+    assert parse_endpoint(text, default_port=5432) == endpoint
+
+
+@pytest.mark.parametrize("text", ["db:0", "db:65536", "db:x", ":5432", "[::1", "[::1]5432"])
+def test_bad_endpoints_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"port|host|IPv6"):
+        parse_endpoint(text, default_port=5432)
+
+
+def test_ipv6_endpoints_print_with_brackets() -> None:
+    assert str(Endpoint("::1", 5432)) == "[::1]:5432"
+
+
+def results(*verdicts: Verdict) -> list[Result]:
+    return [Result(Target(Endpoint("h", 5432)), Outcome(v, "")) for v in verdicts]
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "complete", "code"),
+    [
+        ((E, E), True, 0),
+        ((E, N, U), True, 1),  # proof beats a missing answer
+        ((E, U), True, 2),
+        ((E, Q), True, 2),
+        ((E, E), False, 2),  # part of the region could not be listed
+        ((N,), False, 1),
+        ((), True, 2),  # nothing probed proves nothing
+    ],
+)
+def test_exit_codes(verdicts: tuple[Verdict, ...], complete: bool, code: int) -> None:
+    assert exit_code(results(*verdicts), complete=complete) == code
+
+
+def test_engine_table_names_postgres_and_aurora_and_the_proxy_family() -> None:
+    postgres = ENGINES["postgresql"]
+    assert for_rds_engine("postgres") is postgres
+    assert for_rds_engine("aurora-postgresql") is postgres
+    assert for_rds_engine("mysql") is None
+    assert for_proxy_family("POSTGRESQL") is postgres
+    assert for_proxy_family("MYSQL") is None
+    assert postgres.default_port == 5432
