@@ -410,3 +410,11 @@ def test_expired_credentials(
     monkeypatch.setattr(RDSResponse, "describe_db_clusters", expired)
     assert cli.main(["audit", "--region", FLEET_REGION]) == 2
     assert "the AWS credentials have expired (ExpiredToken)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("region", ["", "not a region!"])
+def test_a_bad_region_name_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], region: str
+) -> None:
+    assert cli.main(["audit", "--region", region, "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad-region"

@@ -154,8 +154,12 @@ def test_wrong_ca_is_not_verified(run_verify: Verify, tmp_path: Path) -> None:
     assert "certificate verify failed" in table["verified TLS"][1]
     status, evidence = table["certificate"]
     assert status == "WARN"
-    assert "NOT checked: the expiry of the issuer OU=Testing CA" in evidence
-    assert "which is not in --sslrootcert, a valid chain: libpq refused it" in evidence
+    assert (
+        "checked: by libpq, which REFUSED it (see verified TLS); NOT checked: the expiry of "
+        + ("the issuer OU=Testing CA")
+        in evidence
+    )
+    assert evidence.endswith("which is not in --sslrootcert")
     assert table["settings"][0] == "SKIP"
     assert "verdict: NOT VERIFIED (exit 3)" in run.out
 
@@ -422,3 +426,18 @@ def test_console_script_runs_installed(pg: PgServer) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: ENFORCED (exit 0)" in done.stdout
     assert pg.app_password not in done.stdout + done.stderr
+
+
+def test_the_system_libpq_serves_when_psycopg_binary_is_absent(
+    run_verify: Verify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rds_force_ssl.cli import libpq
+
+    monkeypatch.setitem(sys.modules, "psycopg_binary", None)
+    libpq.load.cache_clear()
+    try:
+        assert libpq.candidates() == list(libpq.SYSTEM_NAMES[sys.platform])
+        run = run_verify()
+    finally:
+        libpq.load.cache_clear()
+    assert run.code == 0, run.out

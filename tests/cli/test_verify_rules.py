@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from rds_force_ssl import cli
+from rds_force_ssl.cli import libpq
 from rds_force_ssl.cli.verify import (
     EXIT_CODES,
     Conclusion,
@@ -262,8 +264,8 @@ def test_a_certificate_not_valid_yet_fails() -> None:
             [_cert("other", issuer="other", not_after=NOW + timedelta(days=900))],
             False,
             "verify-full",
-            "NOT checked: the expiry of the issuer CN=regional, which is not in --sslrootcert, "
-            "a valid chain: libpq refused it (see verified TLS)",
+            "checked: by libpq, which REFUSED it (see verified TLS); NOT checked: the expiry of "
+            "the issuer CN=regional, which is not in --sslrootcert",
         ),
         # the intermediate only: the root is not there
         (
@@ -393,24 +395,57 @@ def test_a_leaf_certificate_is_no_root(tmp_path: Path, capsys: pytest.CaptureFix
     assert "holds no CA certificate" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module", ["psycopg", "cryptography"])
+@pytest.fixture
+def no_libpq(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """What a machine without the [cli] extra and without a system libpq looks like."""
+    monkeypatch.setitem(sys.modules, "psycopg_binary", None)
+    monkeypatch.setattr(libpq, "SYSTEM_NAMES", {})
+    libpq.load.cache_clear()
+    yield
+    libpq.load.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("missing", "message", "fix"),
+    [
+        (
+            "libpq",
+            "rds-force-ssl verify needs libpq: no libpq could be loaded (tried: nothing found)",
+            "install the CLI's extra: pip install 'rds-force-ssl[cli]' (psycopg-binary brings "
+            "libpq), or the system's libpq (e.g. apt install libpq5)",
+        ),
+        (
+            "cryptography",
+            "rds-force-ssl verify needs the Python package cryptography, which is not installed",
+            "install the CLI's extra: pip install 'rds-force-ssl[cli]'",
+        ),
+    ],
+)
 def test_without_the_cli_extra_verify_exits_2_with_the_install_hint(
-    module: str,
+    missing: str,
+    message: str,
+    fix: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
+    if missing == "libpq":
+        request.getfixturevalue("no_libpq")
+    else:
+        monkeypatch.setitem(sys.modules, missing, None)  # an install without [cli]
     ca = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca))
-    monkeypatch.setitem(sys.modules, module, None)  # what an install without [cli] looks like
     monkeypatch.setattr("getpass.getpass", lambda prompt: pytest.fail("prompted first"))
-    code = cli.main(["verify", "--host", "192.0.2.1", "--user", "u", "--sslrootcert", str(ca)])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err == (
-        f"rds-force-ssl: rds-force-ssl verify needs the Python package {module}, which is not "
-        "installed\n  fix: install the CLI's extra: pip install 'rds-force-ssl[cli]'\n"
-    )
+    argv = ["verify", "--host", "192.0.2.1", "--user", "u", "--sslrootcert", str(ca)]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == f"rds-force-ssl: {message}\n  fix: {fix}\n"
+    assert cli.main([*argv, "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"] == {
+        "code": "missing-dependency",
+        "message": message,
+        "fix": fix,
+    }
 
 
 def test_no_password_and_no_terminal_is_a_usage_error(

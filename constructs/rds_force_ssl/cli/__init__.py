@@ -289,7 +289,7 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
-    from rds_force_ssl.cli import errors, verify
+    from rds_force_ssl.cli import verify
 
     if args.sslmode != "require" and not args.sslrootcert:
         raise CliError(
@@ -302,7 +302,7 @@ def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
         raise CliError(
             "usage",
             "--sslmode require with a CA file ("
-            + (args.sslrootcert or str(verify.default_root_cert()))
+            + (args.sslrootcert or verify.default_root_cert() or "")
             + ") is what libpq calls verify-ca",
             fix="pass --sslmode verify-full (or verify-ca) with --sslrootcert",
         )
@@ -314,7 +314,7 @@ def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
         )
     if args.sslrootcert:
         verify.check_sslrootcert(args.sslrootcert)
-    errors.require(*verify.DRIVERS, command="verify")
+    verify.require_drivers()
     password = _password(args)
     target = verify.Target(
         host=args.host,

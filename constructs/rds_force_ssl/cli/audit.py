@@ -25,12 +25,13 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from rds_force_ssl.cli import aws
+from rds_force_ssl.handlers import engines as engine_table
 
 PARAMETER = "rds.force_ssl"
-# The engine default when no group sets it (the project's FACTS): RDS for PostgreSQL turns it on
-# from 15, Aurora PostgreSQL from 17. A Multi-AZ DB cluster runs the "postgres" engine.
-DEFAULT_ON_FROM_MAJOR = {"postgres": 15, "aurora-postgresql": 17}
-ENGINES = frozenset(DEFAULT_ON_FROM_MAJOR)
+# The engines audited, and their defaults when no group sets the parameter, come from the
+# engine table. A Multi-AZ DB cluster runs the "postgres" engine.
+AUDITED = (engine_table.POSTGRES, engine_table.AURORA_POSTGRES)
+ENGINES = frozenset(name for row in AUDITED for name in row.engines)
 PAGE_SIZE = 100
 
 SOURCE_EXPLICIT = "explicit"
@@ -89,8 +90,8 @@ class Row:
 
 # ---- pure decisions ------------------------------------------------------------------------
 def engine_default(engine: str, version: str) -> str:
-    major = int(version.split(".", 1)[0])
-    return "1" if major >= DEFAULT_ON_FROM_MAJOR[engine] else "0"
+    row = engine_table.lookup(engine)
+    return "1" if row is not None and row.default_enforces(version) else "0"
 
 
 def configured_value(

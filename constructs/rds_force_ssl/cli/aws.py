@@ -53,17 +53,29 @@ def actions(command: str) -> str:
 def rds_client(region: str | None, *, command: str) -> Any:
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import BotoCoreError, InvalidRegionError
 
     config = Config(
         retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         connect_timeout=CONNECT_TIMEOUT_S,
     )
+    if region is not None and not region.strip():
+        raise bad_region(region)
     try:
         # A session of its own: the environment and profile as they are now, nothing cached.
         return boto3.session.Session().client("rds", region_name=region, config=config)
+    except InvalidRegionError as err:
+        raise bad_region(region) from err
     except BotoCoreError as err:
         raise translate(err, command=command) from err
+
+
+def bad_region(region: str | None) -> CliError:
+    return CliError(
+        "bad-region",
+        f"{region!r} is not an AWS region name",
+        fix="pass a region such as eu-west-1 (`aws ec2 describe-regions` lists them)",
+    )
 
 
 def error_code(err: BaseException) -> str | None:

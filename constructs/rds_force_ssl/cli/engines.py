@@ -1,6 +1,7 @@
 """The CLI's engines: one row per wire protocol, read by ``probe`` (which conversation to hold,
 which port to assume) and by the region discovery (which RDS engines and proxy families speak
-it). Adding an engine is adding a row and its conversation module, no branch elsewhere.
+it). Adding an engine is adding a row and its conversation module, no branch elsewhere. The
+RDS engine names come from the library's engine table (``handlers/engines.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from rds_force_ssl.cli import pgwire
 from rds_force_ssl.cli.wire import Conversation
+from rds_force_ssl.handlers import engines as engine_table
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,8 @@ ENGINES: Mapping[str, Engine] = {
         name="postgresql",
         # https://www.postgresql.org/docs/current/runtime-config-connection.html (port)
         default_port=5432,
-        # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html
-        # (Engine); a Multi-AZ DB cluster runs "postgres" too.
-        rds_engines=frozenset({"postgres", "aurora-postgresql"}),
+        # The library's engine table (a Multi-AZ DB cluster runs "postgres" too).
+        rds_engines=frozenset(engine_table.POSTGRES.engines + engine_table.AURORA_POSTGRES.engines),
         # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBProxy.html
         proxy_family="POSTGRESQL",
         plaintext_probe=pgwire.plaintext_probe,

@@ -4,15 +4,17 @@ verified TLS, and say plainly what was and was not checked.
 The checks, run concurrently (wall time is about the slowest one, not their sum):
 
 1. **plaintext refused**: the credential-free probe of ``probe`` (no password of any kind);
-2. **verified TLS**: a libpq session (psycopg) with the user's password and ``sslmode``, which
-   reads ``pg_stat_ssl`` and the settings in one query; ``sslmode`` means what it means to psql;
+2. **verified TLS**: a libpq session (``libpq.py``) with the user's password and ``sslmode``,
+   which reads ``pg_stat_ssl`` and the settings in one query; ``sslmode`` means what it means to
+   psql;
 3. **certificate**: the certificate the server presents, and the CAs of ``--sslrootcert`` that
    issued it, with their expiry dates;
 4. **settings**: ``rds.force_ssl`` and ``ssl_min_protocol_version``;
 5. optionally **TLS floor**: a handshake capped below the server's floor must be refused.
 
 The deciding logic is in pure functions over what the server said; the others only collect it.
-psycopg and cryptography are imported only here, on first use, in the thread that needs them.
+libpq and cryptography are loaded only here, on first use; cryptography while libpq waits on the
+network.
 
 Background: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html
 """
@@ -30,15 +32,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from rds_force_ssl.cli import errors
-from rds_force_ssl.cli.engines import ENGINES
+from rds_force_ssl.cli import errors, libpq
 from rds_force_ssl.cli.wire import Endpoint, Identity, Outcome, Verdict, probe_endpoint
 
 if TYPE_CHECKING:
-    import psycopg
     from cryptography import x509
 
 CONNECT_TIMEOUT_S = 10
@@ -52,7 +51,6 @@ MAX_CHAIN = 5
 # https://www.postgresql.org/docs/current/protocol-message-formats.html (SSLRequest)
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 SSL_ACCEPTED = ord("S")
-DRIVERS = ("psycopg", "cryptography")
 NETWORK = "network: "
 
 
@@ -299,7 +297,7 @@ def certificate_finding(
         why = "sslmode=require" if sslmode == "require" else "no TLS session was made"
         unchecked.append(f"the chain and the host name ({why})")
     elif not verified:
-        unchecked.append("a valid chain: libpq refused it (see verified TLS)")
+        checked.append("by libpq, which REFUSED it (see verified TLS)")
     else:
         checked.append(
             "chain and host name by libpq"
@@ -346,7 +344,8 @@ def certificate_finding(
             f"fewer than {CERT_WARN_DAYS} days left: {evidence}",
             details,
         )
-    return Finding(check, Status.WARN if unchecked else Status.PASS, evidence, details)
+    status = Status.WARN if unchecked or verified is False else Status.PASS
+    return Finding(check, status, evidence, details)
 
 
 def settings_finding(view: ServerView) -> Finding:
@@ -464,11 +463,11 @@ def check_sslrootcert(path: str) -> None:
         )
 
 
-def default_root_cert() -> Path | None:
+def default_root_cert() -> str | None:
     """The CA file libpq reads when no sslrootcert is given, if there is one
     (https://www.postgresql.org/docs/current/libpq-ssl.html#LIBQ-SSL-CERTIFICATES)."""
-    path = Path(os.environ.get("PGSSLROOTCERT") or Path.home() / ".postgresql" / "root.crt")
-    return path if path.exists() else None
+    path = os.environ.get("PGSSLROOTCERT") or os.path.expanduser("~/.postgresql/root.crt")
+    return path if os.path.exists(path) else None
 
 
 # ---- evidence collection (I/O) -------------------------------------------------------------
@@ -499,6 +498,9 @@ class Job(threading.Thread, Generic[T]):
 
 
 def probe_plaintext(target: Target) -> Outcome:
+    # Imported here, not at the top: it is not needed before the libpq session has started.
+    from rds_force_ssl.cli.engines import ENGINES
+
     return probe_endpoint(
         Endpoint(target.host, target.port),
         ENGINES["postgresql"].plaintext_probe,
@@ -520,29 +522,28 @@ FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()
 # setting that does not exist, such as rds.force_ssl outside RDS. One query: one round trip.
 
 
-def read_server_view(conn: psycopg.Connection[Any]) -> ServerView:
-    row = conn.execute(_SESSION_SQL).fetchone()
-    if row is None:
-        raise ConnectionError("pg_stat_ssl has no row for this session")
-    ssl_on, version, cipher, bits, has_sslinfo, force_ssl, floor, may_read = row
+def read_server_view(session: libpq.Session) -> ServerView:
+    rows = session.query(_SESSION_SQL)
+    if not rows:
+        raise libpq.LibpqError("pg_stat_ssl has no row for this session")
+    ssl_on, version, cipher, bits, has_sslinfo, force_ssl, floor, may_read = rows[0]
     used = None
-    if has_sslinfo:
-        used_row = conn.execute("SELECT ssl_is_used()").fetchone()
-        used = bool(used_row[0]) if used_row else None
+    if has_sslinfo == "t":
+        used = session.query("SELECT ssl_is_used()")[0][0] == "t"
     return ServerView(
-        ssl=bool(ssl_on),
+        ssl=ssl_on == "t",
         version=version,
         cipher=cipher,
-        bits=bits,
+        bits=int(bits) if bits else None,
         sslinfo_ssl_is_used=used,
         force_ssl=force_ssl or None,
         floor=floor or None,
-        floor_readable=bool(may_read),
+        floor_readable=may_read == "t",
     )
 
 
 def session_params(target: Target, *, password: str) -> dict[str, Any]:
-    params = target.params(sslmode=target.sslmode, password=password)
+    params = target.params(sslmode=target.sslmode, password=password, client_encoding="UTF8")
     if target.sslrootcert:
         params["sslrootcert"] = target.sslrootcert
     if target.sslmode != "verify-full" and not target.allow_unverified_password:
@@ -552,19 +553,26 @@ def session_params(target: Target, *, password: str) -> dict[str, Any]:
     return params
 
 
-def check_tls(
-    target: Target, *, password: str, imported: threading.Event
-) -> tuple[Finding, ServerView | None]:
+def require_drivers() -> None:
+    """A usage error, before any prompt or connection, if libpq or cryptography is missing."""
+    errors.require("cryptography", command="verify")
     try:
-        import psycopg
+        libpq.load()
     except ImportError as err:
-        raise errors.missing("psycopg", command="verify") from err
-    finally:
-        imported.set()
+        raise errors.CliError(
+            "missing-dependency",
+            f"rds-force-ssl verify needs libpq: {err}",
+            fix=f"install the CLI's extra: {errors.INSTALL_HINT} (psycopg-binary brings "
+            "libpq), or the system's libpq (e.g. apt install libpq5)",
+        ) from err
+
+
+def check_tls(target: Target, *, password: str) -> tuple[Finding, ServerView | None]:
     try:
-        with psycopg.connect(**session_params(target, password=password), autocommit=True) as conn:
-            view = read_server_view(conn)
-    except (psycopg.Error, ConnectionError) as err:
+        # libpq blocks outside the GIL: the other checks and imports run meanwhile.
+        with libpq.connect(session_params(target, password=password)) as session:
+            view = read_server_view(session)
+    except libpq.LibpqError as err:
         return classify_tls_error(str(err), target=target), None
     return tls_finding(view, target=target), view
 
@@ -625,7 +633,8 @@ def load_bundle(path: str | None) -> list[x509.Certificate] | None:
         return None
     from cryptography import x509
 
-    return list(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+    with open(path, "rb") as pem:
+        return list(x509.load_pem_x509_certificates(pem.read()))
 
 
 def certificate_check(
@@ -646,13 +655,11 @@ def certificate_check(
 
 
 def run_verify(target: Target, *, password: str, check_floor: bool, now: datetime) -> list[Finding]:
-    """Every check, concurrently: the three connections start at once; cryptography is imported
-    while libpq waits on the network, not while psycopg is being imported."""
-    imported = threading.Event()
-    tls_job = Job(lambda: check_tls(target, password=password, imported=imported))
+    """Every check, concurrently: the three connections start at once, and cryptography is
+    imported while they wait on the network."""
+    tls_job = Job(lambda: check_tls(target, password=password))
     plaintext_job = Job(lambda: probe_plaintext(target))
     cert_job = Job(lambda: fetch_certificate(target.host, target.port))
-    imported.wait()
     try:
         bundle = load_bundle(target.sslrootcert)
     except ImportError as err:
