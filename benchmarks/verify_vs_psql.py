@@ -30,13 +30,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.netlink import (
+    NS_CLIENT,
     NS_HOST,
     DelayRelay,
     Link,
     netem_namespace,
     netem_unavailable,
 )
-from tests.cli.pgserver import ADDRESS, APP_DB, APP_USER, PgServer, find_bindir, start_server
+from tests.cli.pgserver import (
+    ADDRESS,
+    APP_DB,
+    APP_USER,
+    HBA_SSL_ONLY,
+    PgServer,
+    find_bindir,
+    start_server,
+)
 
 TARGET = 1.2
 
@@ -151,6 +160,14 @@ def main() -> int:
         )
         stack.callback(server.remove)
         stack.callback(server.stop)
+        if namespace is not None:  # the clients in the namespace come from NS_CLIENT
+            server.configure(
+                hba=(
+                    *HBA_SSL_ONLY,
+                    f"hostssl all all {NS_CLIENT}/32 scram-sha-256",
+                    f"hostnossl all all {NS_CLIENT}/32 reject",
+                )
+            )
         links = []
         if "loopback" in args.links:
             links.append(Link("loopback", ADDRESS, server.port))

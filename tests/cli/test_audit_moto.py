@@ -183,6 +183,8 @@ def test_parameters_are_read_once_per_distinct_group(fleet: str) -> None:
     assert calls["DescribeDBInstances"] == 1
     assert calls["DescribeDBClusters"] == 1
     assert calls["DescribeCertificates"] == 1
+    # What the README's policy grants `audit`, and nothing else.
+    assert {f"rds:{op}" for op in calls} == set(aws.IAM_ACTIONS["audit"])
 
 
 def test_describe_calls_are_read_page_by_page(endpoint: str) -> None:

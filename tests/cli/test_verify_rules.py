@@ -39,7 +39,7 @@ from rds_force_ssl.cli.verify import (
 )
 from rds_force_ssl.cli.wire import Outcome, Verdict
 
-AT = 'connection failed: connection to server at "10.0.0.5", port 5432 failed: '
+AT = 'connection to server at "10.0.0.5", port 5432 failed: '
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FULL = Target("db", 5432, "d", "u", "verify-full", "ca.pem")
 VERIFY_CA = Target("db", 5432, "d", "u", "verify-ca", "ca.pem")

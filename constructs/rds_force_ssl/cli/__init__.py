@@ -5,7 +5,7 @@
 - ``audit`` reports, for a region's fleet, whether ``rds.force_ssl`` is configured and in effect.
 
 This module only parses, calls and prints; the decisions are in the command modules. Nothing
-here imports CDK, and each command imports its own drivers (psycopg, cryptography, boto3) only
+here imports CDK, and each command loads its own drivers (libpq, cryptography, boto3) only
 when it runs. A failure the user can fix is a ``CliError``: a message and the fix, as text on
 stderr or, under ``--json``, as JSON on stdout; never a traceback.
 

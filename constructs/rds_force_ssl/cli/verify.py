@@ -131,9 +131,9 @@ class ServerView:
 
 # ---- pure decisions ------------------------------------------------------------------------
 def server_error(message: str) -> str:
-    """The server's or libpq's own words, without psycopg's "connection failed: ..." preamble."""
+    """The server's or libpq's own words, without libpq's 'connection to server at "h", port N
+    failed:' preamble."""
     text = re.sub(r"^.*?port \d+ failed: ", "", message, count=1, flags=re.DOTALL)
-    text = text.removeprefix("connection failed: ")
     return " ".join(text.replace("FATAL:", "").split())
 
 
