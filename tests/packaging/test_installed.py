@@ -274,3 +274,15 @@ def test_the_installed_cli_verifies_an_ssl_only_server(
     done = _verify(venvs["cli"], pg, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: ENFORCED (exit 0)" in done.stdout
+
+
+def test_verify_without_the_cli_extra_exits_2_and_says_what_to_install(
+    venvs: dict[str, Venv], pg: PgServer, tmp_path: Path
+) -> None:
+    """The library alone installs no database driver: verify must say so, not crash."""
+    done = _verify(venvs["plain"], pg, tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output
+    assert "pip install 'rds-force-ssl[cli]'" in output
+    assert pg.app_password not in output
