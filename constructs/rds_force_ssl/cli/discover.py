@@ -3,10 +3,11 @@
 - DB instances (Aurora members included: each has its own endpoint);
 - DB clusters: the writer endpoint, the reader endpoint and every custom endpoint
   (``DBCluster.CustomEndpoints``), all on the cluster's port;
-- RDS Proxy: each proxy's default endpoint and its extra proxy endpoints. Neither API reports a
-  port; a proxy listens on its engine family's default port, whatever the database's own port
-  (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.html, quotas and
-  limitations), so that port is used and the row says it is assumed.
+- RDS Proxy: each proxy's default endpoint and its extra proxy endpoints. Neither
+  DescribeDBProxies nor DescribeDBProxyEndpoints reports a port. A proxy does not follow the
+  database's port (aws/aws-cdk discussion 28321, pointing at the MySQL limitations in
+  https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.html); the engine family's
+  default port is used, and the row says it is assumed rather than read.
 
 Each listing is read page by page. A listing the identity may not call costs only what it would
 have found: the rest is still probed, a note says what is missing, and the run is incomplete.
