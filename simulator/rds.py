@@ -138,6 +138,14 @@ class SimCluster:
 
 
 @dataclass
+class SimProxy:
+    name: str
+    engine_family: str = "POSTGRESQL"
+    require_tls: bool = True
+    status: str = "available"
+
+
+@dataclass
 class SimEvent:
     at: float
     source_type: str
@@ -219,6 +227,7 @@ class RdsSimulator:
         self.instances: dict[str, SimInstance] = {}
         self.clusters: dict[str, SimCluster] = {}
         self.groups: dict[str, SimGroup] = {}
+        self.proxies: dict[str, SimProxy] = {}
         self.events: list[SimEvent] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.downtimes: list[Downtime] = []
@@ -324,6 +333,20 @@ class RdsSimulator:
             inst.running.update(values)
         cluster.members.append(ident)
         return inst
+
+    def add_proxy(
+        self,
+        name: str,
+        *,
+        engine_family: str = "POSTGRESQL",
+        require_tls: bool = True,
+        status: str = "available",
+    ) -> SimProxy:
+        """An RDS Proxy; ``status`` as DescribeDBProxies reports it (``modifying`` while a
+        RequireTLS change is being applied)."""
+        made = SimProxy(name, engine_family, require_tls, status)
+        self.proxies[name] = made
+        return made
 
     def add_autoscaled_reader(self, cluster_id: str, suffix: str, *, status: str) -> SimInstance:
         """A reader as Aurora Auto Scaling adds it: its name and tag are AWS's."""
@@ -489,6 +512,9 @@ class RdsSimulator:
 
     def describe_events(self, **kwargs: Any) -> dict[str, Any]:
         return self._api("DescribeEvents", kwargs, self._describe_events)
+
+    def describe_db_proxies(self, **kwargs: Any) -> dict[str, Any]:
+        return self._api("DescribeDBProxies", kwargs, self._describe_db_proxies)
 
     def describe_certificates(self, **kwargs: Any) -> dict[str, Any]:
         return self._api("DescribeCertificates", kwargs, self._describe_certificates)
@@ -666,6 +692,22 @@ class RdsSimulator:
             for e in chosen
         ]
         return _page("Events", events, kwargs)
+
+    def _describe_db_proxies(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        self._authorize("DescribeDBProxies", arn("db-proxy", "*"))
+        _max_records("DescribeDBProxies", kwargs)
+        proxies = [
+            {
+                "DBProxyName": p.name,
+                "DBProxyArn": arn("db-proxy", p.name),
+                "Status": p.status,
+                "EngineFamily": p.engine_family,
+                "RequireTLS": p.require_tls,
+                "Endpoint": f"{p.name}.proxy-x.{REGION}.rds.amazonaws.com",
+            }
+            for p in self.proxies.values()
+        ]
+        return _page("DBProxies", proxies, kwargs)
 
     def _describe_certificates(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         certs = [

@@ -1,7 +1,8 @@
 """`rds-force-ssl audit` over real HTTP against moto in server mode: botocore's own serialisation,
-paginators and error shapes, on a fleet of mixed engines, versions and parameter groups.
+paginators and error shapes, on a fleet of every engine, versions, parameter groups and proxies.
 
-moto keeps every group in-sync, so the pending-reboot cases live in test_audit_sim.py.
+moto keeps every group in-sync, so the pending-reboot and applying cases live in
+test_audit_sim.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from moto.rds.responses import RDSResponse
 
 from rds_force_ssl import cli
 from rds_force_ssl.cli import audit, aws
+from rds_force_ssl.handlers import engines as engine_table
 from tests.cli.conftest import denied, rds_client
 
 # moto warns that AccessDenied and ExpiredToken are not in RDS's own error shapes: IAM and STS
@@ -76,45 +78,48 @@ def instance(rds: Any, name: str, version: str, *, engine: str = "postgres", **k
     )
 
 
-def db_group(rds: Any, name: str, family: str, force_ssl: str | None) -> None:
+def db_group(
+    rds: Any, name: str, family: str, value: str | None, *, parameter: str = "rds.force_ssl"
+) -> None:
     rds.create_db_parameter_group(
         DBParameterGroupName=name, DBParameterGroupFamily=family, Description=name
     )
-    if force_ssl is not None:
+    if value is not None:
         rds.modify_db_parameter_group(
             DBParameterGroupName=name,
             Parameters=[
-                {
-                    "ParameterName": "rds.force_ssl",
-                    "ParameterValue": force_ssl,
-                    "ApplyMethod": "pending-reboot",
-                }
+                {"ParameterName": parameter, "ParameterValue": value, "ApplyMethod": "immediate"}
             ],
         )
 
 
 def aurora(
-    rds: Any, name: str, version: str, *, group: str, force_ssl: str | None, members: int
+    rds: Any,
+    name: str,
+    version: str,
+    *,
+    group: str,
+    value: str | None,
+    members: int,
+    engine: str = "aurora-postgresql",
+    family: str | None = None,
+    parameter: str = "rds.force_ssl",
 ) -> None:
     rds.create_db_cluster_parameter_group(
         DBClusterParameterGroupName=group,
-        DBParameterGroupFamily=f"aurora-postgresql{version.split('.')[0]}",
+        DBParameterGroupFamily=family or f"aurora-postgresql{version.split('.')[0]}",
         Description=group,
     )
-    if force_ssl is not None:
+    if value is not None:
         rds.modify_db_cluster_parameter_group(
             DBClusterParameterGroupName=group,
             Parameters=[
-                {
-                    "ParameterName": "rds.force_ssl",
-                    "ParameterValue": force_ssl,
-                    "ApplyMethod": "pending-reboot",
-                }
+                {"ParameterName": parameter, "ParameterValue": value, "ApplyMethod": "immediate"}
             ],
         )
     rds.create_db_cluster(
         DBClusterIdentifier=name,
-        Engine="aurora-postgresql",
+        Engine=engine,
         EngineVersion=version,
         MasterUsername="admin_user",
         MasterUserPassword=PASSWORD,
@@ -123,11 +128,37 @@ def aurora(
     for n in range(members):
         rds.create_db_instance(
             DBInstanceIdentifier=f"{name}-{n + 1}",
-            Engine="aurora-postgresql",
+            Engine=engine,
             DBInstanceClass="db.r6g.large",
             DBClusterIdentifier=name,
             CACertificateIdentifier="rds-ca-ecc384-g1",
         )
+
+
+def proxy(endpoint: str, rds: Any, name: str, family: str, *, require_tls: bool) -> None:
+    """An RDS Proxy (moto checks its subnets against its own EC2)."""
+    import boto3
+
+    ec2 = boto3.client(
+        "ec2",
+        region_name=rds.meta.region_name,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.8.{n}.0/24")["Subnet"]["SubnetId"]
+        for n in (1, 2)
+    ]
+    rds.create_db_proxy(
+        DBProxyName=name,
+        EngineFamily=family,
+        Auth=[{"AuthScheme": "SECRETS", "SecretArn": "arn:aws:secretsmanager:x"}],
+        RoleArn="arn:aws:iam::123456789012:role/proxy",
+        VpcSubnetIds=subnets,
+        RequireTLS=require_tls,
+    )
 
 
 FLEET_REGION = "us-east-1"
@@ -144,16 +175,140 @@ def fleet(endpoint: str) -> str:
     instance(rds, "legacy-crm", "14.12", **ca)  # default group: engine default 0
     instance(rds, "new-api", "15.10", CACertificateIdentifier="rds-ca-2019")  # default 1
     instance(rds, "warehouse", "13.16", DBParameterGroupName="pg13-tuned", **ca)
-    instance(rds, "shop-mysql", "8.0.40", engine="mysql", **ca)  # not PostgreSQL: not audited
-    aurora(rds, "ledger", "16.6", group="apg16-force-ssl", force_ssl="1", members=2)
-    aurora(rds, "events", "17.4", group="apg17-tuned", force_ssl=None, members=1)
-    aurora(rds, "search", "15.8", group="apg15-tuned", force_ssl=None, members=1)
+    aurora(rds, "ledger", "16.6", group="apg16-force-ssl", value="1", members=2)
+    aurora(rds, "events", "17.4", group="apg17-tuned", value=None, members=1)
+    aurora(rds, "search", "15.8", group="apg15-tuned", value=None, members=1)
     return endpoint
+
+
+# The other engines and the proxies, in a region of their own: each engine's parameter, the
+# values that count as on, its default and its Security Hub control come from the engine table.
+ENGINES_REGION = "eu-central-1"
+RST = "require_secure_transport"
+
+
+@pytest.fixture(scope="module")
+def engines_fleet(endpoint: str) -> str:
+    rds = client(endpoint, ENGINES_REGION)
+    ca = {"CACertificateIdentifier": "rds-ca-rsa2048-g1"}
+    db_group(rds, "mysql80-tls", "mysql8.0", "1", parameter=RST)
+    db_group(rds, "mariadb1011-tls", "mariadb10.11", "ON", parameter=RST)
+    db_group(rds, "mariadb1011-off", "mariadb10.11", "0", parameter=RST)
+    db_group(rds, "sqlserver-tls", "sqlserver-se-16.0", "1")
+    instance(rds, "shop", "8.0.40", engine="mysql", DBParameterGroupName="mysql80-tls", **ca)
+    instance(rds, "shop-84", "8.4.3", engine="mysql", **ca)  # default group: off up to 8.4
+    instance(rds, "wiki", "10.11.9", engine="mariadb", DBParameterGroupName="mariadb1011-tls", **ca)
+    instance(rds, "blog", "10.11.9", engine="mariadb", DBParameterGroupName="mariadb1011-off", **ca)
+    instance(rds, "forum", "11.8.2", engine="mariadb", **ca)  # default group: on from 11.8
+    instance(rds, "old-maria", "10.4.34", engine="mariadb", **ca)  # no such parameter
+    instance(rds, "erp-sql", "16.00.4165.4.v1", engine="sqlserver-se", **ca)
+    instance(
+        rds,
+        "erp-sql-tls",
+        "16.00.4165.4.v1",
+        engine="sqlserver-se",
+        DBParameterGroupName="sqlserver-tls",
+        **ca,
+    )
+    instance(rds, "erp-ora", "19.0.0.0.ru-2024-10.rur-2024-10.r1", engine="oracle-se2", **ca)
+    aurora(
+        rds,
+        "catalog",
+        "8.0.mysql_aurora.3.08.0",
+        group="amy3-tls",
+        value="ON",
+        members=1,
+        engine="aurora-mysql",
+        family="aurora-mysql8.0",
+        parameter=RST,
+    )
+    proxy(endpoint, rds, "pg-pool", "POSTGRESQL", require_tls=True)
+    proxy(endpoint, rds, "my-pool", "MYSQL", require_tls=False)
+    return endpoint
+
+
+def test_every_engine_and_proxy(engines_fleet: str) -> None:
+    rows = {r.name: r for r in audit.audit(client(engines_fleet, ENGINES_REGION)).rows}
+    got = {
+        n: (r.kind, r.setting, r.source, r.state, r.enforced, r.control) for n, r in rows.items()
+    }
+    assert got == {
+        "shop": ("instance", f"{RST}=1", "explicit", "effective", True, "RDS.39"),
+        "shop-84": (
+            "instance",
+            f"{RST}=0",
+            "engine default (assumed)",
+            "not configured",
+            False,
+            "RDS.39",
+        ),
+        # ON (AWS's MariaDB page) and 1 (what the groups store) both count as on; 0 does not.
+        "wiki": ("instance", f"{RST}=ON", "explicit", "effective", True, "RDS.44"),
+        "blog": ("instance", f"{RST}=0", "explicit", "not configured", False, "RDS.44"),
+        "forum": ("instance", f"{RST}=1", "engine default (assumed)", "effective", True, "RDS.44"),
+        "old-maria": ("instance", "-", "-", "unsupported version", False, "RDS.44"),
+        "erp-sql": (
+            "instance",
+            "rds.force_ssl=0",
+            "engine default (assumed)",
+            "not configured",
+            False,
+            "RDS.41",
+        ),
+        "erp-sql-tls": ("instance", "rds.force_ssl=1", "explicit", "effective", True, "RDS.41"),
+        # Never passed silently: not applicable, judged neither way, with the reason.
+        "erp-ora": ("instance", "-", "-", "not applicable", None, None),
+        "catalog": ("cluster", f"{RST}=ON", "explicit", "effective", True, None),
+        "pg-pool": ("proxy", "RequireTLS=true", "proxy setting", "effective", True, "RDS.43"),
+        "my-pool": (
+            "proxy",
+            "RequireTLS=false",
+            "proxy setting",
+            "not configured",
+            False,
+            "RDS.43",
+        ),
+    }
+    assert rows["catalog"].members == {"catalog-1": "in-sync"}
+    assert rows["pg-pool"].engine == "POSTGRESQL"
+    assert "RDS for Oracle" in (rows["erp-ora"].reason or "")
+    assert "Appendix.Oracle.Options.SSL.html" in (rows["erp-ora"].reason or "")
+    assert "needs RDS for MariaDB 10.5 or later" in (rows["old-maria"].reason or "")
+
+
+@pytest.mark.usefixtures("engines_fleet")
+def test_cli_every_engine_table_and_notes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], endpoint: str
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_RDS", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    code = cli.main(["audit", "--region", ENGINES_REGION])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    ora = next(line for line in lines if line.startswith("instance erp-ora"))
+    assert ora.split()[:3] == ["instance", "erp-ora", "oracle-se2"]
+    assert "not applicable" in ora
+    assert lines[lines.index("6 of 12 effectively enforced (exit 1)") + 1 :] == [
+        "note: unsupported version, so not counted as enforced (instance old-maria): "
+        "require_secure_transport needs RDS for MariaDB 10.5 or later; upgrade the engine "
+        f"({engine_table.MARIADB.source})",
+        "note: not applicable, so not counted as enforced (instance erp-ora): "
+        f"{engine_table.ORACLE.not_applicable} ({engine_table.ORACLE.source})",
+    ]
+
+
+def test_not_applicable_alone_is_exit_2_never_0(endpoint: str) -> None:
+    rds = client(endpoint, "ca-central-1")
+    instance(rds, "only-ora", "19.0.0.0.ru-2024-10.rur-2024-10.r1", engine="oracle-se2")
+    report = audit.audit(rds)
+    assert [(r.state, r.enforced) for r in report.rows] == [("not applicable", None)]
+    assert audit.exit_code(report.rows, complete=report.complete) == 2
 
 
 def test_fleet_rows(fleet: str) -> None:
     rows = {r.name: r for r in audit.audit(client(fleet, FLEET_REGION)).rows}
-    got = {n: (r.kind, r.force_ssl, r.source, r.state, r.enforced) for n, r in rows.items()}
+    got = {n: (r.kind, r.value, r.source, r.state, r.enforced) for n, r in rows.items()}
     assert got == {
         "orders": ("instance", "1", "explicit", "effective", True),
         "billing": ("instance", "1", "explicit", "effective", True),
@@ -165,6 +320,11 @@ def test_fleet_rows(fleet: str) -> None:
         "events": ("cluster", "1", "engine default (assumed)", "effective", True),
         "search": ("cluster", "0", "engine default (assumed)", "not configured", False),
     }
+    assert {r.parameter for r in rows.values()} == {"rds.force_ssl"}
+    assert {r.control for r in rows.values() if r.kind == "instance"} == {"RDS.38"}
+    assert {r.control for r in rows.values() if r.kind == "cluster"} == {
+        None
+    }  # nothing checks Aurora
     assert rows["legacy-crm"].groups == ("default.postgres14",)
     assert rows["ledger"].groups == ("apg16-force-ssl",)
     assert dict(rows["ledger"].members) == {"ledger-1": "in-sync", "ledger-2": "in-sync"}
@@ -220,9 +380,10 @@ def test_cli_table_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
         "ENGINE",
         "PARAMETER",
         "GROUP",
-        "FORCE_SSL",
+        "SETTING",
         "SOURCE",
         "STATE",
+        "CONTROL",
         "CA",
         "CA",
         "EXPIRES",
@@ -250,7 +411,11 @@ def test_cli_json_with_progress_on_a_terminal(
     assert code == 1
     assert (report["enforced"], report["total"], report["exit_code"]) == (6, 9, 1)
     ledger = next(r for r in report["resources"] if r["name"] == "ledger")
-    assert ledger["rds.force_ssl"] == "1"
+    assert (ledger["parameter"], ledger["value"], ledger["security_hub"]) == (
+        "rds.force_ssl",
+        "1",
+        None,
+    )
     assert ledger["members"] == {"ledger-1": "in-sync", "ledger-2": "in-sync"}
     assert "\raudited 9/9\n" in terminal.getvalue()
 
@@ -289,7 +454,7 @@ def test_denied_parameters_leave_those_databases_unknown(
     assert states["search"] == ("not configured", False)
     assert code == 1  # `search` is proven not enforced
     assert report["notes"] == [
-        "FORCE_SSL is unknown for 6 of 9: rds:DescribeDBParameters was denied (grant it to "
+        "SETTING is unknown for 6 of 9: rds:DescribeDBParameters was denied (grant it to "
         "judge them)"
     ]
 
@@ -420,3 +585,20 @@ def test_a_bad_region_name_is_a_usage_error(
 ) -> None:
     assert cli.main(["audit", "--region", region, "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad-region"
+
+
+def test_denied_proxies_leave_the_run_incomplete(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rds = client(endpoint, "ap-northeast-2")
+    db_group(rds, "pg16-ssl", "postgres16", "1")
+    instance(rds, "fine", "16.9", DBParameterGroupName="pg16-ssl")
+    monkeypatch.setattr(RDSResponse, "describe_db_proxies", denied("DescribeDBProxies"))
+    report = audit.audit(rds)
+    assert [r.enforced for r in report.rows] == [True]
+    assert not report.complete
+    assert report.notes == [
+        "RDS proxies were not audited: rds:DescribeDBProxies was denied (grant it to include them)"
+    ]
+    # Every database it saw is enforced, but a proxy it could not see might not be.
+    assert audit.exit_code(report.rows, complete=report.complete) == 2

@@ -1,6 +1,8 @@
 """The audit's states that moto cannot show (it keeps every group in-sync), on the stateful RDS
 simulator: configured but pending-reboot, applying, a cluster with one member still pending, a
-default reported by RDS, a missing group, and a listing that spans pages."""
+default reported by RDS, a missing group, a listing that spans pages; for MySQL's dynamic
+require_secure_transport the applying window of a change, for Aurora MySQL a new cluster group
+that waits for a reboot, and a proxy whose RequireTLS change is still being applied."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def by_name(sim: RdsSimulator) -> dict[str, audit.Row]:
 
 def test_configured_but_pending_reboot_is_not_enforced() -> None:
     rows = by_name(sim_with(db1="pending-reboot", db2="in-sync", db3="applying"))
-    assert (rows["db1"].force_ssl, rows["db1"].state, rows["db1"].enforced) == (
+    assert (rows["db1"].value, rows["db1"].state, rows["db1"].enforced) == (
         "1",
         "pending-reboot",
         False,
@@ -63,7 +65,7 @@ def test_value_reported_by_rds_for_a_default_group() -> None:
     sim.set_parameters("default.postgres16", {"rds.force_ssl": "1"}, source="engine-default")
     sim.add_instance("db1", groups={"default.postgres16": "in-sync"})
     row = by_name(sim)["db1"]
-    assert (row.force_ssl, row.source, row.enforced) == ("1", "engine default (reported)", True)
+    assert (row.value, row.source, row.enforced) == ("1", "engine default (reported)", True)
 
 
 def test_engine_default_assumed_per_engine_and_version() -> None:
@@ -79,7 +81,7 @@ def test_engine_default_assumed_per_engine_and_version() -> None:
         "apg17", group="empty-cluster", writer="a17", status="in-sync", engine_version="17.4"
     )
     rows = by_name(sim)
-    assert {n: r.force_ssl for n, r in rows.items()} == {
+    assert {n: r.value for n, r in rows.items()} == {
         "pg14": "0",
         "pg15": "1",
         "apg16": "0",
@@ -92,12 +94,12 @@ def test_missing_group_is_reported_not_guessed() -> None:
     sim = RdsSimulator()
     sim.add_instance("db1", groups={"deleted-group": "in-sync"})
     row = by_name(sim)["db1"]
-    assert (row.force_ssl, row.source, row.enforced) == (None, "group not found", False)
+    assert (row.value, row.source, row.enforced) == (None, "group not found", False)
 
 
 def test_listing_read_until_the_parameter_once_per_group() -> None:
     sim = RdsSimulator()
-    # ~400 parameters in a real group: rds.force_ssl sits on the third page of 100.
+    # ~400 parameters in a real group: rds.value sits on the third page of 100.
     sim.set_parameters(GROUP, {"rds.force_ssl": "1"}, others=250)
     for n in range(5):
         sim.add_instance(f"db{n}", groups={GROUP: "in-sync"})
@@ -112,3 +114,64 @@ def test_ca_expiry_from_describe_certificates() -> None:
     sim.certificates["rds-ca-rsa2048-g1"] = datetime(2061, 5, 25, tzinfo=UTC)
     assert by_name(sim)["db1"].ca_valid_till == datetime(2061, 5, 25, tzinfo=UTC)
     assert sim.call_names().count("DescribeCertificates") == 1
+
+
+RST = "require_secure_transport"
+
+
+def test_mysql_dynamic_change_is_applying_then_effective_without_a_reboot() -> None:
+    sim = RdsSimulator(applying_seconds=20)
+    sim.set_parameters("mysql80-app", {RST: "0"})
+    sim.add_instance(
+        "shop", engine="mysql", engine_version="8.0.40", groups={"mysql80-app": "in-sync"}
+    )
+    assert (by_name(sim)["shop"].state, by_name(sim)["shop"].enforced) == ("not configured", False)
+    sim.modify_group("mysql80-app", {RST: "1"})
+    sim.advance(1)
+    row = by_name(sim)["shop"]
+    # The group already says 1, but the server is still applying it: not yet in effect.
+    assert (row.setting, row.apply_status, row.state, row.enforced) == (
+        f"{RST}=1",
+        "applying",
+        "applying",
+        False,
+    )
+    sim.advance(sim.applying_seconds)
+    row = by_name(sim)["shop"]
+    assert (row.state, row.enforced, row.control) == ("effective", True, "RDS.39")
+    assert sim.effective("shop", {RST: "1"})  # the engine runs it: no false success
+    assert sim.reboots() == []
+
+
+def test_aurora_mysql_new_cluster_group_waits_for_its_members() -> None:
+    sim = RdsSimulator()
+    sim.set_parameters("amy3-tls", {RST: "ON"}, cluster=True)
+    sim.add_cluster(
+        "catalog",
+        group="amy3-tls",
+        writer="w",
+        readers=("r1",),
+        engine="aurora-mysql",
+        engine_version="8.0.mysql_aurora.3.08.0",
+    )
+    row = by_name(sim)["catalog"]
+    assert (row.setting, row.state, row.enforced, row.control) == (
+        f"{RST}=ON",
+        "pending-reboot",
+        False,
+        None,  # no Security Hub control checks Aurora
+    )
+
+
+def test_proxy_require_tls_while_modifying_is_not_yet_effective() -> None:
+    sim = RdsSimulator()
+    sim.add_proxy("pool", require_tls=True, status="modifying")
+    sim.add_proxy("steady", engine_family="MYSQL", require_tls=True)
+    rows = by_name(sim)
+    assert (rows["pool"].state, rows["pool"].enforced) == ("modifying", False)
+    assert (rows["steady"].state, rows["steady"].enforced, rows["steady"].control) == (
+        "effective",
+        True,
+        "RDS.43",
+    )
+    assert sim.call_names().count("DescribeDBProxies") == 1

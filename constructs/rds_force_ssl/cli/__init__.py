@@ -2,7 +2,8 @@
 
 - ``probe`` asks each endpoint, without any credential, whether it refuses a plaintext client;
 - ``verify`` proves one endpoint refuses plaintext and serves verified TLS, with a real login;
-- ``audit`` reports, for a region's fleet, whether ``rds.force_ssl`` is configured and in effect.
+- ``audit`` reports, for a region's databases of every engine and its RDS proxies, whether the
+  engine's SSL-only setting (or the proxy's RequireTLS) is configured and in effect.
 
 This module only parses, calls and prints; the decisions are in the command modules. Nothing
 here imports CDK, and each command loads its own drivers (libpq, cryptography, boto3) only
@@ -113,7 +114,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--json", action="store_true", help="machine-readable output")
 
-    a = commands.add_parser("audit", help="report every PostgreSQL database in a region")
+    a = commands.add_parser(
+        "audit",
+        help="report every database and RDS proxy in a region",
+        description="For each DB instance, DB cluster and RDS Proxy of the region: the "
+        "engine's SSL-only setting (rds.force_ssl, require_secure_transport, RequireTLS), where "
+        "its value comes from, whether it is in effect or only pending a reboot, the Security "
+        "Hub control that checks it, and the CA. Oracle and Db2, which no parameter makes "
+        "SSL-only, are reported not applicable, with the reason.",
+        epilog="Exit codes: 0 every resource effectively enforced; 1 one is not; 2 one cannot "
+        "be judged (unreadable, not applicable), a listing was denied, or nothing was found.",
+    )
     a.add_argument("--region", help="AWS region (default: the AWS SDK's configuration)")
     a.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -384,7 +395,7 @@ def _audit(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
         report = audit.audit(client, progress=_progress(err, "audited"))
     except (BotoCoreError, ClientError) as error:
         raise aws.translate(error, command="audit") from error
-    code = audit.exit_code(report.rows)
+    code = audit.exit_code(report.rows, complete=report.complete)
     if args.json:
         _dump(_audit_json(report, code), out)
     else:
@@ -401,11 +412,14 @@ def _audit_json(report: Report, code: int) -> dict[str, Any]:
                 "engine": r.engine,
                 "version": r.version,
                 "parameter_groups": list(r.groups),
-                "rds.force_ssl": r.force_ssl,
+                "parameter": r.parameter,
+                "value": r.value,
                 "source": r.source,
                 "apply_status": r.apply_status,
                 "state": r.state,
                 "enforced": r.enforced,
+                "security_hub": r.control,
+                "reason": r.reason,
                 "ca": r.ca,
                 "ca_valid_till": r.ca_valid_till.isoformat() if r.ca_valid_till else None,
                 "members": dict(r.members),
@@ -414,13 +428,16 @@ def _audit_json(report: Report, code: int) -> dict[str, Any]:
         ],
         "enforced": sum(r.enforced is True for r in report.rows),
         "total": len(report.rows),
+        "complete": report.complete,
         "notes": list(report.notes),
         "exit_code": code,
     }
 
 
 def _audit_table(report: Report, code: int, *, now: datetime) -> str:
-    def expiry(valid_till: datetime | None) -> str:
+    def expiry(ca: str | None, valid_till: datetime | None) -> str:
+        if ca is None:
+            return "-"
         if valid_till is None:
             return "unknown"
         days = (valid_till - now).days
@@ -432,22 +449,24 @@ def _audit_table(report: Report, code: int, *, now: datetime) -> str:
             "RESOURCE",
             "ENGINE",
             "PARAMETER GROUP",
-            "FORCE_SSL",
+            "SETTING",
             "SOURCE",
             "STATE",
+            "CONTROL",
             "CA",
             "CA EXPIRES",
         ),
         [
             (
                 f"{r.kind} {r.name}",
-                f"{r.engine} {r.version}",
+                f"{r.engine} {r.version}".strip(),
                 ",".join(r.groups) or "-",
-                r.force_ssl or "?",
+                r.setting,
                 r.source,
                 r.state,
+                r.control or "-",
                 r.ca or "-",
-                expiry(r.ca_valid_till),
+                expiry(r.ca, r.ca_valid_till),
             )
             for r in report.rows
         ],

@@ -1,22 +1,29 @@
-"""``rds-force-ssl audit``: is ``rds.force_ssl`` configured *and* in effect across a region?
+"""``rds-force-ssl audit``: is each database's SSL-only setting configured *and* in effect, across
+a region, for every engine, and does each RDS Proxy require TLS?
 
 Configured is what Prowler checks; in effect is what matters. A newly associated parameter group
 stays ``pending-reboot`` until a reboot, and RDS never reboots by itself, so a database can carry
-``rds.force_ssl=1`` for months while still accepting plaintext.
+``rds.force_ssl=1`` for months while still accepting plaintext. A dynamic parameter
+(``require_secure_transport``) is ``applying`` for a while before it is ``in-sync``.
 https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithParamGroups.html
+
+What each engine's parameter is, which values enforce, its default by version, its Security Hub
+control, and why Oracle and Db2 have none, all come from the engine table
+(``handlers/engines.py``): there is no per-engine branch here.
 
 API use: describe calls are read page by page, each parameter group's parameters are read once
 however many databases share it, and throttling is left to botocore's retries.
 
 Least privilege: DescribeDBInstances and DescribeDBClusters are required. The others cost only
-their column when denied: without DescribeCertificates the CA expiry is unknown; without
-DescribeDB(Cluster)Parameters the value of rds.force_ssl is unknown for the databases whose
-group could not be read, which are then neither counted enforced nor not enforced. A note says
-which.
+what they would have shown when denied: without DescribeCertificates the CA expiry is unknown;
+without DescribeDB(Cluster)Parameters the setting is unknown for the databases whose group could
+not be read, which are then neither counted enforced nor not enforced; without DescribeDBProxies
+the proxies are not audited and the run is incomplete. A note says which.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,12 +33,8 @@ from botocore.exceptions import ClientError
 
 from rds_force_ssl.cli import aws
 from rds_force_ssl.handlers import engines as engine_table
+from rds_force_ssl.handlers.engines import PROXY, Engine
 
-PARAMETER = "rds.force_ssl"
-# The engines audited, and their defaults when no group sets the parameter, come from the
-# engine table. A Multi-AZ DB cluster runs the "postgres" engine.
-AUDITED = (engine_table.POSTGRES, engine_table.AURORA_POSTGRES)
-ENGINES = frozenset(name for row in AUDITED for name in row.engines)
 PAGE_SIZE = 100
 
 SOURCE_EXPLICIT = "explicit"
@@ -39,11 +42,18 @@ SOURCE_REPORTED_DEFAULT = "engine default (reported)"
 SOURCE_ASSUMED_DEFAULT = "engine default (assumed)"
 SOURCE_GROUP_MISSING = "group not found"
 SOURCE_DENIED = "unknown (parameters not readable)"
+SOURCE_NONE = "-"  # nothing read: no parameter applies
+SOURCE_PROXY = "proxy setting"
 
 STATE_EFFECTIVE = "effective"
 STATE_PENDING_REBOOT = "pending-reboot"
 STATE_NOT_CONFIGURED = "not configured"
 STATE_UNKNOWN = "unknown"
+STATE_NOT_APPLICABLE = "not applicable"
+STATE_UNSUPPORTED = "unsupported version"
+# A proxy applies RequireTLS without a reboot; while it is being created or modified the new
+# setting may not serve every connection yet.
+PROXY_SETTLING = frozenset({"creating", "modifying"})
 
 
 class RdsPaginators(Protocol):
@@ -60,12 +70,6 @@ class Denied:
 
 
 @dataclass(frozen=True)
-class Report:
-    rows: list[Row]
-    notes: list[str]
-
-
-@dataclass(frozen=True)
 class Configured:
     value: str | None
     source: str
@@ -73,29 +77,49 @@ class Configured:
 
 @dataclass(frozen=True)
 class Row:
-    kind: str  # "instance" or "cluster"
+    kind: str  # "instance", "cluster" or "proxy"
     name: str
-    engine: str
+    engine: str  # the RDS Engine string; a proxy's EngineFamily
     version: str
     groups: tuple[str, ...]
-    force_ssl: str | None
+    parameter: str | None  # what makes it SSL-only (None: nothing does, see reason)
+    value: str | None  # its value (None: unknown, or nothing to read)
     source: str
     apply_status: str
     state: str
-    enforced: bool | None  # None: cannot tell (its parameters could not be read)
+    enforced: bool | None  # None: cannot tell (unreadable, or not applicable)
+    control: str | None  # the Security Hub control that checks it, if any
     ca: str | None
     ca_valid_till: datetime | None
     members: Mapping[str, str] = field(default_factory=dict)  # cluster member -> group status
+    reason: str | None = None  # why not applicable or unsupported, with the AWS page
+
+    @property
+    def setting(self) -> str:
+        if self.parameter is None:
+            return "-"
+        return f"{self.parameter}={self.value if self.value is not None else '?'}"
+
+
+@dataclass(frozen=True)
+class Report:
+    rows: list[Row]
+    notes: list[str]
+    complete: bool = True  # False: a listing was denied, so some resources were not audited
 
 
 # ---- pure decisions ------------------------------------------------------------------------
-def engine_default(engine: str, version: str) -> str:
-    row = engine_table.lookup(engine)
-    return "1" if row is not None and row.default_enforces(version) else "0"
+def off_value(row: Engine) -> str:
+    """How the engine spells "off" for its parameter (ON/OFF where ForceSsl writes ON)."""
+    return "OFF" if row.value == "ON" else "0"
+
+
+def engine_default(row: Engine, version: str) -> str:
+    return (row.value or "1") if row.default_enforces(version) else off_value(row)
 
 
 def configured_value(
-    parameters: Iterable[Mapping[str, Any]] | Denied | None, *, engine: str, version: str
+    parameters: Iterable[Mapping[str, Any]] | Denied | None, *, row: Engine, version: str
 ) -> Configured:
     """The configured value and where it came from, given a group's parameter listing (None when
     the group does not exist)."""
@@ -104,15 +128,15 @@ def configured_value(
     if isinstance(parameters, Denied):
         return Configured(None, SOURCE_DENIED)
     for param in parameters:
-        if param.get("ParameterName") == PARAMETER and "ParameterValue" in param:
+        if param.get("ParameterName") == row.parameter and "ParameterValue" in param:
             source = (
                 SOURCE_EXPLICIT
                 if param.get("Source", "user") == "user"
-                else (SOURCE_REPORTED_DEFAULT)
+                else SOURCE_REPORTED_DEFAULT
             )
             return Configured(str(param["ParameterValue"]), source)
     # RDS omits the value when the group leaves it at the engine's default.
-    return Configured(engine_default(engine, version), SOURCE_ASSUMED_DEFAULT)
+    return Configured(engine_default(row, version), SOURCE_ASSUMED_DEFAULT)
 
 
 def apply_state(statuses: Iterable[str]) -> str:
@@ -125,15 +149,38 @@ def apply_state(statuses: Iterable[str]) -> str:
     return sorted(distinct - {"in-sync"})[0]
 
 
-def decide(configured: Configured, apply_status: str) -> tuple[str, bool | None]:
+def decide(configured: Configured, apply_status: str, *, row: Engine) -> tuple[str, bool | None]:
     if configured.source == SOURCE_DENIED:
         return STATE_UNKNOWN, None
-    if configured.value != "1":
+    if not row.enforces(configured.value):
         return STATE_NOT_CONFIGURED, False
     if apply_status == "in-sync":
         return STATE_EFFECTIVE, True
     # Configured but not active: Prowler calls this compliant; a plaintext client still gets in.
     return apply_status, False
+
+
+def not_enforceable(row: Engine | None, engine: str, version: str) -> tuple[str, str] | None:
+    """(state, reason) for a database no parameter can make SSL-only, else None."""
+    if row is None:
+        return STATE_NOT_APPLICABLE, f"{engine} is not in the engine table"
+    if row.not_applicable is not None or row.parameter is None:
+        return STATE_NOT_APPLICABLE, f"{row.not_applicable} ({row.source})"
+    if row.too_old(version) and row.minimum_version is not None:
+        return (
+            STATE_UNSUPPORTED,
+            f"{row.parameter} needs {row.title} {engine_table.show(row.minimum_version)} or "
+            f"later; upgrade the engine ({row.source})",
+        )
+    return None
+
+
+def proxy_decision(require_tls: bool, status: str) -> tuple[str, bool]:
+    if not require_tls:
+        return STATE_NOT_CONFIGURED, False
+    if status in PROXY_SETTLING:
+        return status, False
+    return STATE_EFFECTIVE, True
 
 
 # ---- reading the region --------------------------------------------------------------------
@@ -146,8 +193,8 @@ def pages(
 
 
 class GroupCache:
-    """Parameter listings, fetched once per distinct group, stopping at the page that has
-    ``rds.force_ssl``."""
+    """Parameter listings, fetched once per distinct group, stopping at the page that has the
+    engine's SSL parameter."""
 
     def __init__(self, client: RdsPaginators, *, page_size: int) -> None:
         self._client = client
@@ -155,13 +202,18 @@ class GroupCache:
         self._seen: dict[tuple[str, str], list[Mapping[str, Any]] | Denied | None] = {}
         self.denied: set[str] = set()  # the IAM actions that were denied
 
-    def parameters(self, *, cluster: bool, group: str) -> list[Mapping[str, Any]] | Denied | None:
+    def parameters(
+        self, *, cluster: bool, group: str, parameter: str
+    ) -> list[Mapping[str, Any]] | Denied | None:
+        # A group belongs to one family, so to one engine row and one parameter.
         key = ("cluster" if cluster else "db", group)
         if key not in self._seen:
-            self._seen[key] = self._fetch(cluster=cluster, group=group)
+            self._seen[key] = self._fetch(cluster=cluster, group=group, parameter=parameter)
         return self._seen[key]
 
-    def _fetch(self, *, cluster: bool, group: str) -> list[Mapping[str, Any]] | Denied | None:
+    def _fetch(
+        self, *, cluster: bool, group: str, parameter: str
+    ) -> list[Mapping[str, Any]] | Denied | None:
         if cluster:
             operation, name_key = "describe_db_cluster_parameters", "DBClusterParameterGroupName"
         else:
@@ -175,7 +227,7 @@ class GroupCache:
                 page_size=self._page_size,
                 **{name_key: group},
             ):
-                if param.get("ParameterName") == PARAMETER:
+                if param.get("ParameterName") == parameter:
                     found.append(param)
                     break
         except ClientError as err:
@@ -201,35 +253,67 @@ def ca_expiries(client: RdsPaginators, *, page_size: int) -> dict[str, datetime]
         raise
 
 
+def _skipped(
+    row: Engine | None, engine: str, version: str, skip: tuple[str, str], **fields: Any
+) -> Row:
+    state, reason = skip
+    return Row(
+        engine=engine,
+        version=version,
+        parameter=None,  # none that would make it SSL-only: see the reason
+        value=None,
+        source=SOURCE_NONE,
+        state=state,
+        # Unsupported: the engine has no such parameter, so nothing stops a plaintext client.
+        enforced=False if state == STATE_UNSUPPORTED else None,
+        control=row.security_hub if row else None,
+        reason=reason,
+        **fields,
+    )
+
+
 def instance_row(
     inst: Mapping[str, Any], *, groups: GroupCache, cas: Mapping[str, datetime]
 ) -> Row:
     engine, version = inst["Engine"], inst["EngineVersion"]
+    row = engine_table.lookup(engine)
     group_list = inst.get("DBParameterGroups", [])
     names = tuple(g["DBParameterGroupName"] for g in group_list)
+    status = apply_state(g.get("ParameterApplyStatus", "in-sync") for g in group_list)
+    ca = inst.get("CACertificateIdentifier")
+    common: dict[str, Any] = {
+        "kind": "instance",
+        "name": inst["DBInstanceIdentifier"],
+        "groups": names,
+        "apply_status": status,
+        "ca": ca,
+        "ca_valid_till": cas.get(ca) if ca else None,
+    }
+    skip = not_enforceable(row, engine, version)
+    if skip is not None:
+        return _skipped(row, engine, version, skip, **common)
+    assert row is not None  # what not_enforceable checked
+    assert row.parameter is not None
     configured = (
         configured_value(
-            groups.parameters(cluster=False, group=names[0]), engine=engine, version=version
+            groups.parameters(cluster=False, group=names[0], parameter=row.parameter),
+            row=row,
+            version=version,
         )
         if names
-        else Configured(engine_default(engine, version), SOURCE_ASSUMED_DEFAULT)
+        else Configured(engine_default(row, version), SOURCE_ASSUMED_DEFAULT)
     )
-    status = apply_state(g.get("ParameterApplyStatus", "in-sync") for g in group_list)
-    state, enforced = decide(configured, status)
-    ca = inst.get("CACertificateIdentifier")
+    state, enforced = decide(configured, status, row=row)
     return Row(
-        kind="instance",
-        name=inst["DBInstanceIdentifier"],
         engine=engine,
         version=version,
-        groups=names,
-        force_ssl=configured.value,
+        parameter=row.parameter,
+        value=configured.value,
         source=configured.source,
-        apply_status=status,
         state=state,
         enforced=enforced,
-        ca=ca,
-        ca_valid_till=cas.get(ca) if ca else None,
+        control=row.security_hub,
+        **common,
     )
 
 
@@ -241,16 +325,13 @@ def cluster_row(
     cas: Mapping[str, datetime],
 ) -> Row:
     engine, version = cluster["Engine"], cluster["EngineVersion"]
+    row = engine_table.lookup(engine)
     group = cluster["DBClusterParameterGroup"]
-    configured = configured_value(
-        groups.parameters(cluster=True, group=group), engine=engine, version=version
-    )
     member_status = {
         m["DBInstanceIdentifier"]: m.get("DBClusterParameterGroupStatus", "in-sync")
         for m in cluster.get("DBClusterMembers", [])
     }
     status = apply_state(member_status.values())
-    state, enforced = decide(configured, status)
     member_cas = sorted(
         {
             members[m]["CACertificateIdentifier"]
@@ -259,21 +340,71 @@ def cluster_row(
         }
     )
     expiries = [cas[c] for c in member_cas if c in cas]
+    common: dict[str, Any] = {
+        "kind": "cluster",
+        "name": cluster["DBClusterIdentifier"],
+        "groups": (group,),
+        "apply_status": status,
+        "ca": ",".join(member_cas) or None,
+        "ca_valid_till": min(expiries) if expiries else None,
+        "members": member_status,
+    }
+    skip = not_enforceable(row, engine, version)
+    if skip is not None:
+        return _skipped(row, engine, version, skip, **common)
+    assert row is not None  # what not_enforceable checked
+    assert row.parameter is not None
+    configured = configured_value(
+        groups.parameters(cluster=True, group=group, parameter=row.parameter),
+        row=row,
+        version=version,
+    )
+    state, enforced = decide(configured, status, row=row)
     return Row(
-        kind="cluster",
-        name=cluster["DBClusterIdentifier"],
         engine=engine,
         version=version,
-        groups=(group,),
-        force_ssl=configured.value,
+        parameter=row.parameter,
+        value=configured.value,
         source=configured.source,
+        state=state,
+        enforced=enforced,
+        control=row.security_hub,
+        **common,
+    )
+
+
+def proxy_row(proxy: Mapping[str, Any]) -> Row:
+    require_tls = proxy.get("RequireTLS") is True
+    status = proxy.get("Status", "available")
+    state, enforced = proxy_decision(require_tls, status)
+    return Row(
+        kind="proxy",
+        name=proxy["DBProxyName"],
+        engine=proxy.get("EngineFamily", "?"),
+        version="",
+        groups=(),
+        parameter=PROXY.property,
+        value="true" if require_tls else "false",
+        source=SOURCE_PROXY,
         apply_status=status,
         state=state,
         enforced=enforced,
-        ca=",".join(member_cas) or None,
-        ca_valid_till=min(expiries) if expiries else None,
-        members=member_status,
+        control=PROXY.security_hub,
+        ca=None,
+        ca_valid_till=None,
     )
+
+
+def proxies(client: RdsPaginators, *, page_size: int) -> list[Row] | Denied:
+    try:
+        return [
+            proxy_row(p)
+            for p in pages(client, "describe_db_proxies", "DBProxies", page_size=page_size)
+        ]
+    except ClientError as err:
+        if aws.is_denied(err):
+            return Denied(aws.denied_action(err))
+        raise
 
 
 def audit(
@@ -282,23 +413,16 @@ def audit(
     page_size: int = PAGE_SIZE,
     progress: Callable[[int, int], None] | None = None,
 ) -> Report:
-    """Every PostgreSQL instance and PostgreSQL cluster in the client's region, one row each,
-    and notes on what a denied optional call left unknown.
+    """Every DB instance, DB cluster and RDS Proxy in the client's region, one row each, and
+    notes on what a denied optional call left unknown and on what no parameter can enforce.
 
-    A cluster member is reported through its cluster: ``rds.force_ssl`` lives in the cluster
+    A cluster member is reported through its cluster: the parameter lives in the cluster
     parameter group there, and each member carries its own status for that group.
     """
-    clusters = [
-        c
-        for c in pages(client, "describe_db_clusters", "DBClusters", page_size=page_size)
-        if c.get("Engine") in ENGINES
-    ]
-    instances = [
-        i
-        for i in pages(client, "describe_db_instances", "DBInstances", page_size=page_size)
-        if i.get("Engine") in ENGINES
-    ]
+    clusters = list(pages(client, "describe_db_clusters", "DBClusters", page_size=page_size))
+    instances = list(pages(client, "describe_db_instances", "DBInstances", page_size=page_size))
     notes: list[str] = []
+    complete = True
     cas = ca_expiries(client, page_size=page_size)
     if isinstance(cas, Denied):
         notes.append(
@@ -320,23 +444,45 @@ def audit(
         rows.append(cluster_row(cluster, members=members, groups=groups, cas=cas))
         if progress:
             progress(len(rows), total)
-    unknown = sum(r.enforced is None for r in rows)
+    found = proxies(client, page_size=page_size)
+    if isinstance(found, Denied):
+        complete = False
+        notes.append(
+            f"RDS proxies were not audited: {found.action} was denied (grant it to include them)"
+        )
+    else:
+        rows += found
+    unknown = sum(r.state == STATE_UNKNOWN for r in rows)
     if groups.denied:
         notes.append(
-            f"FORCE_SSL is unknown for {unknown} of {len(rows)}: "
+            f"SETTING is unknown for {unknown} of {len(rows)}: "
             f"{' and '.join(sorted(groups.denied))} was denied (grant it to judge them)"
         )
+    notes += reasons(rows)
     if not rows:
-        notes.append("no PostgreSQL instance or cluster here: check the region and the account")
-    return Report(rows, notes)
+        notes.append("no database or proxy here: check the region and the account")
+    return Report(rows, notes, complete)
 
 
-def exit_code(rows: Iterable[Row]) -> int:
-    """0 when every database is effectively enforced; 1 when one is proven not to be; 2 when
-    some cannot be judged, or there is nothing to judge."""
+def reasons(rows: Iterable[Row]) -> list[str]:
+    """One note per reason a database is not applicable or unsupported, naming them."""
+    by_reason: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in rows:
+        if r.reason is not None:
+            by_reason[(r.state, r.reason)].append(f"{r.kind} {r.name}")
+    return [
+        f"{state}, so not counted as enforced ({', '.join(names)}): {reason}"
+        for (state, reason), names in by_reason.items()
+    ]
+
+
+def exit_code(rows: Iterable[Row], *, complete: bool = True) -> int:
+    """0 when every database and proxy is effectively enforced; 1 when one is proven not to be;
+    2 when some cannot be judged (unreadable, not applicable), some were not listed, or there is
+    nothing to judge."""
     enforced = [r.enforced for r in rows]
     if False in enforced:
         return 1
-    if not enforced or None in enforced:
+    if not enforced or None in enforced or not complete:
         return 2
     return 0

@@ -19,6 +19,7 @@ IAM_ACTIONS: Mapping[str, tuple[str, ...]] = {
         "rds:DescribeDBParameters",
         "rds:DescribeDBClusterParameters",
         "rds:DescribeCertificates",
+        "rds:DescribeDBProxies",
     ),
     "probe --region": (
         "rds:DescribeDBInstances",
