@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from rds_force_ssl.handlers import reboot
-from rds_force_ssl.handlers.decide import writer_reboot_restarts_readers
+from rds_force_ssl.handlers import engines, reboot
 from simulator import Fault, Iam, RdsSimulator, Statement, run_provider
 from simulator.rds import arn
 from tests.handlers.events import ENFORCED, INTERVAL, event
@@ -155,16 +154,32 @@ def test_old_aurora_reboots_the_writer_once_and_the_readers_follow() -> None:
         ("aurora-postgresql", "13.10", False),
         ("aurora-postgresql", "14.7", False),
         ("aurora-postgresql", "16.9", False),
+        ("aurora-postgresql", "15.2", False),
+        ("aurora-postgresql", "17.4", False),
         ("aurora-mysql", "5.7.mysql_aurora.2.09.2", True),
         ("aurora-mysql", "5.7.mysql_aurora.2.10.0", False),
+        ("aurora-mysql", "5.7.mysql_aurora.2.11.2", False),
+        # Aurora's own version counts, not MySQL's 8.0: version 3 has read availability.
         ("aurora-mysql", "8.0.mysql_aurora.3.05.2", False),
+        ("aurora-mysql", "8.0.mysql_aurora.3.08.0", False),
+        ("aurora", "5.6.mysql_aurora.1.22.2", True),
+        ("aurora", "5.6.10a", True),
+        # A version the table cannot read: the writer alone first (never two restarts).
+        ("aurora-mysql", "5.7.12", True),
+        ("aurora-postgresql", "latest", True),
         ("postgres", "16.9", False),
+        ("mysql", "8.0.39", False),
     ],
 )
 def test_writer_restarts_readers_by_engine_and_version(
     engine: str, version: str, together: bool
 ) -> None:
-    assert writer_reboot_restarts_readers(engine, version) is together
+    """The engine table's read_availability, with its AWS sources (Aurora user guide)."""
+    row = engines.lookup(engine)
+    assert row is not None
+    assert row.writer_reboot_restarts_readers(version) is together
+    if row.read_availability is not None:
+        assert row.read_availability.source.startswith("https://docs.aws.amazon.com/")
 
 
 def test_stopped_cluster_is_done_and_says_so() -> None:

@@ -16,7 +16,6 @@ Lambda code: stdlib only.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -372,31 +371,6 @@ def group_problems(seen: Seen, req: Request) -> list[str]:
     return problems
 
 
-_AURORA_PG = re.compile(r"^(\d+)(?:\.(\d+))?")
-_AURORA_MYSQL = re.compile(r"mysql_aurora\.(\d+)\.(\d+)")
-
-
-def writer_reboot_restarts_readers(engine: str, engine_version: str) -> bool:
-    """True where rebooting the writer restarts every reader with it (no read availability):
-    Aurora PostgreSQL before 14.7, 13.10 and 12.14, all 11.x; Aurora MySQL 2.09 and lower.
-
-    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-reboot-cluster.html
-    """
-    if engine == "aurora-postgresql":
-        m = _AURORA_PG.match(engine_version)
-        if not m:
-            return False
-        major, minor = int(m.group(1)), int(m.group(2) or 0)
-        floors = {12: 14, 13: 10, 14: 7}
-        return major <= 11 or (major in floors and minor < floors[major])
-    if engine in ("aurora-mysql", "aurora"):
-        m = _AURORA_MYSQL.search(engine_version)
-        if not m:
-            return engine == "aurora"  # Aurora MySQL 1.x (5.6)
-        return int(m.group(1)) < 2 or (int(m.group(1)) == 2 and int(m.group(2)) <= 9)
-    return False
-
-
 def render(seen: Seen) -> str:
     """What was seen, in one line, for logs and the resource's ``State`` attribute."""
     if seen.kind == KIND_INSTANCE:
@@ -500,7 +474,7 @@ def next_reboot(seen: Seen, owed: Owed) -> str | None:
     """The one node to reboot now, or None while any restart is still under way.
 
     Aurora members go one at a time, readers first, without failover; where a writer reboot
-    restarts the readers too, the writer alone.
+    restarts the readers too (the engine table's ``read_availability``), the writer alone.
     """
     if any(n.restarts.in_progress for n in seen.nodes):
         return None
@@ -508,6 +482,7 @@ def next_reboot(seen: Seen, owed: Owed) -> str | None:
     candidates = [by_id[i] for i in owed.targets]
     writers = [n.ident for n in candidates if n.writer]
     readers = sorted(n.ident for n in candidates if not n.writer)
-    if writers and writer_reboot_restarts_readers(seen.engine, seen.engine_version):
+    facts = lookup(seen.engine)
+    if writers and facts is not None and facts.writer_reboot_restarts_readers(seen.engine_version):
         return writers[0]
     return (readers or writers)[0]

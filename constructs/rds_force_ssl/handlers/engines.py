@@ -50,6 +50,52 @@ class TlsFloor:
 
 
 @dataclass(frozen=True)
+class ReadAvailability:
+    """Aurora: from which version rebooting the writer leaves the readers running.
+
+    Without it ("rebooting an Aurora cluster without read availability"), a writer reboot restarts
+    every reader at the same time, so the reconciler reboots the writer alone; with it, the
+    readers are rebooted one at a time first. ``since`` gives, for each release line (the first
+    number), the first version that has it: a line below the lowest listed never has it, a line
+    above the highest always does. ``aurora_version``: compare Aurora's own version (Aurora
+    MySQL's 3.08.0 in "8.0.mysql_aurora.3.08.0") rather than the engine's (8.0).
+    """
+
+    since: tuple[Version, ...]
+    source: str
+    aurora_version: bool = False
+
+    def writer_reboot_restarts_readers(self, engine_version: str) -> bool:
+        """True where a writer reboot restarts the readers too. A version this cannot read
+        counts as True: the writer is then rebooted alone first, and the readers after it only
+        if they still need it, so no node restarts twice either way."""
+        parsed = (
+            _aurora_version(engine_version)
+            if self.aurora_version
+            else parse_version(engine_version)
+        )
+        if parsed is None:
+            return True
+        lines = {floor[0]: floor for floor in self.since}
+        if parsed[0] in lines:
+            return parsed < lines[parsed[0]]
+        return parsed[0] < min(lines)
+
+
+_AURORA_VERSION = re.compile(r"mysql_aurora\.(\d+(?:\.\d+)*)")
+
+
+def _aurora_version(engine_version: str) -> Version | None:
+    """Aurora MySQL's own version: "8.0.mysql_aurora.3.08.0" -> (3, 8, 0). Aurora MySQL version
+    1 ("5.6.10a", engine "aurora") has none and reads as (1,)."""
+    m = _AURORA_VERSION.search(engine_version)
+    if m:
+        return tuple(int(part) for part in m.group(1).split("."))
+    parsed = parse_version(engine_version)
+    return (1,) if parsed is not None and parsed[:2] == (5, 6) else None
+
+
+@dataclass(frozen=True)
 class Engine:
     """One RDS engine: how it is made SSL-only, and where that fact comes from."""
 
@@ -75,6 +121,7 @@ class Engine:
     security_hub: str | None = None  # the Security Hub control that checks it, if any
     config_rule: str | None = None  # the AWS Config managed rule behind that control
     tls_floor: TlsFloor | None = None
+    read_availability: ReadAvailability | None = None  # Aurora only
     not_applicable: str | None = None  # why ForceSsl cannot make this engine SSL-only
     pin_example: str = ""  # how to pin a version in CDK, for messages
 
@@ -105,6 +152,13 @@ class Engine:
         if parsed is None:
             return None
         return self.default_on_from is not None and parsed >= self.default_on_from
+
+    def writer_reboot_restarts_readers(self, engine_version: str) -> bool:
+        """Whether rebooting this engine's Aurora writer restarts every reader with it (False
+        for an engine that is not Aurora: it has no readers to take along)."""
+        if self.read_availability is None:
+            return False
+        return self.read_availability.writer_reboot_restarts_readers(engine_version)
 
     def wanted_parameters(self, min_tls_version: str | None) -> dict[str, str]:
         """The parameters ForceSsl owns on this engine: the SSL parameter, and the TLS floor
@@ -183,6 +237,13 @@ AURORA_POSTGRES = Engine(
     families=tuple(f"aurora-postgresql{v}" for v in range(11, 18)),
     security_hub=None,  # RDS.38's Config rule skips cluster members: nothing checks Aurora
     tls_floor=_PG_TLS,
+    # "14.6 and lower 14 versions, 13.9 and lower 13 versions, 12.13 and lower 12 versions, all
+    # PostgreSQL 11 versions" restart the readers with the writer; "15.2 and higher 15
+    # versions" (the first Aurora PostgreSQL 15) have read availability, and every later line.
+    read_availability=ReadAvailability(
+        since=((12, 14), (13, 10), (14, 7), (15, 2)),
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-reboot-cluster.html",
+    ),
     pin_example="rds.DatabaseClusterEngine.aurora_postgres("
     "version=rds.AuroraPostgresEngineVersion.VER_16_9)",
 )
@@ -246,6 +307,17 @@ AURORA_MYSQL = Engine(
     family_format="{engine}{major_minor}",
     families=("aurora-mysql5.7", "aurora-mysql8.0"),
     security_hub=None,  # RDS.39's Config rule skips cluster members: nothing checks Aurora
+    # "The read availability feature for primary DB clusters is available in Aurora MySQL
+    # version 2.10 and higher" (so all of version 3); "this reboot behavior applies to all DB
+    # clusters created in Aurora MySQL version 2.09 and lower". Aurora's own version counts,
+    # not MySQL's: 8.0.mysql_aurora.3.08.0 is 3.08. AWS says "created in": a cluster created
+    # in 2.09 and upgraded since may still restart its readers with the writer, which no API
+    # shows (README, "What it cannot see"). Global-database secondaries have it from 3.06.
+    read_availability=ReadAvailability(
+        since=((2, 10),),
+        source="https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-mysql-survivable-replicas.html",
+        aurora_version=True,
+    ),
     pin_example="rds.DatabaseClusterEngine.aurora_mysql("
     "version=rds.AuroraMysqlEngineVersion.VER_3_08_0)",
 )
