@@ -124,6 +124,8 @@ class SimInstance:
     background: str | None = None  # an operational status, e.g. storage-optimization
     shown_status: str | None = None  # what DescribeDBInstances shows while its view lags
     shown_until: float = 0.0
+    # PreferredMaintenanceWindow (UTC); RDS picks one at random when none is given.
+    window: str = "sun:05:00-sun:05:30"
 
 
 @dataclass
@@ -135,6 +137,7 @@ class SimCluster:
     status: str = "available"
     members: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    window: str = "sun:05:00-sun:05:30"
 
 
 @dataclass
@@ -908,6 +911,7 @@ class RdsSimulator:
                 else []
             ),
             "CACertificateIdentifier": inst.ca,
+            "PreferredMaintenanceWindow": inst.window,
             "TagList": [{"Key": k, "Value": v} for k, v in inst.tags.items()],
         }
         if inst.cluster:
@@ -923,6 +927,7 @@ class RdsSimulator:
             "Engine": cluster.engine,
             "EngineVersion": cluster.engine_version,
             "DBClusterParameterGroup": cluster.group,
+            "PreferredMaintenanceWindow": cluster.window,
             "TagList": [{"Key": k, "Value": v} for k, v in cluster.tags.items()],
             "DBClusterMembers": [
                 {

@@ -22,6 +22,8 @@ def props(
     members: list[str] | None = None,
     autoscaled_readers: bool = False,
     failover: bool = False,
+    policy: str | None = None,
+    others: bool = False,
 ) -> dict[str, Any]:
     enforced = dict(ENFORCED if enforced is None else enforced)
     out: dict[str, Any] = {
@@ -37,6 +39,10 @@ def props(
         out[reboot.PROP_MEMBERS] = members
     if autoscaled_readers:
         out[reboot.PROP_AUTOSCALED_READERS] = "true"
+    if policy is not None:
+        out[reboot.PROP_REBOOT] = policy
+    if others:
+        out[reboot.PROP_OTHER_PARAMETERS] = "true"
     return out
 
 

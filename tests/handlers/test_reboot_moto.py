@@ -76,6 +76,7 @@ def test_a_redeploy_on_an_in_sync_instance_completes_at_once(rds: Any) -> None:
             "State": "available/in-sync",
             "Rebooted": "false",
             "RebootedMembers": "",
+            reboot.ATTR_REBOOT_OWED_SINCE: "0",
         },
     }
 
@@ -184,9 +185,9 @@ def test_an_update_from_a_template_without_enforced_parameters_counts_as_a_chang
 
 
 def test_the_lambda_asset_imports_alone_without_cdk(tmp_path: Path) -> None:
-    """Lambda runs `handlers.reboot.on_event` from the asset: the library folder with only
-    handlers/*.py in it (reboot_provider.ASSET_EXCLUDE). No package, no CDK; the engine table
-    it shares with the construct imports there too."""
+    """Lambda runs `handlers.reboot.on_event` and `handlers.maintenance.poller` from the asset:
+    the library folder with only handlers/*.py in it (reboot_provider.ASSET_EXCLUDE). No
+    package, no CDK; the engine table it shares with the construct imports there too."""
     handlers = Path(reboot.__file__).parent
     assert reboot_provider.ASSET_EXCLUDE == ["*", "!handlers", "!handlers/*.py"]
     staged = tmp_path / reboot_provider.HANDLER_PACKAGE
@@ -194,9 +195,10 @@ def test_the_lambda_asset_imports_alone_without_cdk(tmp_path: Path) -> None:
     for module in handlers.glob("*.py"):
         shutil.copy(module, staged)
     probe = (
-        "import sys, handlers.reboot as r, handlers.engines as engines; "
+        "import sys, handlers.reboot as r, handlers.maintenance as m; "
+        "import handlers.engines as engines; "
         "assert engines.lookup('mysql') is engines.MYSQL; "
-        "assert callable(r.on_event) and callable(r.is_complete); "
+        "assert callable(r.on_event) and callable(m.poller); "
         "cdk = ('aws_cdk', 'rds_force_ssl', 'jsii', 'constructs'); "
         "print(sorted(m for m in sys.modules if m.startswith(cdk)))"
     )

@@ -1,11 +1,13 @@
 """What the reboot reconciler does next, from what RDS shows: pure functions, no AWS calls.
 
-Two questions are kept apart so that a reboot policy can sit between them:
+Three questions are kept apart:
 
 1. ``reboot_owed``: is a reboot owed, on which nodes (instances, Aurora members, or a Multi-AZ DB
    cluster), and for which of the parameters ForceSsl owns;
-2. ``decide``: given that, and the statuses RDS reports, reboot one node now, wait, finish, or
-   fail.
+2. whose it is: ForceSsl's, or only the user's other parameters (``Request.proven``), and what the
+   reboot policy (``Reboot``) says to do with ForceSsl's: now, in the maintenance window, never;
+3. ``decide``: given both, and the statuses RDS reports, reboot one node now, wait, finish (and
+   say which way), or fail.
 
 Nothing here hard-codes an engine's parameter names or whether they are static or dynamic: the
 request says which parameters ForceSsl owns and their values, and RDS says (DescribeDBParameters)
@@ -17,8 +19,8 @@ Lambda code: stdlib only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass, field, replace
+from enum import Enum, StrEnum
 
 from .engines import lookup
 
@@ -28,6 +30,29 @@ KIND_MULTI_AZ_CLUSTER = "multi-az-cluster"
 
 OUTCOME_IN_SYNC = "in-sync"
 OUTCOME_STOPPED = "stopped-applies-at-next-start"
+# ForceSsl's parameters wait for a reboot that the policy leaves to the maintenance window...
+OUTCOME_REBOOT_SCHEDULED = "reboot-scheduled"
+# ... or to the user (Reboot.NEVER): configured, not in effect.
+OUTCOME_PENDING_REBOOT = "pending-reboot"
+# ForceSsl's parameters are in effect; the group's other changes wait for a reboot that is the
+# user's to make (README, "Only for what ForceSsl changed").
+OUTCOME_OTHERS_PENDING = "in-effect-other-changes-pending-reboot"
+
+
+class Reboot(StrEnum):
+    """When ForceSsl may restart a database to put its parameters in effect.
+
+    ``IMMEDIATE``: during the deploy, which finishes once they are in effect.
+    ``MAINTENANCE_WINDOW``: the deploy finishes once RDS shows whether a restart is owed
+    (``Outcome`` ``reboot-scheduled`` if it is), and the stack's scheduled reconciler restarts
+    the database inside its own ``PreferredMaintenanceWindow``.
+    ``NEVER``: the deploy finishes with ``Outcome`` ``pending-reboot``; restarting is yours.
+    """
+
+    IMMEDIATE = "immediate"
+    MAINTENANCE_WINDOW = "maintenance-window"
+    NEVER = "never"
+
 
 # The ModifyDBParameterGroup API reference asks to wait at least 5 minutes after modifying a group
 # before relying on it, "to allow Amazon RDS to fully complete the modify action". It is the only
@@ -230,6 +255,25 @@ class Request:
     changed: frozenset[str]  # owned parameters whose value this request changes (Create: all)
     group_changed: bool  # anything in the group, or the group itself, changed
     force_failover: bool = False
+    reboot: Reboot = Reboot.IMMEDIATE
+    # ForceSsl's parameters are known to be in effect already: this request changes none of
+    # them, and the previous one, under Reboot.IMMEDIATE, finished only once they were. A
+    # pending-reboot is then only the user's other parameters'.
+    proven: bool = False
+    # The user opted in to reboots for the group's other parameters too.
+    others: bool = False
+
+    def ours(self, node: str, owed: Owed) -> bool:
+        """Whether the restart ``node`` is owed is ForceSsl's to make: a repair always is."""
+        return node in owed.repairs or not self.proven or self.others
+
+    def acts_now(self, node: str, owed: Owed) -> bool:
+        """Whether the policy lets that restart happen during the deploy. A repair
+        (``incompatible-parameters``, or ``failed-to-apply`` after a group change) is made at
+        deploy under MAINTENANCE_WINDOW too: the database is broken, and a rollback waits on it."""
+        if self.reboot is Reboot.IMMEDIATE:
+            return True
+        return self.reboot is Reboot.MAINTENANCE_WINDOW and node in owed.repairs
 
 
 @dataclass(frozen=True)
@@ -426,9 +470,10 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
             )
     if owed.failed:
         return fail(f"{what} {seen.ident}: " + "; ".join(owed.failed))
-    if owed.blocked:
+    blocked = [n for n in owed.blocked if req.ours(n, owed)]
+    if blocked and req.reboot is not Reboot.NEVER:
         return fail(
-            f"DB cluster {seen.ident}: member(s) {', '.join(owed.blocked)} need a reboot, but "
+            f"DB cluster {seen.ident}: member(s) {', '.join(blocked)} need a reboot, but "
             "they are not declared in this app, so IAM does not let this stack reboot them. "
             "Reboot them yourself (aws rds reboot-db-instance --db-instance-identifier ...), "
             "declare them in the cluster, or, for Aurora Auto Scaling readers, set "
@@ -443,10 +488,11 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
         return wait(", ".join(f"{n.ident} is {n.status}" for n in busy))
     if owed.waiting:
         return wait(f"RDS is still applying the group on {', '.join(owed.waiting)}")
-    if owed.targets:
-        chosen = next_reboot(seen, owed)
+    now_ = [n for n in owed.targets if req.ours(n, owed) and req.acts_now(n, owed)]
+    if now_:
+        chosen = next_reboot(seen, replace(owed, targets=tuple(now_)))
         if chosen is None:
-            return wait(f"a restart is in progress; {', '.join(owed.targets)} next")
+            return wait(f"a restart is in progress; {', '.join(now_)} next")
         node = next(n for n in seen.nodes if n.ident == chosen)
         return Decision(
             Verb.REBOOT,
@@ -456,16 +502,41 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
             failover=req.force_failover and node.multi_az and seen.kind == KIND_INSTANCE,
             owed=owed,
         )
+    later = [n for n in (*owed.targets, *blocked) if req.ours(n, owed)]
+    if later:
+        # RDS has shown that a restart is owed for what ForceSsl owns: the evidence the deploy
+        # waits for under any policy. The policy leaves the restart to later.
+        scheduled = req.reboot is Reboot.MAINTENANCE_WINDOW
+        return Decision(
+            Verb.DONE,
+            state,
+            why=f"{', '.join(later)} need a restart; "
+            + ("the maintenance window's" if scheduled else "yours to make (Reboot.NEVER)"),
+            outcome=OUTCOME_REBOOT_SCHEDULED if scheduled else OUTCOME_PENDING_REBOOT,
+            owed=owed,
+        )
     if owed.settling:
         return wait(
             f"{', '.join(owed.settling)} restarted in the last {SETTLE_S}s and RDS still "
             "reports pending-reboot; not rebooting again while RDS catches up"
         )
-    if req.changed and _age(req, now) < SETTLE_S:
+    watched = sorted(req.changed) or (["the group"] if req.others and req.group_changed else [])
+    if watched and _age(req, now) < SETTLE_S:
         return wait(
-            f"in-sync, but this request changed {', '.join(sorted(req.changed))} "
+            f"in-sync, but this request changed {', '.join(watched)} "
             f"{int(_age(req, now))}s ago; RDS may take up to {SETTLE_S}s to show a group change "
             "(ModifyDBParameterGroup API reference)"
+        )
+    theirs = [n for n in (*owed.targets, *owed.blocked) if not req.ours(n, owed)]
+    if theirs:
+        return Decision(
+            Verb.DONE,
+            state,
+            why=f"{', '.join(theirs)} pending-reboot only for parameters that are not "
+            "ForceSsl's, which are in effect; the restart is yours (or set "
+            "reboot_for_other_parameters=True)",
+            outcome=OUTCOME_OTHERS_PENDING,
+            owed=owed,
         )
     return Decision(Verb.DONE, state, outcome=OUTCOME_IN_SYNC, owed=owed)
 

@@ -29,8 +29,11 @@ from typing import Any, cast
 
 from .decide import KIND_INSTANCE as KIND_INSTANCE
 from .decide import OUTCOME_IN_SYNC as OUTCOME_IN_SYNC
+from .decide import OUTCOME_OTHERS_PENDING as OUTCOME_OTHERS_PENDING
+from .decide import OUTCOME_PENDING_REBOOT as OUTCOME_PENDING_REBOOT
+from .decide import OUTCOME_REBOOT_SCHEDULED as OUTCOME_REBOOT_SCHEDULED
 from .decide import OUTCOME_STOPPED as OUTCOME_STOPPED
-from .decide import Decision, Request, Verb, decide
+from .decide import Decision, Reboot, Request, Verb, decide
 from .observe import (
     Denied,
     Gone,
@@ -62,7 +65,16 @@ PROP_MEMBERS = "Members"
 PROP_AUTOSCALED_READERS = "AutoscaledReaders"
 PROP_FORCE_FAILOVER = "ForceFailover"
 PROP_GIVE_UP_AFTER = "GiveUpAfterSeconds"
+# The reboot policy (a Reboot value); absent: Reboot.IMMEDIATE.
+PROP_REBOOT = "Reboot"
+# "true": reboot (per the policy) for the group's other parameters too, not only ForceSsl's.
+PROP_OTHER_PARAMETERS = "RebootForOtherParameters"
 KIND_CLUSTER = "cluster"
+
+# Attributes (GetAtt) besides StateAtStart, Outcome, State, Rebooted and RebootedMembers: when a
+# request found a restart owed that the maintenance window is to make, the time it started
+# (epoch seconds, what the scheduled reconciler reads restarts since); "0" otherwise.
+ATTR_REBOOT_OWED_SINCE = "RebootOwedSince"
 
 # IAM applies a policy change "eventually"; a stack that has just granted the reconciler its
 # permissions may see AccessDenied for a while. It is retried for this long after the request
@@ -121,6 +133,7 @@ def parse(event: Mapping[str, Any], now: float) -> Target:
         raise ReconcileError(f"{PROP_ENFORCED} must be a map of parameter name to value")
     old = event.get("OldResourceProperties") if event.get("RequestType") == "Update" else None
     changed, group_changed = _changes(props, old)
+    policy = _policy(props)
     started = event.get("Data", {}).get("StartedAt")
     request = Request(
         kind=kind,
@@ -131,12 +144,27 @@ def parse(event: Mapping[str, Any], now: float) -> Target:
         changed=changed,
         group_changed=group_changed,
         force_failover=str(props.get(PROP_FORCE_FAILOVER, "false")).lower() == "true",
+        reboot=policy,
+        # The previous request held the database to what ForceSsl owns before it finished (the
+        # stack's last successful state is what CloudFormation sends as the old properties).
+        proven=old is not None and not changed and _policy(old) is Reboot.IMMEDIATE,
+        others=str(props.get(PROP_OTHER_PARAMETERS, "false")).lower() == "true",
     )
     return Target(
         request=request,
         members=frozenset(str(m) for m in props.get(PROP_MEMBERS) or []),
         autoscaled_readers=str(props.get(PROP_AUTOSCALED_READERS, "false")).lower() == "true",
     )
+
+
+def _policy(props: Mapping[str, Any]) -> Reboot:
+    value = str(props.get(PROP_REBOOT, Reboot.IMMEDIATE.value))
+    try:
+        return Reboot(value)
+    except ValueError:
+        raise ReconcileError(
+            f"unknown {PROP_REBOOT} {value!r}; one of {', '.join(r.value for r in Reboot)}"
+        ) from None
 
 
 def act(rds: RdsApi, decision: Decision) -> str:
@@ -242,6 +270,7 @@ def handle_is_complete(
     _log(
         request=request,
         target=target_id,
+        policy=req.reboot.value,
         state=decision.state,
         decision=decision.verb.value,
         why=decision.why,
@@ -255,6 +284,7 @@ def handle_is_complete(
         _give_up_if_late(event, f"{decision.state} ({decision.why or done})", age)
         return {"IsComplete": False}
     rebooted = sorted(n.ident for n in seen.nodes if n.restarts.during_request)
+    scheduled = decision.outcome == OUTCOME_REBOOT_SCHEDULED
     return {
         "IsComplete": True,
         "Data": {
@@ -262,6 +292,7 @@ def handle_is_complete(
             "State": decision.state,
             "Rebooted": "true" if rebooted else "false",
             "RebootedMembers": ",".join(i for i in rebooted if i != req.ident),
+            ATTR_REBOOT_OWED_SINCE: str(int(req.started_at)) if scheduled else "0",
         },
     }
 
@@ -289,7 +320,8 @@ def _give_up_if_late(event: Mapping[str, Any], last: str, waited: float) -> None
 _CLIENT: RdsApi | None = None
 
 
-def _rds() -> RdsApi:
+def rds_client() -> RdsApi:
+    """The Lambda's boto3 RDS client, made on first use (stdlib + boto3 only)."""
     global _CLIENT
     if _CLIENT is None:
         import boto3
@@ -304,8 +336,4 @@ def _rds() -> RdsApi:
 
 
 def on_event(event: dict[str, Any], _context: object) -> dict[str, Any]:
-    return handle_on_event(event, _rds())
-
-
-def is_complete(event: dict[str, Any], _context: object) -> dict[str, Any]:
-    return handle_is_complete(event, _rds())
+    return handle_on_event(event, rds_client())
