@@ -43,7 +43,7 @@ class SampleStack(cdk.Stack):
             iam_authentication=True,
             removal_policy=cdk.RemovalPolicy.SNAPSHOT,
         )
-        ForceSsl(
+        guard = ForceSsl(
             self,
             "ForceSsl",
             database=database,
@@ -69,7 +69,9 @@ class SampleStack(cdk.Stack):
             removal_policy=cdk.RemovalPolicy.SNAPSHOT,
         )
         # No ForceSsl here either: the same baseline finds it, and the engine table gives it
-        # require_secure_transport=1 (MySQL) instead of rds.force_ssl=1.
+        # require_secure_transport=1 (MySQL) instead of rds.force_ssl=1. Its changes wait for
+        # its maintenance window (apply_immediately=False), so the baseline's ForceSsl restarts
+        # it there too, if a restart is ever owed (Reboot.MAINTENANCE_WINDOW; synth says so).
         mysql = rds.DatabaseInstance(
             self,
             "MySql",
@@ -81,8 +83,14 @@ class SampleStack(cdk.Stack):
             storage_encrypted=True,
             iam_authentication=True,
             removal_policy=cdk.RemovalPolicy.SNAPSHOT,
+            apply_immediately=False,
+            preferred_maintenance_window="sun:03:00-sun:03:30",
         )
         _acknowledge_sample_choices(self, vpc, [database, mysql], cluster)
+        # What the deploy found, for `cdk deploy`'s output: in-sync once rds.force_ssl is in
+        # effect, and whether RDS restarted the database on the way.
+        cdk.CfnOutput(self, "ForceSslOutcome", value=guard.outcome)
+        cdk.CfnOutput(self, "ForceSslRebooted", value=guard.rebooted)
         cdk.CfnOutput(self, "MySqlEndpoint", value=mysql.db_instance_endpoint_address)
         cdk.CfnOutput(self, "ClusterEndpoint", value=cluster.cluster_endpoint.hostname)
         endpoint = database.db_instance_endpoint_address

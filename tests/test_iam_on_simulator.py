@@ -8,12 +8,14 @@ the stack does not protect stays out of reach.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
 
-from rds_force_ssl import ForceSsl
+from rds_force_ssl import ForceSsl, Reboot
+from rds_force_ssl.handlers import maintenance
 from rds_force_ssl.handlers import reboot as contract
 from simulator import Iam, RdsSimulator, Statement, run_provider
 from simulator.rds import ACCOUNT, REGION, arn
@@ -148,3 +150,67 @@ def test_the_policy_does_not_reach_an_unprotected_database(template: dict[str, A
         sim.describe_db_parameters(DBParameterGroupName="other")
     assert sim.iam.allows("rds:DescribeEvents", "*", {})
     assert not sim.iam.allows("rds:RebootDBInstance", arn("db", "application-autoscaling-x"), {})
+
+
+# ---- the maintenance-window schedule, with the same role ---------------------------------
+@pytest.fixture(scope="module")
+def windowed() -> dict[str, Any]:
+    sandbox = Sandbox()
+    ForceSsl(
+        sandbox.stack, "DbSsl", database=sandbox.instance("Db"), reboot=Reboot.MAINTENANCE_WINDOW
+    )
+    ForceSsl(
+        sandbox.stack,
+        "ClusterSsl",
+        database=sandbox.cluster(),
+        autoscaled_readers=True,
+        reboot=Reboot.MAINTENANCE_WINDOW,
+    )
+    sandbox.instance("Unprotected")
+    return dict(Template.from_stack(sandbox.stack).to_json())
+
+
+def test_the_schedule_reboots_in_the_window_with_the_poller_role_alone(
+    windowed: dict[str, Any],
+) -> None:
+    """Deploy every reboot resource, then run the rule's input (its GetAtts filled with what the
+    deploys returned) through the window, all under the poller's role: every member restarts,
+    nothing is denied, and the unprotected instance is never touched."""
+    sim = world(windowed)
+    sim.iam = policy(windowed, "RdsForceSslRebootProviderIsCompleteRole")
+    for inst in sim.instances.values():
+        inst.window = "mon:09:00-mon:09:30"  # the simulator's t=0 is Monday 09:00 UTC
+    for cluster in sim.clusters.values():
+        cluster.window = "mon:09:00-mon:09:30"
+    attributes = {}
+    for logical_id, res in windowed["Resources"].items():
+        if res["Type"] == contract.RESOURCE_TYPE:
+            ev = {
+                "RequestType": "Create",
+                "RequestId": f"req-{logical_id}",
+                "ResourceType": contract.RESOURCE_TYPE,
+                "ResourceProperties": resolve(res["Properties"]),
+            }
+            run = run_provider(sim, ev)
+            assert (run.status, run.data["Outcome"]) == ("SUCCESS", "reboot-scheduled")
+            attributes[logical_id] = run.data[contract.ATTR_REBOOT_OWED_SINCE]
+    assert sim.reboots() == []
+    (rule,) = [r for r in windowed["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    _, parts = rule["Properties"]["Targets"][0]["Input"]["Fn::Join"]
+    text = "".join(
+        p
+        if isinstance(p, str)
+        else attributes[p["Fn::GetAtt"][0]]
+        if "Fn::GetAtt" in p
+        else str(resolve(p))
+        for p in parts
+    )
+    schedule = json.loads(text)
+    for _ in range(6):
+        summary = maintenance.handle(schedule, sim, now=sim.time())
+        assert summary["errors"] == [], summary
+        sim.advance(maintenance.RATE_MINUTES * 60)
+    protected = sorted(i for i in sim.instances if not i.startswith("unprotected"))
+    assert sorted(sim.reboots()) == protected
+    assert len(protected) == 5  # the instance, the writer, two readers, an autoscaled reader
+    assert all(sim.effective(i, ENFORCED) for i in protected)

@@ -96,15 +96,25 @@ def test_sample_resources(nagged: Path) -> None:
     assert types["Custom::RdsForceSslReboot"] == 3
     assert types["AWS::StepFunctions::StateMachine"] == 1
     assert types["AWS::EC2::NatGateway"] == 0
+    # The MySQL instance defers its changes to its window: the stack's schedule, one rule and
+    # the permission for it to invoke the poller.
+    assert types["AWS::Events::Rule"] == 1
+    assert types["AWS::Lambda::Permission"] == 1
+    # Only the Provider's waiter keeps a separate policy; every other role carries its own.
+    assert types["AWS::IAM::Policy"] == 1
     outputs = template["Outputs"]
     psql = json.dumps(outputs["PsqlCommand"]["Value"])
     assert "sslmode=verify-full sslrootcert=global-bundle.pem" in psql
+    reboot = next(k for k in template["Resources"] if k.startswith("ForceSslReboot"))
+    assert outputs["ForceSslOutcome"]["Value"] == {"Fn::GetAtt": [reboot, "Outcome"]}
+    assert outputs["ForceSslRebooted"]["Value"] == {"Fn::GetAtt": [reboot, "Rebooted"]}
     assert report.protected(nagged) == [
         {
             "stack": STACK,
             "database": f"{STACK}/Cluster",
             "protected_by": f"{STACK}/ClusterForceSsl",
             "kind": "cluster",
+            "reboot": "immediate",
             "parameters": {"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.2"},
             "enforced": True,
         },
@@ -113,6 +123,7 @@ def test_sample_resources(nagged: Path) -> None:
             "database": f"{STACK}/Database",
             "protected_by": f"{STACK}/ForceSsl",
             "kind": "instance",
+            "reboot": "immediate",
             "parameters": {"rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.2"},
             "enforced": True,
         },
@@ -122,6 +133,7 @@ def test_sample_resources(nagged: Path) -> None:
             "database": f"{STACK}/MySql",
             "protected_by": f"{STACK}/MySqlForceSsl",
             "kind": "instance",
+            "reboot": "maintenance-window",
             "parameters": {"require_secure_transport": "1"},
             "enforced": True,
         },

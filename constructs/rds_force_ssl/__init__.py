@@ -12,17 +12,27 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rds_force_ssl.baseline import SslBaseline, exempt
     from rds_force_ssl.force_ssl import ForceSsl, ForceSslError, protected_by
+    from rds_force_ssl.handlers.decide import Reboot
     from rds_force_ssl.rules import RULES
 
 _EXPORTS = {
     "ForceSsl": "rds_force_ssl.force_ssl",
     "ForceSslError": "rds_force_ssl.force_ssl",
     "protected_by": "rds_force_ssl.force_ssl",
+    "Reboot": "rds_force_ssl.handlers.decide",
     "SslBaseline": "rds_force_ssl.baseline",
     "exempt": "rds_force_ssl.baseline",
     "RULES": "rds_force_ssl.rules",
 }
-__all__ = ["RULES", "ForceSsl", "ForceSslError", "SslBaseline", "exempt", "protected_by"]
+__all__ = [
+    "RULES",
+    "ForceSsl",
+    "ForceSslError",
+    "Reboot",
+    "SslBaseline",
+    "exempt",
+    "protected_by",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -38,6 +38,7 @@ from rds_force_ssl.force_ssl import (
     option_problems,
     protected_by,
 )
+from rds_force_ssl.handlers.decide import Reboot
 
 EXEMPT = "rds-force-ssl:exempt"
 COMPLIANCE = "rds-force-ssl:compliance"
@@ -341,6 +342,8 @@ def _baselines(node: IConstruct, mode: str) -> list[SslBaseline]:
 def _comparable(options: dict[str, Any]) -> dict[str, Any]:
     # jsii values compare by identity: two Duration.seconds(10) are not ==.
     def key(value: Any) -> Any:
+        if isinstance(value, Reboot):
+            return ("Reboot", f"Reboot.{value.name}")
         if isinstance(value, cdk.Duration):
             return ("Duration", value.to_milliseconds())
         if hasattr(value, "to_string") and not isinstance(value, str):

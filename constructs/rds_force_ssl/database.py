@@ -100,6 +100,17 @@ class Database:
     def member_arns(self) -> list[str]:
         return [_arn(self.cfn, "db", m.ref) for m in self.members]
 
+    def defers_changes(self) -> bool:
+        """Whether the database sets ``apply_immediately=False`` (CDK's ``DatabaseInstance``,
+        or a cluster's ``ClusterInstance``, writes it to the L1 ``ApplyImmediately``; on a
+        cluster, any member that sets it counts). A token reads as not set."""
+        nodes = self.members if self.is_cluster else [self.cfn]
+        return any(
+            getattr(node, "apply_immediately", None) is False
+            for node in nodes
+            if isinstance(node, rds.CfnDBInstance)
+        )
+
 
 def database_of(node: IConstruct) -> Database | None:
     """The database ``node`` declares, or None if it declares none (or is part of another one:

@@ -23,9 +23,9 @@ from constructs import Construct, IConstruct, IValidation
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import rules, tree
 from rds_force_ssl.database import Database, Proxy, database_of, proxy_of
-from rds_force_ssl.handlers import engines
+from rds_force_ssl.handlers import engines, maintenance, window
 from rds_force_ssl.handlers import reboot as contract
-from rds_force_ssl.handlers.decide import SETTLE_S
+from rds_force_ssl.handlers.decide import SETTLE_S, Reboot
 from rds_force_ssl.handlers.observe import AUTOSCALED_PREFIX, AUTOSCALED_TAG
 from rds_force_ssl.reboot_provider import (
     DEFAULT_QUERY_INTERVAL,
@@ -34,6 +34,7 @@ from rds_force_ssl.reboot_provider import (
     reboot_resource,
     shared_timing_problems,
     timing_problems,
+    window_problems,
 )
 from rds_force_ssl.report import PROTECTED_BY
 
@@ -63,6 +64,8 @@ _DATABASE_CLASSES = (
 # estimate for the synth-time warning, not a limit.
 MEMBER_REBOOT_ESTIMATE_S = 240
 ROLLING_WARNING = "rds-force-ssl:rolling-reboot-time"
+NEVER_WARNING = "rds-force-ssl:reboot-never"
+WINDOW_WARNING = "rds-force-ssl:window-too-short"
 
 
 class ForceSslError(ValueError):
@@ -107,6 +110,18 @@ class ForceSsl(Construct):
     reboots what is still ``pending-reboot`` after the deploy and waits until the setting is in
     effect. On a proxy: sets ``RequireTLS`` (no reboot, no custom resource).
 
+    reboot: when ForceSsl may restart the database for its parameters: ``Reboot.IMMEDIATE``
+        (during the deploy, which finishes once they are in effect),
+        ``Reboot.MAINTENANCE_WINDOW`` (the deploy finishes with ``Outcome`` ``reboot-scheduled``
+        when a restart is owed, and the stack's schedule restarts the database inside its own
+        ``PreferredMaintenanceWindow``) or ``Reboot.NEVER`` (``Outcome`` ``pending-reboot``:
+        restarting is yours; a warning at synth). Ignored on a proxy (default: IMMEDIATE, or
+        MAINTENANCE_WINDOW where the database sets ``apply_immediately=False``, which synth
+        reports).
+    reboot_for_other_parameters: restart (as ``reboot`` says) for a ``pending-reboot`` that
+        only the group's other parameters cause, which ForceSsl otherwise leaves to you once its
+        own are in effect; not with ``Reboot.NEVER`` (default: False).
+
     min_tls_version: ``"TLSv1.2"`` or ``"TLSv1.3"``; on PostgreSQL as
         ``ssl_min_protocol_version``; on MySQL 8.0+ TLS 1.2 is the engine's own floor, so
         ``"TLSv1.2"`` needs nothing; elsewhere it is refused (default: None, left alone).
@@ -136,6 +151,8 @@ class ForceSsl(Construct):
         ca_certificate: rds.CaCertificate | None = None,
         force_failover: bool = False,
         autoscaled_readers: bool = False,
+        reboot: Reboot | None = None,
+        reboot_for_other_parameters: bool = False,
         query_interval: cdk.Duration = DEFAULT_QUERY_INTERVAL,
         total_timeout: cdk.Duration = DEFAULT_TOTAL_TIMEOUT,
     ) -> None:
@@ -144,6 +161,7 @@ class ForceSsl(Construct):
         path = tree.child_path(scope, construct_id)  # self.node.path, read once per scope
         given = {name: value for name, value in locals().items() if name in options()}
         usage = database_problems(path, database) + type_problems(path, given)
+        usage = usage or _policy_problems(path, reboot, reboot_for_other_parameters)
         if usage:
             raise ForceSslError([rules.Problem(None, text) for text in usage])
         super().__init__(scope, construct_id)
@@ -167,6 +185,8 @@ class ForceSsl(Construct):
                     ca_certificate=ca_certificate,
                     force_failover=force_failover,
                     autoscaled_readers=autoscaled_readers,
+                    reboot=reboot,
+                    reboot_for_other_parameters=reboot_for_other_parameters,
                     query_interval=query_interval,
                     total_timeout=total_timeout,
                 )
@@ -190,6 +210,8 @@ class ForceSsl(Construct):
         ca_certificate: rds.CaCertificate | None,
         force_failover: bool,
         autoscaled_readers: bool,
+        reboot: Reboot | None,
+        reboot_for_other_parameters: bool,
         query_interval: cdk.Duration,
         total_timeout: cdk.Duration,
     ) -> list[rules.Problem]:
@@ -202,6 +224,12 @@ class ForceSsl(Construct):
             usage += _ca_problems(db, ca_certificate)
         if autoscaled_readers and not (db is not None and db.is_cluster and db.is_aurora):
             usage.append(_autoscaled_readers_problem(self._path).text)
+        # Only where the policy is not given: one read of the L1 (a member's, on a cluster).
+        deferred = reboot is None and db is not None and db.defers_changes()
+        policy = reboot or (Reboot.MAINTENANCE_WINDOW if deferred else Reboot.IMMEDIATE)
+        if policy is Reboot.MAINTENANCE_WINDOW and db is not None:
+            members = len(db.members) if db.is_aurora else 0
+            usage += window_problems(scope, self._path, members=members)
         problems += [rules.Problem(None, text) for text in usage]
         if problems:
             return problems
@@ -236,8 +264,23 @@ class ForceSsl(Construct):
             members=[m.ref for m in db.members] if db.is_aurora else [],
             autoscaled_readers=autoscaled_readers,
             force_failover=force_failover and not db.is_cluster,
+            reboot=policy,
+            reboot_for_other_parameters=reboot_for_other_parameters,
         )
-        self._warn_if_rolling_reboot_is_too_long(db, provider)
+        if policy is Reboot.MAINTENANCE_WINDOW:
+            provider.schedule(
+                identifier=db.ref,
+                owed_since=self.reboot.get_att_string(contract.ATTR_REBOOT_OWED_SINCE),
+                members=[m.ref for m in db.members] if db.is_aurora else [],
+                cluster=db.is_cluster,
+                autoscaled_readers=autoscaled_readers,
+                force_failover=force_failover and not db.is_cluster,
+            )
+        self._say_policy(db, policy, deferred=deferred)
+        if policy is Reboot.IMMEDIATE:
+            self._warn_if_rolling_reboot_is_too_long(db, provider)
+        elif policy is Reboot.MAINTENANCE_WINDOW:
+            self._warn_if_members_outnumber_the_window(db)
         _checks(scope).append(_StillEnforced(db, group.l1, facts, wanted))
         # The Refs above already order it after the database and its group; cluster members are
         # not referenced, yet their creation must finish before anything is rebooted.
@@ -329,6 +372,68 @@ class ForceSsl(Construct):
             }
             for action, reboot in (("DescribeDBInstances", False), ("RebootDBInstance", True)):
                 provider.grant([f"rds:{action}"], [tagged], reboot=reboot, conditions=condition)
+
+    def _say_policy(self, db: Database, policy: Reboot, *, deferred: bool) -> None:
+        """At synth, what the stack will say when the deploy ends without a restart it owes."""
+        if policy is Reboot.NEVER:
+            cdk.Annotations.of(self).add_warning_v2(
+                NEVER_WARNING,
+                f"{db.path}: reboot=Reboot.NEVER: ForceSsl never restarts it, so where its "
+                "parameters need a restart the deploy ends with Outcome pending-reboot and the "
+                "database accepts plaintext until you reboot it (rds-force-ssl audit shows it "
+                "as pending-reboot). Use Reboot.MAINTENANCE_WINDOW to have it done in its "
+                "maintenance window.",
+            )
+        elif deferred:
+            cdk.Annotations.of(self).add_info(
+                f"{db.path} sets apply_immediately=False, so ForceSsl restarts it in its "
+                "maintenance window (Reboot.MAINTENANCE_WINDOW): the deploy ends with Outcome "
+                "reboot-scheduled where a restart is owed. Pass reboot=Reboot.IMMEDIATE to "
+                "restart it during the deploy."
+            )
+
+    @property
+    def outcome(self) -> str:
+        """The reboot resource's ``Outcome`` attribute, a token for a ``CfnOutput`` or anything
+        that takes a string: ``in-sync``, ``reboot-scheduled``, ``pending-reboot``,
+        ``in-effect-other-changes-pending-reboot`` or ``stopped-applies-at-next-start``."""
+        return self._attribute("Outcome")
+
+    @property
+    def rebooted(self) -> str:
+        """The reboot resource's ``Rebooted`` attribute, a token: ``true`` when RDS restarted
+        the database, or a member, while the deploy ran."""
+        return self._attribute("Rebooted")
+
+    def _attribute(self, name: str) -> str:
+        if self.reboot is None:
+            raise AttributeError(
+                f"{self._path}: protects an RDS Proxy, which has no reboot resource and so no "
+                f"{name} (RequireTLS applies without a restart); read it on a database's ForceSsl"
+            )
+        return self.reboot.get_att_string(name)
+
+    def _warn_if_members_outnumber_the_window(self, db: Database) -> None:
+        """The schedule restarts one Aurora member per run: warn when the cluster's window (as
+        written in the app, else RDS's default 30 minutes) has fewer runs than members."""
+        if not (db.is_cluster and db.is_aurora) or not db.members:
+            return
+        written = getattr(db.cfn, "preferred_maintenance_window", None)
+        try:
+            length = window.parse(written).length if isinstance(written, str) else 1800
+        except ValueError:
+            length = 1800  # a token: RDS's default length
+        runs = max(0, int(length - maintenance.MARGIN_S) // (maintenance.RATE_MINUTES * 60) + 1)
+        if len(db.members) <= runs:
+            return
+        cdk.Annotations.of(self).add_warning_v2(
+            WINDOW_WARNING,
+            f"{db.path}: its {len(db.members)} members are restarted one per run of the "
+            f"maintenance-window schedule (every {maintenance.RATE_MINUTES} min), and its "
+            f"{length // 60}-minute window holds {runs} runs: the rest wait for the next "
+            "week's window. Lengthen the cluster's preferred_maintenance_window, or use "
+            "Reboot.IMMEDIATE for it.",
+        )
 
     def _warn_if_rolling_reboot_is_too_long(self, db: Database, provider: RebootProvider) -> None:
         """Aurora members are rebooted one at a time: warn when that cannot fit the time budget."""
@@ -525,6 +630,15 @@ def check_proxy(
     return problems
 
 
+def _policy_problems(path: str, reboot: object, others: object) -> list[str]:
+    if reboot is Reboot.NEVER and others is True:
+        return [
+            f"{path}: reboot_for_other_parameters=True asks for restarts that reboot=Reboot.NEVER "
+            "never makes; drop one of the two"
+        ]
+    return []
+
+
 def _autoscaled_readers_problem(path: str) -> rules.Problem:
     return rules.Problem(
         None,
@@ -621,6 +735,7 @@ def value_problems(path: str, given: Mapping[str, Any]) -> list[str]:
             f"{path}: min_tls_version={tls!r} is not one RDS accepts; use one of "
             f"{', '.join(repr(v) for v in engines.TLS_VERSIONS)}"
         )
+    problems += _policy_problems(path, full["reboot"], full["reboot_for_other_parameters"])
     return problems + timing_problems(path, full["query_interval"], full["total_timeout"])
 
 
@@ -646,9 +761,12 @@ def _type_name(hint: Any) -> str:
         return "one of " + ", ".join(repr(v) for v in typing.get_args(hint))
     if hint is type(None):
         return "None"
-    module = {"aws_cdk": "cdk.", "aws_cdk.aws_rds": "rds.", "builtins": ""}.get(
-        hint.__module__, f"{hint.__module__}."
-    )
+    module = {
+        "aws_cdk": "cdk.",
+        "aws_cdk.aws_rds": "rds.",
+        "builtins": "",
+        Reboot.__module__: "rds_force_ssl.",
+    }.get(hint.__module__, f"{hint.__module__}.")
     return f"{module}{hint.__qualname__}"
 
 
@@ -661,6 +779,15 @@ def _fix(value: object, hint: Any) -> str:
     if rds.CaCertificate in kinds:
         named = f"rds.CaCertificate.of({value!r}) or " if isinstance(value, str) else ""
         return f"pass {named}a constant such as rds.CaCertificate.RDS_CA_RSA2048_G1"
+    if Reboot in kinds:
+        meant = [
+            r.name
+            for r in Reboot
+            if isinstance(value, str) and value.lower() in (r.value, r.name.lower())
+        ]
+        if meant:
+            return f"pass rds_force_ssl.Reboot.{meant[0]}"
+        return "pass one of " + ", ".join(f"rds_force_ssl.Reboot.{r.name}" for r in Reboot)
     if bool in kinds:
         return "pass True or False"
     return f"pass {_type_name(hint)}"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -14,7 +17,9 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
 from rds_force_ssl import tree
+from rds_force_ssl.handlers import maintenance
 from rds_force_ssl.handlers import reboot as contract
+from rds_force_ssl.handlers.decide import Reboot
 
 PROVIDER_ID = "RdsForceSslRebootProvider"
 LIBRARY_DIR = Path(__file__).parent
@@ -28,6 +33,12 @@ DEFAULT_TOTAL_TIMEOUT = cdk.Duration.minutes(50)
 # CloudFormation gives a custom resource one hour at most.
 MAX_TOTAL_TIMEOUT_S = 3600
 MIN_QUERY_INTERVAL_S = 5
+# The maintenance-window schedule: one EventBridge rule per stack, every few minutes.
+WINDOW_RULE_ID = "MaintenanceWindow"
+WINDOW_SCHEDULE = f"cron(0/{maintenance.RATE_MINUTES} * * * ? *)"
+# EventBridge limits a target's Input to 8,192 characters (PutTargets API reference, Target).
+WINDOW_INPUT_LIMIT = 8192
+RDS_IDENTIFIER_MAX = 63
 
 
 # The stack's provider, by the stack's jsii reference (see tree.py): found without a round trip.
@@ -105,14 +116,10 @@ class RebootProvider(Construct):
             resources=[reconciler_logs.log_group_arn],
         )
 
-        def role(name: str, policy: iam.PolicyDocument | None = None) -> iam.Role:
+        def role(name: str, policy: iam.PolicyDocument) -> iam.Role:
             # Instead of the AWSLambdaBasicExecutionRole managed policy (logs:* on every log
-            # group): write access to this one log group. Our handlers' roles carry their whole
+            # group): write access to this one log group. Every role here carries its whole
             # policy inline, so each protected database adds statements, not resources.
-            if policy is None:
-                made = iam.Role(self, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-                made.add_to_principal_policy(write_logs)
-                return made
             policy.add_statements(write_logs)
             return iam.Role(
                 self,
@@ -143,7 +150,7 @@ class RebootProvider(Construct):
                 name,
                 runtime=lambda_.Runtime.PYTHON_3_14,
                 architecture=lambda_.Architecture.ARM_64,
-                handler=f"{HANDLER_PACKAGE}.reboot.{entry}",
+                handler=f"{HANDLER_PACKAGE}.{entry}",
                 code=code,
                 role=role(f"{name}Role", policy),
                 timeout=cdk.Duration.seconds(60),
@@ -153,29 +160,43 @@ class RebootProvider(Construct):
             )
 
         self.on_event_fn = handler(
-            "OnEvent", "on_event", "rds-force-ssl: record the database state", self._read
+            "OnEvent", "reboot.on_event", "rds-force-ssl: record the database state", self._read
         )
+        # The poller: the Provider's is-complete, and the maintenance-window schedule's target
+        # (one function and one role for both: the same databases, the same permissions).
         self.is_complete_fn = handler(
             "IsComplete",
-            "is_complete",
+            "maintenance.poller",
             "rds-force-ssl: reboot what is pending-reboot, then wait",
             self._reboot,
         )
+        # Two roles for the framework's three Lambdas: is-complete and on-timeout do the same
+        # job. (One role for all three makes a dependency cycle with the state machine.) What the
+        # Provider grants them (framework_grants) goes into their inline policies instead of an
+        # AWS::IAM::Policy each: two resources fewer in every stack.
+        framework_on_event = iam.PolicyDocument()
+        framework_complete = iam.PolicyDocument()
         self.provider = cr.Provider(
             self,
             "Provider",
-            # Two roles for the framework's three Lambdas: is-complete and on-timeout do the same
-            # job. (One role for all three makes a dependency cycle with the state machine.)
-            framework_on_event_role=role("FrameworkOnEventRole"),
-            framework_complete_and_timeout_role=role("FrameworkCompleteRole"),
+            framework_on_event_role=role(
+                "FrameworkOnEventRole", framework_on_event
+            ).without_policy_updates(),
+            framework_complete_and_timeout_role=role(
+                "FrameworkCompleteRole", framework_complete
+            ).without_policy_updates(),
             on_event_handler=self.on_event_fn,
             is_complete_handler=self.is_complete_fn,
             query_interval=query_interval,
             total_timeout=total_timeout,
             log_group=reconciler_logs,
         )
+        invoke, start = framework_grants(self)
+        framework_on_event.add_statements(*invoke, start)
+        framework_complete.add_statements(*invoke)
         _acknowledge_framework_findings(self)
         self.service_token: str = self.provider.service_token
+        self._window: WindowInput | None = None
 
     @classmethod
     def of(
@@ -221,6 +242,154 @@ class RebootProvider(Construct):
             statement.add_resources(*new)
             present.update(new)
 
+    def schedule(
+        self,
+        *,
+        identifier: str,
+        owed_since: str,
+        members: list[str],
+        cluster: bool,
+        autoscaled_readers: bool,
+        force_failover: bool,
+    ) -> None:
+        """Add a MAINTENANCE_WINDOW database to the stack's schedule, made on first use: an
+        EventBridge rule that runs the poller every few minutes with the databases as its input,
+        and the permission for EventBridge to invoke it (``window_problems`` first)."""
+        if self._window is None:
+            self._window = WindowInput()
+            rule = events.CfnRule(
+                self,
+                WINDOW_RULE_ID,
+                description="rds-force-ssl: reboot in each database's maintenance window what "
+                "a deploy under Reboot.MAINTENANCE_WINDOW found owed",
+                schedule_expression=WINDOW_SCHEDULE,
+                state="ENABLED",
+                targets=[
+                    events.CfnRule.TargetProperty(
+                        arn=self.is_complete_fn.function_arn,
+                        id="Reconciler",
+                        input=cdk.Token.as_string(self._window),
+                    )
+                ],
+            )
+            lambda_.CfnPermission(
+                self,
+                f"{WINDOW_RULE_ID}Invoke",
+                action="lambda:InvokeFunction",
+                function_name=self.is_complete_fn.function_arn,
+                principal="events.amazonaws.com",
+                source_arn=rule.attr_arn,
+            )
+        flags = (
+            (maintenance.FLAG_CLUSTER if cluster else "")
+            + (maintenance.FLAG_AUTOSCALED_READERS if autoscaled_readers else "")
+            + (maintenance.FLAG_FAILOVER if force_failover else "")
+        )
+        self._window.entries.append((identifier, owed_since, members, flags))
+
+
+def window_problems(scope: Construct, path: str, *, members: int) -> list[str]:
+    """Whether one more MAINTENANCE_WINDOW database (with ``members`` Aurora members) still
+    fits its stack's schedule input at its longest (63-character identifiers)."""
+    stack = tree.stack_of(scope)
+    existing = _PROVIDERS.get(tree.ref(stack))
+    window = existing._window if existing is not None else None
+    entries = window.entries if window is not None else []
+    need = WindowInput.longest([len(m) for _, _, m, _ in entries] + [members])
+    if need <= WINDOW_INPUT_LIMIT:
+        return []
+    return [
+        f"{path}: stack {tree.path_of(stack)} would have {len(entries) + 1} databases under "
+        "Reboot.MAINTENANCE_WINDOW; their schedule's input could reach "
+        f"{need:,} characters with 63-character identifiers, over EventBridge's "
+        f"{WINDOW_INPUT_LIMIT:,} for a rule's target; put some of them in another stack, "
+        "or give them another reboot policy"
+    ]
+
+
+def framework_grants(
+    provider: RebootProvider,
+) -> tuple[list[iam.PolicyStatement], iam.PolicyStatement]:
+    """What ``cr.Provider`` grants its framework roles (provider.ts: ``grantInvoke`` of both
+    handlers on each framework function; ``grantStartExecution`` of the waiter on on-event),
+    for the roles' inline policies: lambda:InvokeFunction and lambda:GetFunction on the two
+    handlers, and states:StartExecution on the waiter. A test compares it with a plain Provider.
+    """
+    invoke = []
+    for fn in (provider.on_event_fn, provider.is_complete_fn):
+        invoke.append(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[fn.function_arn, f"{fn.function_arn}:*"],
+            )
+        )
+        invoke.append(
+            iam.PolicyStatement(actions=["lambda:GetFunction"], resources=[fn.function_arn])
+        )
+    waiter = provider.provider.node.find_child("waiter-state-machine").node.find_child("Resource")
+    assert isinstance(waiter, cdk.CfnResource)
+    start = iam.PolicyStatement(actions=["states:StartExecution"], resources=[waiter.ref])
+    return invoke, start
+
+
+@jsii.implements(cdk.IResolvable)
+class WindowInput:
+    """The schedule's input, as maintenance.entries reads it, written when the template is:
+    every MAINTENANCE_WINDOW database of the stack, whichever ForceSsl added it last.
+
+    Each database is [identifier, RebootOwedSince, members, flags]: the identifier and members
+    are Refs and RebootOwedSince a GetAtt of the database's reboot resource, so the rule is
+    updated after every deploy that changes what that resource found."""
+
+    HEAD = (
+        json.dumps({maintenance.INPUT_KEY: maintenance.INPUT_KIND}, separators=(",", ":"))[:-1]
+        + f',"{maintenance.INPUT_DATABASES}":['
+    )
+    TAIL = "]}"
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, list[str], str]] = []
+
+    @classmethod
+    def longest(cls, members: list[int]) -> int:
+        """The input's length at most, for databases with these numbers of members: each
+        identifier at RDS's 63 characters, RebootOwedSince at 10 digits, all three flags."""
+        entry = len('["","","",""],') + RDS_IDENTIFIER_MAX + 10 + 3
+        return (
+            len(cls.HEAD)
+            + len(cls.TAIL)
+            + sum(entry + n * (RDS_IDENTIFIER_MAX + 1) for n in members)
+        )
+
+    @property
+    def creation_stack(self) -> list[str]:
+        return []
+
+    @property
+    def type_hint(self) -> None:
+        return None
+
+    def resolve(self, context: cdk.IResolveContext) -> Any:
+        parts: list[Any] = [self.HEAD]
+        for i, (ident, since, members, flags) in enumerate(self.entries):
+            parts += ["," if i else "", '["', ident, '","', since, '","']
+            for j, member in enumerate(members):
+                parts += ["," if j else "", member]
+            parts.append(f'","{flags}"]')
+        parts.append(self.TAIL)
+        joined: list[Any] = []
+        for part in parts:
+            value = context.resolve(part) if tree.unresolved(part) else part
+            if isinstance(value, str) and joined and isinstance(joined[-1], str):
+                joined[-1] += value
+            elif value != "":
+                joined.append(value)
+        return {"Fn::Join": ["", joined]}
+
+    def to_string(self) -> str:
+        return cdk.Token.as_string(self)
+
+
 def reboot_resource(
     scope: Construct,
     construct_id: str,
@@ -234,6 +403,8 @@ def reboot_resource(
     members: list[str],
     autoscaled_readers: bool,
     force_failover: bool,
+    reboot: Reboot,
+    reboot_for_other_parameters: bool,
 ) -> cdk.CustomResource:
     # The properties carry the whole parameter set (as resolved when the template is written),
     # so any change to the group, even one made after ForceSsl, sends an Update; and the part of
@@ -250,6 +421,12 @@ def reboot_resource(
         properties[contract.PROP_MEMBERS] = members
     if autoscaled_readers:
         properties[contract.PROP_AUTOSCALED_READERS] = "true"
+    # Written only when not the default, so that a stack from before the policy existed sees
+    # no change (and no Update) to resources that keep it.
+    if reboot is not Reboot.IMMEDIATE:
+        properties[contract.PROP_REBOOT] = reboot.value
+    if reboot_for_other_parameters:
+        properties[contract.PROP_OTHER_PARAMETERS] = "true"
     return cdk.CustomResource(
         scope,
         construct_id,

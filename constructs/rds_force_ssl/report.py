@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from rds_force_ssl.handlers import engines
-from rds_force_ssl.handlers.reboot import RESOURCE_TYPE
+from rds_force_ssl.handlers.decide import Reboot
+from rds_force_ssl.handlers.reboot import PROP_REBOOT, RESOURCE_TYPE
 
 PROTECTED_BY = "rds-force-ssl:protected-by"
 
@@ -68,6 +69,7 @@ def _database_row(
     parameter = facts.parameter if facts else None
     return {
         "kind": props.get("Kind", "?"),
+        "reboot": props.get(PROP_REBOOT, Reboot.IMMEDIATE.value),
         "parameters": parameters,
         "enforced": bool(facts and parameter and facts.enforces(parameters.get(parameter))),
     }
@@ -96,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in sorted(row["parameters"].items())
         )
         verdict = "protected" if row["enforced"] else "NOT ENFORCED in the template"
-        print(f"{verdict}: {row['database']} ({row['kind']}) by {row['protected_by']}: {params}")
+        policy = row.get("reboot", Reboot.IMMEDIATE.value)
+        when = "" if policy == Reboot.IMMEDIATE.value else f" (reboot: {policy})"
+        print(
+            f"{verdict}: {row['database']} ({row['kind']}) by {row['protected_by']}: {params}{when}"
+        )
     return 0 if all(row["enforced"] for row in rows) else 1
 
 
