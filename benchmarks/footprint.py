@@ -30,7 +30,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.variants import LABELS, VARIANTS, build_app
+from benchmarks.variants import LABELS, VARIANTS, WINDOW, build_app
+from rds_force_ssl.reboot_provider import WINDOW_INPUT_LIMIT, WindowInput
 
 RESOURCE_LIMIT = 500
 ROLE_POLICY_LIMIT = 10_240  # characters, all inline policies of one role together
@@ -116,6 +117,14 @@ def role_policy_sizes(template: Mapping[str, Any]) -> dict[str, int]:
     return dict(sizes)
 
 
+def window_input_limit_n() -> int:
+    """The most instances a stack's maintenance-window schedule input holds at its longest."""
+    n = 0
+    while WindowInput.longest([0] * (n + 1)) <= WINDOW_INPUT_LIMIT:
+        n += 1
+    return n
+
+
 # ---- the report ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Footprint:
@@ -146,7 +155,7 @@ def footprint(variant: str, small: int, large: int, base: Synth) -> Footprint:
 
 def run(small: int, large: int) -> int:
     base = synth("plain", 0)
-    rows = {v: footprint(v, small, large, base) for v in VARIANTS}
+    rows = {v: footprint(v, small, large, base) for v in (*VARIANTS, WINDOW)}
     plain = rows["plain"]
     print(
         f"Template footprint (fitted from N={small} and N={large}; the VPC-only stack has "
@@ -170,8 +179,23 @@ def run(small: int, large: int) -> int:
             f"| {first} |"
         )
     print()
-    c = rows["forcessl"]
+    verdicts = [summary(rows[v], rows["plain"], base) for v in ("forcessl", WINDOW)]
+    print("SUMMARY footprint: " + "; ".join(verdicts))
+    return 0
+
+
+def summary(c: Footprint, plain: Footprint, base: Synth) -> str:
+    """The issue 12 targets for one ForceSsl variant (the maintenance-window schedule included)."""
     c_first = min(c.limit_n, c.policy_limit_n or c.limit_n)
+    if c.variant == WINDOW:
+        # The schedule's input lists every such database: EventBridge takes 8,192 characters.
+        fits = window_input_limit_n()
+        print(
+            f"{LABELS[c.variant]}: the schedule's input reaches EventBridge's "
+            f"{WINDOW_INPUT_LIMIT:,} characters at N={fits + 1} ({RDS_IDENTIFIER_MAX}-character "
+            "identifiers)"
+        )
+        c_first = min(c_first, fits)
     checks = [
         ("+1 resource per DB", c.per_db - plain.per_db <= TARGET_EXTRA_PER_DB),
         (f"fixed <= {TARGET_FIXED}", c.fixed <= TARGET_FIXED),
@@ -183,13 +207,12 @@ def run(small: int, large: int) -> int:
         verdict += (
             f"; short by {TARGET_LIMIT_N - c_first}: {TARGET_LIMIT_N} databases need at most "
             f"{(RESOURCE_LIMIT - base.resources - c.fixed) / TARGET_LIMIT_N:.2f} resources each "
-            f"with this fixed overhead, and (c) has {c.per_db:g}"
+            f"with this fixed overhead, and it has {c.per_db:g}"
         )
-    print(
-        f"SUMMARY footprint: (c) adds {c.per_db - plain.per_db:+g} resource per DB over (a), "
+    return (
+        f"{LABELS[c.variant]} adds {c.per_db - plain.per_db:+g} resource per DB over (a), "
         f"{c.fixed:g} fixed, first limit at N={c_first} ({verdict})"
     )
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,8 @@
     group's parameters, so editing the group sends an Update (and so a reboot), as the pattern
     is usually written.
 (c) ``forcessl``: this library, ``ForceSsl(database=db)`` on an instance with no group.
+(d) ``window``: (c) with ``reboot=Reboot.MAINTENANCE_WINDOW``, which adds the stack's schedule
+    (footprint only: its synth cost is (c)'s).
 
 Every stack is a VPC with isolated subnets in 2 AZs (no NAT gateway) and N ``t4g.micro``
 PostgreSQL 16.9 instances in it. The App gets the feature flags of this project's ``cdk.json``
@@ -27,10 +29,12 @@ for _path in (ROOT, ROOT / "constructs"):
         sys.path.insert(0, str(_path))
 
 VARIANTS = ("plain", "awscr", "forcessl")
+WINDOW = "window"
 LABELS = {
     "plain": "(a) plain CDK",
     "awscr": "(b) AwsCustomResource",
     "forcessl": "(c) ForceSsl",
+    WINDOW: "(d) ForceSsl, MAINTENANCE_WINDOW",
 }
 FORCE_SSL = {"rds.force_ssl": "1"}
 
@@ -47,9 +51,9 @@ def build_app(variant: str, n: int, *, validation: bool, outdir: str) -> Any:
     from aws_cdk import aws_rds as rds
     from aws_cdk import custom_resources as cr
 
-    from rds_force_ssl import ForceSsl
+    from rds_force_ssl import ForceSsl, Reboot
 
-    if variant not in VARIANTS:
+    if variant not in (*VARIANTS, WINDOW):
         raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
     app = cdk.App(
         outdir=outdir,
@@ -98,4 +102,6 @@ def build_app(variant: str, n: int, *, validation: bool, outdir: str) -> Any:
             reboot.node.add_dependency(db)
         elif variant == "forcessl":
             ForceSsl(stack, f"Db{i}Ssl", database=db)
+        elif variant == WINDOW:
+            ForceSsl(stack, f"Db{i}Ssl", database=db, reboot=Reboot.MAINTENANCE_WINDOW)
     return app

@@ -60,3 +60,5 @@ def test_smoke_tables_name_all_three_variants(
         text = outputs[name].stdout
         for label in ("(a)", "(b)", "(c)"):
             assert f"| {label}" in text, (name, label)
+    # footprint also measures ForceSsl under Reboot.MAINTENANCE_WINDOW (its schedule).
+    assert "| (d) ForceSsl, MAINTENANCE_WINDOW |" in outputs["footprint"].stdout
