@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from rds_force_ssl import Reboot
 from rds_force_ssl.cli import audit
-from simulator import RdsSimulator
+from rds_force_ssl.handlers.reboot import OUTCOME_PENDING_REBOOT, OUTCOME_REBOOT_SCHEDULED
+from simulator import RdsSimulator, run_provider
+from tests.handlers.events import event
 
 GROUP = "pg16-force-ssl"
 
@@ -37,6 +42,30 @@ def test_configured_but_pending_reboot_is_not_enforced() -> None:
     assert (rows["db2"].state, rows["db2"].enforced) == ("effective", True)
     assert (rows["db3"].state, rows["db3"].enforced) == ("applying", False)
     assert audit.exit_code(rows.values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcome"),
+    [
+        (Reboot.NEVER, OUTCOME_PENDING_REBOOT),
+        (Reboot.MAINTENANCE_WINDOW, OUTCOME_REBOOT_SCHEDULED),
+    ],
+)
+def test_a_deploy_that_leaves_the_restart_for_later_audits_as_not_in_effect(
+    policy: Reboot, outcome: str
+) -> None:
+    """ForceSsl under Reboot.NEVER (or before the window, MAINTENANCE_WINDOW) finishes with the
+    group configured but pending-reboot: the audit says so, and exits 1, until the restart."""
+    sim = sim_with(db1="pending-reboot")
+    ev = event(ident="db1", group=GROUP, policy=policy.value)
+    run = run_provider(sim, ev)
+    assert (run.status, run.data["Outcome"], sim.reboots()) == ("SUCCESS", outcome, [])
+    row = by_name(sim)["db1"]
+    assert (row.value, row.state, row.enforced) == ("1", "pending-reboot", False)
+    assert audit.exit_code([row]) == 1
+    sim.reboot_db_instance(DBInstanceIdentifier="db1")  # the owner's restart, or the window's
+    sim.advance(sim.reboot_seconds)
+    assert by_name(sim)["db1"].enforced
 
 
 def test_a_reboot_makes_it_effective() -> None:
