@@ -1,7 +1,9 @@
-"""Fixtures for the CLI tests: one real PostgreSQL cluster per session, and an in-process runner.
+"""Fixtures for the CLI tests: one real PostgreSQL cluster and one real MariaDB server per
+session (each started on first use), and in-process runners.
 
-With RDS_FORCE_SSL_REQUIRE_POSTGRES=1 (CI), a missing server binary or a server that will not
-start fails the tests instead of skipping them, so a green run always includes them.
+With RDS_FORCE_SSL_REQUIRE_POSTGRES=1 (CI) and RDS_FORCE_SSL_REQUIRE_MARIADB=1 (CI; CI=true also
+counts), a missing server binary or a server that will not start fails the tests instead of
+skipping them, so a green run always includes them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from rds_force_ssl import cli
+from tests.cli.mariadbserver import APP_DB as MARIA_DB
+from tests.cli.mariadbserver import APP_USER as MARIA_USER
+from tests.cli.mariadbserver import MariaDbServer
+from tests.cli.mariadbserver import find_binaries as find_mariadb_binaries
+from tests.cli.mariadbserver import start_server as start_mariadb_server
 from tests.cli.pgserver import (
     APP_DB,
     APP_USER,
@@ -151,3 +158,75 @@ def denied(action: str) -> Callable[..., Any]:
         )
 
     return answer
+
+
+# ---- MariaDB ---------------------------------------------------------------------------------
+# CI (CI=true, or RDS_FORCE_SSL_REQUIRE_MARIADB=1 as .ci/run sets) must run the MariaDB tests:
+# there a missing server fails them instead of skipping them.
+REQUIRE_MARIADB = (
+    os.environ.get("RDS_FORCE_SSL_REQUIRE_MARIADB") == "1" or os.environ.get("CI") == "true"
+)
+
+
+def _mariadb_unavailable(reason: str) -> None:
+    if REQUIRE_MARIADB:
+        pytest.fail(
+            f"{reason}; RDS_FORCE_SSL_REQUIRE_MARIADB=1 (or CI=true) forbids skipping",
+            pytrace=False,
+        )
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDbServer]:
+    if find_mariadb_binaries() is None:
+        _mariadb_unavailable("MariaDB server binaries not found (apt-get install mariadb-server)")
+    try:
+        server = start_mariadb_server(app_password="real-" + secrets.token_hex(12))
+    except (OSError, RuntimeError) as err:
+        _mariadb_unavailable(f"could not start MariaDB: {err}")
+        raise AssertionError("unreachable") from err
+    yield server
+    server.stop()
+    server.remove()
+
+
+@pytest.fixture
+def maria(mariadb_server: MariaDbServer) -> MariaDbServer:
+    """The session server, back on require_secure_transport=ON."""
+    mariadb_server.require_secure_transport(on=True)
+    return mariadb_server
+
+
+@pytest.fixture
+def run_verify_mysql(
+    maria: MariaDbServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Run]:
+    """Run ``rds-force-ssl verify --engine mysql`` in-process against the MariaDB server; every
+    run also proves that the real password appears in neither output stream."""
+
+    def run(*extra: str, host: str = HOST, password: str | None = None) -> Run:
+        monkeypatch.setenv("MYSQL_PWD", password or maria.app_password)
+        argv = [
+            "verify",
+            "--engine",
+            "mysql",
+            "--host",
+            host,
+            "--port",
+            str(maria.port),
+            "--dbname",
+            MARIA_DB,
+            "--user",
+            MARIA_USER,
+            "--sslrootcert",
+            str(maria.ca_file),
+            *extra,
+        ]
+        code = cli.main(argv)
+        captured = capsys.readouterr()
+        assert (password or maria.app_password) not in captured.out + captured.err
+        assert not re.search(r"\bb['\"]", captured.out + captured.err), captured.out
+        return Run(code, captured.out, captured.err)
+
+    return run

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-HEAVY = ("aws_cdk", "jsii", "psycopg", "cryptography", "boto3", "botocore")
+HEAVY = ("aws_cdk", "jsii", "psycopg", "pymysql", "cryptography", "boto3", "botocore")
 SCRIPT = f"""
 import json, sys
 from rds_force_ssl.cli import main
@@ -41,6 +41,7 @@ def loaded_by(*argv: str) -> tuple[int, list[str]]:
         (["verify", "--help"], 0, []),
         # A usage error is found before any driver is loaded.
         (["verify", "--host", "h", "--user", "u"], 2, []),
+        (["verify", "--engine", "mysql", "--host", "h", "--user", "u"], 2, []),
     ],
 )
 def test_commands_load_only_what_they_need(argv: list[str], code: int, loaded: list[str]) -> None:

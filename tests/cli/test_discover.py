@@ -81,6 +81,7 @@ FLEET = {
         instance("stopped-one", "stopped-one.x.rds.amazonaws.com", DBInstanceStatus="stopped"),
         instance("new-one", None, DBInstanceStatus="creating"),
         instance("shop", "shop.x.rds.amazonaws.com", 3306, Engine="mysql"),
+        instance("erp", "erp.x.rds.amazonaws.com", 1433, Engine="sqlserver-se"),
         instance("ledger-1", "ledger-1.x.rds.amazonaws.com", Engine="aurora-postgresql"),
     ],
     "describe_db_clusters": [
@@ -146,8 +147,11 @@ def test_every_kind_of_endpoint_once_with_what_it_is() -> None:
     assert found.complete
     assert found.notes == [
         "instance new-one (creating) has no endpoint yet; not probed",
-        "no plaintext probe for these engines yet, not probed (aurora-mysql: 1, mysql: 1, "
-        "proxy MYSQL: 1)",
+        # Not a missing feature: no credential-free probe can exist for them, and it says why.
+        "not probed (aurora-mysql: 1, mysql: 1, proxy MYSQL: 1): MySQL and MariaDB refuse a "
+        "plaintext client only after checking its password, so no credential-free probe can "
+        "tell; use `verify --engine mysql` or `audit`",
+        "no plaintext probe for these engines yet, not probed (sqlserver-se: 1)",
     ]
 
 
@@ -277,7 +281,9 @@ def test_moto_instances_clusters_and_proxies(moto_region: Any) -> None:
     }
     assert found.complete
     assert found.notes == [
-        "no plaintext probe for these engines yet, not probed (mysql: 1, proxy MYSQL: 1)"
+        "not probed (mysql: 1, proxy MYSQL: 1): MySQL and MariaDB refuse a plaintext client "
+        "only after checking its password, so no credential-free probe can tell; use "
+        "`verify --engine mysql` or `audit`"
     ]
 
 

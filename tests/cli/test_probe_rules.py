@@ -191,7 +191,13 @@ def test_engine_table_names_postgres_and_aurora_and_the_proxy_family() -> None:
     postgres = ENGINES["postgresql"]
     assert for_rds_engine("postgres") is postgres
     assert for_rds_engine("aurora-postgresql") is postgres
-    assert for_rds_engine("mysql") is None
     assert for_proxy_family("POSTGRESQL") is postgres
-    assert for_proxy_family("MYSQL") is None
     assert postgres.default_port == 5432
+    # MySQL-protocol engines are known, and say why they have no credential-free probe.
+    mysql = ENGINES["mysql"]
+    for engine in ("mysql", "mariadb", "aurora-mysql"):
+        assert for_rds_engine(engine) is mysql
+    assert for_proxy_family("MYSQL") is mysql
+    assert mysql.plaintext_probe is None
+    assert "only after checking its password" in (mysql.no_probe or "")
+    assert for_rds_engine("sqlserver-se") is None

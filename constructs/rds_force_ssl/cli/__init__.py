@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 SSLMODES = ("verify-full", "verify-ca", "require")  # verify.SSLMODES, without importing it
+VERIFY_ENGINES = ("postgresql", "mysql")
+# Per engine: the port, the database and the password variable its own clients default to.
+VERIFY_DEFAULTS = {
+    "postgresql": (5432, "postgres", "PGPASSWORD"),
+    "mysql": (3306, "", "MYSQL_PWD"),
+}
 EPILOG = (
     "Exit codes: 0 enforced, 1 not enforced, 2 usage or connection error or inconclusive; "
     "verify also 3, not verified (plaintext refused, but a verifying client cannot connect)."
@@ -50,7 +56,7 @@ class Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="rds-force-ssl",
-        description="Prove that RDS for PostgreSQL databases refuse plaintext connections.",
+        description="Prove that RDS databases and proxies refuse plaintext connections.",
         epilog=EPILOG,
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Send each endpoint a plaintext start-up and read the first answer; never "
         "a password. ENFORCED: refused before authentication; NOT_ENFORCED: asked for a "
         "password or let in; UNREACHABLE: no connection or no answer; INCONCLUSIVE: an answer "
-        "that does not tell.",
+        "that does not tell. PostgreSQL endpoints only: MySQL and MariaDB refuse a plaintext "
+        "client only after checking its password, so no credential-free probe can tell; "
+        "--region counts them in a note (use verify --engine mysql, or audit).",
         epilog="Exit codes: 0 every endpoint ENFORCED; 1 any NOT_ENFORCED; 2 otherwise.",
     )
     p.add_argument("endpoints", nargs="*", metavar="ENDPOINT", help="host[:port] (port 5432)")
@@ -81,17 +89,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    v = commands.add_parser("verify", help="check one live endpoint, with a real login")
+    v = commands.add_parser(
+        "verify",
+        help="check one live endpoint, with a real login",
+        description="Prove that one endpoint refuses plaintext and serves verified TLS, with a "
+        "real login that is only ever made over TLS. PostgreSQL: a credential-free plaintext "
+        "start-up must be refused by the SSL rule. MySQL and MariaDB check "
+        "require_secure_transport only after the password, so no credential-free attempt can "
+        "tell: the running server's require_secure_transport is read over the verified "
+        "session instead, and no credential is ever sent in plaintext.",
+        epilog=EPILOG,
+    )
+    v.add_argument(
+        "--engine",
+        choices=VERIFY_ENGINES,
+        default="postgresql",
+        help="the endpoint's protocol: postgresql (RDS for PostgreSQL, Aurora PostgreSQL) or "
+        "mysql (RDS for MySQL and MariaDB, Aurora MySQL); default postgresql",
+    )
     v.add_argument("--host", required=True, help="endpoint host name (as in its certificate)")
-    v.add_argument("--port", type=int, default=5432)
-    v.add_argument("--dbname", default="postgres")
+    v.add_argument("--port", type=int, help="default 5432 (postgresql) or 3306 (mysql)")
+    v.add_argument("--dbname", help="default postgres (postgresql), none (mysql)")
     v.add_argument("--user", required=True)
     v.add_argument(
         "--password-env",
-        default="PGPASSWORD",
         metavar="VAR",
-        help="environment variable holding the password (default: PGPASSWORD); "
-        "prompted for when unset and stdin is a terminal",
+        help="environment variable holding the password (default: PGPASSWORD, or MYSQL_PWD "
+        "with --engine mysql); prompted for when unset and stdin is a terminal",
     )
     v.add_argument("--sslrootcert", metavar="FILE", help="the RDS CA bundle (PEM)")
     v.add_argument(
@@ -99,7 +123,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=SSLMODES,
         default="verify-full",
         help="default verify-full; with the weaker modes the password goes only through SCRAM "
-        "channel binding",
+        "channel binding (postgresql), or not at all without --allow-unverified-password (mysql, "
+        "which has no channel binding)",
     )
     v.add_argument(
         "--allow-unverified-password",
@@ -110,7 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--check-tls-floor",
         action="store_true",
-        help="also check that a client capped below ssl_min_protocol_version is refused",
+        help="also check that a client capped below ssl_min_protocol_version (mysql: the lowest "
+        "protocol of tls_version) is refused",
     )
     v.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -302,13 +328,24 @@ def _password(args: argparse.Namespace) -> str:
 def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
     from rds_force_ssl.cli import verify
 
+    mysql = args.engine == "mysql"
+    port, dbname, password_env = VERIFY_DEFAULTS[args.engine]
+    args.password_env = args.password_env or password_env
     if args.sslmode != "require" and not args.sslrootcert:
         raise CliError(
             "usage",
             f"--sslrootcert is required with --sslmode {args.sslmode}",
             fix="pass the RDS CA bundle (global-bundle.pem)",
         )
-    if args.sslmode == "require" and (args.sslrootcert or verify.default_root_cert()):
+    if mysql and args.sslmode != "verify-full" and not args.allow_unverified_password:
+        raise CliError(
+            "usage",
+            f"MySQL has no channel binding: with --sslmode {args.sslmode} the password would go "
+            "to a server whose identity is not fully verified",
+            fix="pass --sslmode verify-full with --sslrootcert, or --allow-unverified-password "
+            "to send it anyway",
+        )
+    if not mysql and args.sslmode == "require" and (args.sslrootcert or verify.default_root_cert()):
         # libpq checks the CA under `require` whenever it finds a CA file: that is verify-ca.
         raise CliError(
             "usage",
@@ -325,18 +362,26 @@ def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
         )
     if args.sslrootcert:
         verify.check_sslrootcert(args.sslrootcert)
-    verify.require_drivers()
+    if mysql:
+        from rds_force_ssl.cli import verify_mysql
+
+        verify_mysql.require_drivers()
+        run = verify_mysql.run_verify
+    else:
+        verify.require_drivers()
+        run = verify.run_verify
     password = _password(args)
     target = verify.Target(
         host=args.host,
-        port=args.port,
-        dbname=args.dbname,
+        port=args.port or port,
+        dbname=args.dbname if args.dbname is not None else dbname,
         user=args.user,
         sslmode=args.sslmode,
         sslrootcert=args.sslrootcert,
         allow_unverified_password=args.allow_unverified_password,
+        engine=args.engine,
     )
-    findings = verify.run_verify(
+    findings = run(
         target, password=password, check_floor=args.check_tls_floor, now=datetime.now(UTC)
     )
     verdict = verify.conclusion(findings)
@@ -353,6 +398,7 @@ def _verify_json(
 ) -> dict[str, Any]:
     return {
         "target": {
+            "engine": target.engine,
             "host": target.host,
             "port": target.port,
             "dbname": target.dbname,
@@ -374,10 +420,13 @@ def _verify_json(
 
 
 def _verify_table(target: Target, findings: list[Finding], verdict: Conclusion, code: int) -> str:
-    head = (
-        f"rds-force-ssl verify {target.user}@{target.host}:{target.port}/{target.dbname} "
-        f"(sslmode={target.sslmode})\n"
+    where = f"{target.user}@{target.host}:{target.port}" + (
+        f"/{target.dbname}" if target.dbname else ""
     )
+    mode = f"sslmode={target.sslmode}"
+    if target.engine != "postgresql":
+        mode = f"{target.engine}, {mode}"
+    head = f"rds-force-ssl verify {where} ({mode})\n"
     body = _table(
         ("CHECK", "STATUS", "EVIDENCE"), [(f.check, str(f.status), f.evidence) for f in findings]
     )

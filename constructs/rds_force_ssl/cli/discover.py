@@ -34,7 +34,7 @@ class Discovery:
     notes: list[str] = field(default_factory=list)
     complete: bool = True
     _seen: set[Endpoint] = field(default_factory=set, repr=False)
-    _unprobed: Counter[str] = field(default_factory=Counter, repr=False)
+    _unprobed: dict[str | None, Counter[str]] = field(default_factory=dict, repr=False)
 
     def add(self, engine: Engine, host: str | None, port: int | None, resource: str) -> None:
         if not host:
@@ -45,8 +45,9 @@ class Discovery:
             self._seen.add(endpoint)
             self.targets.append(Target(endpoint, engine.name, resource))
 
-    def unprobed(self, engine: str) -> None:
-        self._unprobed[engine] += 1
+    def unprobed(self, engine: str, why: str | None = None) -> None:
+        """Count an endpoint that is not probed: no probe yet, or ``why`` none can exist."""
+        self._unprobed.setdefault(why, Counter())[engine] += 1
 
     def denied(self, err: BaseException, what: str) -> None:
         self.complete = False
@@ -56,9 +57,13 @@ class Discovery:
         )
 
     def finish(self) -> Discovery:
-        if self._unprobed:
-            counts = ", ".join(f"{e}: {n}" for e, n in sorted(self._unprobed.items()))
-            self.notes.append(f"no plaintext probe for these engines yet, not probed ({counts})")
+        for why, counter in self._unprobed.items():
+            counts = ", ".join(f"{e}: {n}" for e, n in sorted(counter.items()))
+            self.notes.append(
+                f"not probed ({counts}): {why}"
+                if why
+                else f"no plaintext probe for these engines yet, not probed ({counts})"
+            )
         return self
 
 
@@ -75,8 +80,8 @@ def labelled(resource: str, status: str | None) -> str:
 def _instances(client: Any, found: Discovery) -> None:
     for inst in pages(client, "describe_db_instances", "DBInstances"):
         engine = for_rds_engine(inst.get("Engine", ""))
-        if engine is None:
-            found.unprobed(inst.get("Engine", "?"))
+        if engine is None or engine.plaintext_probe is None:
+            found.unprobed(inst.get("Engine", "?"), engine.no_probe if engine else None)
             continue
         address = inst.get("Endpoint") or {}
         found.add(
@@ -90,8 +95,8 @@ def _instances(client: Any, found: Discovery) -> None:
 def _clusters(client: Any, found: Discovery) -> None:
     for cluster in pages(client, "describe_db_clusters", "DBClusters"):
         engine = for_rds_engine(cluster.get("Engine", ""))
-        if engine is None:
-            found.unprobed(cluster.get("Engine", "?"))
+        if engine is None or engine.plaintext_probe is None:
+            found.unprobed(cluster.get("Engine", "?"), engine.no_probe if engine else None)
             continue
         name, port, status = (
             cluster["DBClusterIdentifier"],
@@ -110,8 +115,10 @@ def _proxies(client: Any, found: Discovery) -> dict[str, Engine]:
     families: dict[str, Engine] = {}
     for proxy in pages(client, "describe_db_proxies", "DBProxies"):
         engine = for_proxy_family(proxy.get("EngineFamily", ""))
-        if engine is None:
-            found.unprobed(f"proxy {proxy.get('EngineFamily', '?')}")
+        if engine is None or engine.plaintext_probe is None:
+            found.unprobed(
+                f"proxy {proxy.get('EngineFamily', '?')}", engine.no_probe if engine else None
+            )
             continue
         name = proxy["DBProxyName"]
         families[name] = engine

@@ -40,6 +40,7 @@ class Result:
 
 def probe_one(target: Target, *, who: Identity, timeout: float) -> Result:
     converse = ENGINES[target.engine].plaintext_probe
+    assert converse is not None  # discovery never makes a target of an engine without one
     return Result(target, probe_endpoint(target.endpoint, converse, who=who, timeout=timeout))
 
 

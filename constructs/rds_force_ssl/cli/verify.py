@@ -98,6 +98,7 @@ class Target:
     sslrootcert: str | None
     # Only with sslmode verify-ca/require: send the password without SCRAM channel binding.
     allow_unverified_password: bool = False
+    engine: str = "postgresql"  # or "mysql" (MySQL, MariaDB, Aurora MySQL)
 
     def params(self, **extra: Any) -> dict[str, Any]:
         """libpq parameters for this target; never reads PG* defaults for what matters here."""
@@ -268,9 +269,11 @@ def certificate_finding(
     verified: bool | None,
     sslmode: str,
     now: datetime,
+    client: str = "libpq",
 ) -> Finding:
-    """Check 3. ``bundle`` is --sslrootcert (None without one); ``verified`` is whether libpq
-    accepted the chain (None when it did not look: sslmode=require, or no TLS session)."""
+    """Check 3. ``bundle`` is --sslrootcert (None without one); ``verified`` is whether the
+    ``client`` of the login accepted the chain (None when it did not look: sslmode=require, or
+    no TLS session)."""
     check = "certificate"
     certs = [("server certificate", leaf)]
     chain = chain_in(leaf, bundle or [])
@@ -297,12 +300,12 @@ def certificate_finding(
         why = "sslmode=require" if sslmode == "require" else "no TLS session was made"
         unchecked.append(f"the chain and the host name ({why})")
     elif not verified:
-        checked.append("by libpq, which REFUSED it (see verified TLS)")
+        checked.append(f"by {client}, which REFUSED it (see verified TLS)")
     else:
         checked.append(
-            "chain and host name by libpq"
+            f"chain and host name by {client}"
             if sslmode == "verify-full"
-            else "chain by libpq, but not the host name (sslmode=verify-ca)"
+            else f"chain by {client}, but not the host name (sslmode=verify-ca)"
         )
         if sslmode == "verify-ca":
             unchecked.append("the host name (sslmode=verify-ca)")
@@ -398,17 +401,24 @@ def version_below(floor: str | None) -> str | None:
     return TLS_VERSIONS[index - 1] if index else None
 
 
-def classify_floor(error: str | None, *, floor: str | None, below: str | None) -> Finding:
-    """Optional check: a handshake capped at ``below`` must be refused."""
+def classify_floor(
+    error: str | None,
+    *,
+    floor: str | None,
+    below: str | None,
+    setting: str = "ssl_min_protocol_version",
+) -> Finding:
+    """Optional check: a handshake capped at ``below`` must be refused. ``setting`` names the
+    server setting that holds the floor."""
     check = "TLS floor"
     shown = floor or f"not shown, {TLS_FLOOR} expected"
     if below is None:
-        return Finding(check, Status.SKIP, f"nothing to try below ssl_min_protocol_version={shown}")
+        return Finding(check, Status.SKIP, f"nothing to try below {setting}={shown}")
     if error is None:
         return Finding(
             check,
             Status.FAIL,
-            f"a {below} handshake completed (ssl_min_protocol_version={shown})",
+            f"a {below} handshake completed ({setting}={shown})",
             fails_as=Conclusion.NOT_ENFORCED,
         )
     if error.startswith(NETWORK):
@@ -501,9 +511,11 @@ def probe_plaintext(target: Target) -> Outcome:
     # Imported here, not at the top: it is not needed before the libpq session has started.
     from rds_force_ssl.cli.engines import ENGINES
 
+    converse = ENGINES["postgresql"].plaintext_probe
+    assert converse is not None
     return probe_endpoint(
         Endpoint(target.host, target.port),
-        ENGINES["postgresql"].plaintext_probe,
+        converse,
         who=Identity(target.user, target.dbname, APPLICATION_NAME),
         timeout=CONNECT_TIMEOUT_S,
     )
@@ -604,9 +616,16 @@ def fetch_certificate(host: str, port: int) -> bytes:
     return der
 
 
-def probe_floor(host: str, port: int, *, below: str) -> str | None:
+def probe_floor(
+    host: str,
+    port: int,
+    *,
+    below: str,
+    handshake: Callable[[str, int, ssl.SSLContext], bytes | None] = _tls_handshake,
+) -> str | None:
     """A handshake offering nothing newer than ``below``: None if it completed, else the error.
-    The security level is lowered so that the client can offer it at all; no login follows."""
+    The security level is lowered so that the client can offer it at all; no login follows.
+    ``handshake`` is the engine's way into TLS (PostgreSQL's SSLRequest by default)."""
     context = unverified_context()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TLSVersion.TLSv1 and TLSv1_1
@@ -614,7 +633,7 @@ def probe_floor(host: str, port: int, *, below: str) -> str | None:
         context.maximum_version = ssl.TLSVersion[below.replace(".", "_")]
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
     try:
-        _tls_handshake(host, port, context)
+        handshake(host, port, context)
     except ssl.SSLError as err:
         return tls_error_text(err)
     except OSError as err:
@@ -644,6 +663,7 @@ def certificate_check(
     verified: bool | None,
     sslmode: str,
     now: datetime,
+    client: str = "libpq",
 ) -> Finding:
     from cryptography import x509
 
@@ -651,7 +671,9 @@ def certificate_check(
         leaf = x509.load_der_x509_certificate(job.result())
     except (OSError, ValueError) as err:
         return Finding("certificate", Status.ERROR, f"could not read the certificate: {err}")
-    return certificate_finding(leaf, bundle=bundle, verified=verified, sslmode=sslmode, now=now)
+    return certificate_finding(
+        leaf, bundle=bundle, verified=verified, sslmode=sslmode, now=now, client=client
+    )
 
 
 def run_verify(target: Target, *, password: str, check_floor: bool, now: datetime) -> list[Finding]:

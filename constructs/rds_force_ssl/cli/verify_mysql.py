@@ -1,0 +1,344 @@
+"""``rds-force-ssl verify --engine mysql``: prove that one MySQL, MariaDB or Aurora MySQL endpoint
+refuses plaintext and serves verified TLS, and say plainly what was and was not checked.
+
+The checks, run concurrently:
+
+1. **plaintext refused**: ``require_secure_transport`` as the running server has it (the very
+   flag its plaintext check reads), from the verified session; a greeting without TLS fails
+   it at once. MySQL and MariaDB check it only after the password (see ``mywire``), so a
+   plaintext attempt without the password could not tell, and one with it would send it: no
+   credential goes in plaintext here, ever;
+2. **verified TLS**: a PyMySQL login over TLS with an ``ssl.SSLContext`` built from ``sslmode``
+   (verify-full: the CA and the host name, as VERIFY_IDENTITY does), which reads the server's
+   own view of the session (``Ssl_version``, ``Ssl_cipher``);
+3. **certificate**: the certificate the server presents (greeting, SSLRequest, handshake, and
+   hang up), and the CAs of ``--sslrootcert`` that issued it;
+4. **settings**: ``tls_version`` (a protocol below TLS 1.2 is a failure) and the version;
+5. optionally **TLS floor**: a handshake capped below the lowest protocol of ``tls_version``
+   must be refused.
+
+Why PyMySQL: pure Python (one small wheel, no C client library to find or build), it takes an
+``ssl.SSLContext`` as it is, so verification is Python's own, and with a context it refuses a
+server that offers no TLS before sending the user name. mysqlclient needs libmysqlclient and a
+compiler; mysql-connector-python is far larger. It is imported only here, on first use.
+
+Background: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mysql-ssl-connections.html and
+https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mariadb-ssl-connections.html
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rds_force_ssl.cli import errors, mywire
+from rds_force_ssl.cli.mywire import Greeting
+from rds_force_ssl.cli.verify import (
+    TLS_FLOOR,
+    TLS_VERSIONS,
+    Conclusion,
+    Finding,
+    Job,
+    Status,
+    Target,
+    certificate_check,
+    chain_verified,
+    classify_floor,
+    load_bundle,
+    probe_floor,
+    version_below,
+)
+from rds_force_ssl.handlers import engines as engine_table
+
+CONNECT_TIMEOUT_S = 10
+# The client's own error for a server without TLS (include/errmsg.h).
+CR_SSL_CONNECTION_ERROR = 2026
+# The engine table's parameter for MySQL, MariaDB and Aurora MySQL (a test keeps them equal).
+SECURE_TRANSPORT = "require_secure_transport"
+TLS_SETTING = "tls_version"
+CLIENT = "Python's ssl"
+_VARIABLES = (SECURE_TRANSPORT, TLS_SETTING, "version", "version_comment")
+
+
+@dataclass(frozen=True)
+class MysqlView:
+    """What the server says about our own verified session, and its global settings (absent
+    when this server has no such variable)."""
+
+    ssl_version: str | None
+    cipher: str | None
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+# ---- pure decisions ------------------------------------------------------------------------
+def enforces(value: str) -> bool:
+    return engine_table.MYSQL.enforces(value)
+
+
+def plaintext_finding(hello: Greeting | Exception | None, view: MysqlView | None) -> Finding:
+    """Check 1, from the greeting (or why it could not be read) and the verified session."""
+    check = "plaintext refused"
+    how = (
+        "it refuses every plaintext TCP client, once that client's password has been checked; "
+        "this run sent no credential in plaintext"
+    )
+    if isinstance(hello, mywire.NoTls):
+        return Finding(
+            check,
+            Status.FAIL,
+            f"{hello}: every client of this server connects in plaintext",
+            {"greeting_offers_tls": False},
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    if view is None:
+        return Finding(
+            check,
+            Status.ERROR,
+            f"not judged: MySQL and MariaDB refuse a plaintext client only after checking its "
+            f"password, so only a logged-in session can read {SECURE_TRANSPORT}, and the verified "
+            "session failed (see verified TLS)",
+        )
+    value = view.variables.get(SECURE_TRANSPORT)
+    details: dict[str, Any] = {SECURE_TRANSPORT: value}
+    if value is None:
+        return Finding(
+            check,
+            Status.FAIL,
+            f"this server has no {SECURE_TRANSPORT} (MySQL before 5.7, MariaDB before 10.5): "
+            "nothing server-wide refuses a plaintext client",
+            details,
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    if not enforces(value):
+        return Finding(
+            check,
+            Status.FAIL,
+            f"{SECURE_TRANSPORT}={value} in the running server: a plaintext client with a valid "
+            "password is let in",
+            details,
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    return Finding(
+        check,
+        Status.PASS,
+        f"{SECURE_TRANSPORT}={value} in the running server (@@GLOBAL, read over the verified "
+        f"session): {how}",
+        details,
+    )
+
+
+def protection(target: Target) -> str:
+    if target.sslmode == "verify-full":
+        return "sslmode=verify-full: CA and host name verified before the password was sent"
+    unchecked = "the host name" if target.sslmode == "verify-ca" else "the CA and the host name"
+    return (
+        f"WEAKER: sslmode={target.sslmode} does not check {unchecked}, and the password was sent "
+        "without channel binding, which MySQL does not have (--allow-unverified-password)"
+    )
+
+
+def tls_finding(view: MysqlView, *, target: Target) -> Finding:
+    check = "verified TLS"
+    details: dict[str, Any] = {
+        "sslmode": target.sslmode,
+        "ssl": bool(view.ssl_version),
+        "version": view.ssl_version,
+        "cipher": view.cipher,
+    }
+    if not view.ssl_version:
+        return Finding(
+            check,
+            Status.FAIL,
+            "the server reports this session unencrypted (Ssl_version is empty): TLS ends "
+            "before the database",
+            details,
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    evidence = f"{view.ssl_version} {view.cipher} (Ssl_version, Ssl_cipher); {protection(target)}"
+    status = Status.PASS if target.sslmode == "verify-full" else Status.WARN
+    return Finding(check, status, evidence, details)
+
+
+def classify_error(error: BaseException, *, target: Target) -> Finding:
+    """Check 2 when the verified session could not be opened (a PyMySQL error)."""
+    check = "verified TLS"
+    args: tuple[Any, ...] = getattr(error, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    said = str(args[1]) if len(args) > 1 else str(error)
+    cause = getattr(error, "original_exception", None)
+    if code == CR_SSL_CONNECTION_ERROR and "doesn't support" in said:
+        return Finding(
+            check,
+            Status.FAIL,
+            f"the server offers no TLS at all: {said}",
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return Finding(
+            check,
+            Status.FAIL,
+            "a client that verifies the server cannot connect "
+            f"(sslmode={target.sslmode}): {getattr(cause, 'verify_message', None) or cause}",
+            fails_as=Conclusion.NOT_VERIFIED,
+        )
+    if isinstance(cause, ssl.SSLError):
+        return Finding(
+            check,
+            Status.ERROR,
+            f"the TLS handshake failed (sslmode={target.sslmode}): {cause}",
+        )
+    if code is not None and code < 2000:
+        # A server error: TLS was set up before the user name, so it came over TLS.
+        return Finding(
+            check,
+            Status.ERROR,
+            f"could not log in (sslmode={target.sslmode}): {said} (MySQL error {code})",
+            {"tls_established": True},
+        )
+    return Finding(check, Status.ERROR, f"could not connect (sslmode={target.sslmode}): {said}")
+
+
+def lowest_protocol(tls_version: str | None) -> str | None:
+    """The lowest protocol a ``tls_version`` list allows ("TLSv1.2,TLSv1.3" -> "TLSv1.2")."""
+    if not tls_version:
+        return None
+    allowed = [v.strip() for v in tls_version.split(",") if v.strip() in TLS_VERSIONS]
+    return min(allowed, key=TLS_VERSIONS.index) if allowed else None
+
+
+def settings_finding(view: MysqlView) -> Finding:
+    """Check 4: the protocols the server allows, and which server it is."""
+    check = "settings"
+    allowed = view.variables.get(TLS_SETTING)
+    version = " ".join(
+        v for v in (view.variables.get("version"), view.variables.get("version_comment")) if v
+    )
+    details = {TLS_SETTING: allowed, "version": version or None}
+    shown = f"{TLS_SETTING}={allowed}" if allowed is not None else f"{TLS_SETTING} not shown"
+    if version:
+        shown += f"; version {version}"
+    lowest = lowest_protocol(allowed)
+    if lowest is not None and TLS_VERSIONS.index(lowest) < TLS_VERSIONS.index(TLS_FLOOR):
+        return Finding(
+            check,
+            Status.FAIL,
+            f"{TLS_SETTING} admits {lowest}, deprecated by RFC 8996; allow {TLS_FLOOR} and "
+            f"higher only ({shown})",
+            details,
+            fails_as=Conclusion.NOT_ENFORCED,
+        )
+    return Finding(check, Status.PASS if allowed else Status.SKIP, shown, details)
+
+
+# ---- input checks and evidence collection (I/O) --------------------------------------------
+def require_drivers() -> None:
+    """A usage error, before any prompt or connection, if PyMySQL or cryptography is missing."""
+    errors.require("pymysql", "cryptography", command="verify --engine mysql")
+
+
+def context(target: Target) -> ssl.SSLContext:
+    """The TLS context of the login: sslmode as the mysql client's --ssl-mode means it
+    (verify-full = VERIFY_IDENTITY, verify-ca = VERIFY_CA, require = REQUIRED)."""
+    made = ssl.create_default_context(cafile=target.sslrootcert)
+    made.minimum_version = ssl.TLSVersion.TLSv1_2
+    if target.sslmode != "verify-full":
+        made.check_hostname = False
+    if target.sslmode == "require":
+        made.verify_mode = ssl.CERT_NONE
+    return made
+
+
+def read_view(conn: Any) -> MysqlView:
+    with conn.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
+        status = {str(k): str(v) for k, v in cur.fetchall()}
+        names = ", ".join(f"'{n}'" for n in _VARIABLES)
+        # SHOW leaves out a variable this server does not have, where SELECT @@x would fail.
+        cur.execute(f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({names})")
+        variables = {str(k): str(v) for k, v in cur.fetchall()}
+    return MysqlView(status.get("Ssl_version") or None, status.get("Ssl_cipher") or None, variables)
+
+
+def check_tls(target: Target, *, password: str) -> tuple[Finding, MysqlView | None]:
+    import pymysql
+
+    try:
+        conn = pymysql.connect(
+            host=target.host,
+            port=target.port,
+            user=target.user,
+            password=password,
+            database=target.dbname or None,
+            ssl=context(target),  # with a context, TLS is required before the user name
+            connect_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=CONNECT_TIMEOUT_S,
+            charset="utf8mb4",
+            program_name="rds-force-ssl verify",
+        )
+    except pymysql.MySQLError as err:
+        return classify_error(err, target=target), None
+    try:
+        view = read_view(conn)
+    except pymysql.MySQLError as err:
+        return classify_error(err, target=target), None
+    finally:
+        conn.close()
+    return tls_finding(view, target=target), view
+
+
+def fetch_certificate(host: str, port: int) -> tuple[Greeting, bytes]:
+    """The certificate the server presents, without verifying it (the point is to show what is
+    presented even when verification fails), and its greeting. No user name is sent."""
+    from rds_force_ssl.cli.verify import unverified_context
+
+    hello, der = mywire.tls_handshake(host, port, unverified_context())
+    if not der:
+        raise ConnectionError("the server presented no certificate")
+    return hello, der
+
+
+def _floor_handshake(host: str, port: int, context: ssl.SSLContext) -> bytes | None:
+    return mywire.tls_handshake(host, port, context)[1]
+
+
+def run_verify(target: Target, *, password: str, check_floor: bool, now: datetime) -> list[Finding]:
+    """Every check, concurrently: the login and the certificate's handshake start at once."""
+    tls_job = Job(lambda: check_tls(target, password=password))
+    cert_job = Job(lambda: fetch_certificate(target.host, target.port))
+    try:
+        bundle = load_bundle(target.sslrootcert)
+    except ImportError as err:
+        raise errors.missing("cryptography", command="verify") from err
+    tls, view = tls_job.result()
+    hello: Greeting | Exception | None
+    try:
+        hello = cert_job.result()[0]
+    except (OSError, mywire.MysqlError, mywire.NotMysql) as err:
+        hello = err
+    findings = [plaintext_finding(hello, view), tls]
+    findings += [
+        certificate_check(
+            Job(lambda: cert_job.result()[1]),
+            bundle=bundle,
+            verified=chain_verified(tls, sslmode=target.sslmode),
+            sslmode=target.sslmode,
+            now=now,
+            client=CLIENT,
+        ),
+        settings_finding(view)
+        if view
+        else Finding("settings", Status.SKIP, "not read: the verified session failed"),
+    ]
+    if check_floor:
+        floor = lowest_protocol(view.variables.get(TLS_SETTING)) if view else None
+        below = version_below(floor)
+        error = (
+            probe_floor(target.host, target.port, below=below, handshake=_floor_handshake)
+            if below
+            else None
+        )
+        findings.append(classify_floor(error, floor=floor, below=below, setting=TLS_SETTING))
+    return findings
