@@ -17,7 +17,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from rds_force_ssl import ForceSsl, ForceSslError, Reboot, SslBaseline
 from rds_force_ssl import reboot_provider as rp
-from rds_force_ssl.force_ssl import NEVER_WARNING, WINDOW_WARNING
+from rds_force_ssl.force_ssl import CLOUDFORMATION_WARNING, NEVER_WARNING, WINDOW_WARNING
 from rds_force_ssl.handlers import maintenance
 from rds_force_ssl.handlers import reboot as contract
 from tests.conftest import Sandbox
@@ -103,12 +103,43 @@ def test_apply_immediately_true_changes_nothing(sandbox: Sandbox) -> None:
 
 
 def test_never_warns_at_synth_with_an_id_to_acknowledge(sandbox: Sandbox) -> None:
-    ForceSsl(sandbox.stack, "Ssl", database=sandbox.instance(), reboot=Reboot.NEVER)
+    db = sandbox.instance(parameters={"work_mem": "4096"})  # its own group: nothing attached
+    ForceSsl(sandbox.stack, "Ssl", database=db, reboot=Reboot.NEVER)
     (warning,) = messages(sandbox, "warning")
     assert warning.startswith("Stack/Db: reboot=Reboot.NEVER: ForceSsl never restarts it")
     assert "Outcome pending-reboot" in warning
     assert f"[ack: {NEVER_WARNING}]" in warning
     assert of_type(template(sandbox), RULE) == {}
+
+
+@pytest.mark.parametrize("policy", [Reboot.MAINTENANCE_WINDOW, Reboot.NEVER])
+def test_a_group_attached_to_an_instance_warns_that_cloudformation_restarts_it(
+    sandbox: Sandbox, policy: Reboot
+) -> None:
+    """CloudFormation's DBInstance update reboots an instance it leaves pending-reboot unless
+    ApplyImmediately is false: the policy cannot stop that, apply_immediately=False can."""
+    ForceSsl(sandbox.stack, "Ssl", database=sandbox.instance(), reboot=policy)
+    found = [w for w in messages(sandbox, "warning") if CLOUDFORMATION_WARNING in w]
+    (warning,) = found
+    assert warning.startswith(f"Stack/Db: reboot=Reboot.{policy.name}, but ForceSsl attaches")
+    assert "Give it apply_immediately=False" in warning
+
+
+@pytest.mark.parametrize(
+    "case", ["apply_immediately=False", "its own group", "a cluster", "immediate"]
+)
+def test_no_cloudformation_warning_where_cloudformation_does_not_restart(
+    sandbox: Sandbox, case: str
+) -> None:
+    policy = Reboot.IMMEDIATE if case == "immediate" else Reboot.MAINTENANCE_WINDOW
+    database: Any = {
+        "apply_immediately=False": lambda: sandbox.instance(apply_immediately=False),
+        "its own group": lambda: sandbox.instance(parameters={"work_mem": "4096"}),
+        "a cluster": lambda: sandbox.cluster(),
+        "immediate": lambda: sandbox.instance(),
+    }[case]()
+    ForceSsl(sandbox.stack, "Ssl", database=database, reboot=policy)
+    assert [w for w in messages(sandbox, "warning") if CLOUDFORMATION_WARNING in w] == []
 
 
 def test_reboot_for_other_parameters_reaches_the_resource(sandbox: Sandbox) -> None:
@@ -338,7 +369,8 @@ def test_the_baseline_passes_the_policy_to_every_database_it_protects(sandbox: S
     policies = [r["Properties"][contract.PROP_REBOOT] for r in of_type(t, REBOOT).values()]
     assert policies == ["maintenance-window", "maintenance-window"]
     assert len(_rendered_input(t)[maintenance.INPUT_DATABASES]) == 2
-    assert messages(sandbox, "warning") == []  # the proxy takes it silently: nothing reboots
+    # The proxy takes it silently: nothing reboots.
+    assert not [w for w in messages(sandbox, "warning") if "Proxy" in w]
 
 
 def test_two_baselines_that_differ_only_in_policy_say_so(sandbox: Sandbox) -> None:

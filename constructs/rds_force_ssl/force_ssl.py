@@ -65,6 +65,7 @@ _DATABASE_CLASSES = (
 MEMBER_REBOOT_ESTIMATE_S = 240
 ROLLING_WARNING = "rds-force-ssl:rolling-reboot-time"
 NEVER_WARNING = "rds-force-ssl:reboot-never"
+CLOUDFORMATION_WARNING = "rds-force-ssl:cloudformation-restarts-it"
 WINDOW_WARNING = "rds-force-ssl:window-too-short"
 
 
@@ -241,7 +242,8 @@ class ForceSsl(Construct):
             scope, query_interval=query_interval, total_timeout=total_timeout
         )
         wanted = enforced_parameters(facts, min_tls_version, group)
-        if group.kind == "none":
+        attached = group.kind == "none"  # ForceSsl changes which group the database uses
+        if attached:
             group = self._create_group(db, wanted)
         else:
             pg.merge(group, wanted)
@@ -276,7 +278,7 @@ class ForceSsl(Construct):
                 autoscaled_readers=autoscaled_readers,
                 force_failover=force_failover and not db.is_cluster,
             )
-        self._say_policy(db, policy, deferred=deferred)
+        self._say_policy(db, policy, deferred=deferred, attached=attached)
         if policy is Reboot.IMMEDIATE:
             self._warn_if_rolling_reboot_is_too_long(db, provider)
         elif policy is Reboot.MAINTENANCE_WINDOW:
@@ -373,8 +375,28 @@ class ForceSsl(Construct):
             for action, reboot in (("DescribeDBInstances", False), ("RebootDBInstance", True)):
                 provider.grant([f"rds:{action}"], [tagged], reboot=reboot, conditions=condition)
 
-    def _say_policy(self, db: Database, policy: Reboot, *, deferred: bool) -> None:
-        """At synth, what the stack will say when the deploy ends without a restart it owes."""
+    def _say_policy(self, db: Database, policy: Reboot, *, deferred: bool, attached: bool) -> None:
+        """At synth, what the stack will say when the deploy ends without a restart it owes, and
+        where CloudFormation itself would restart what the policy leaves alone."""
+        if (
+            policy is not Reboot.IMMEDIATE
+            and attached
+            and not db.is_cluster
+            and not deferred
+            and not db.defers_changes()
+        ):
+            # CloudFormation's DBInstance update handler reboots an instance it leaves
+            # pending-reboot unless ApplyImmediately is false (aws-cloudformation-resource-
+            # providers-rds, aws-rds-dbinstance UpdateHandler.shouldReboot). A new group
+            # association on an existing instance is such an update.
+            cdk.Annotations.of(self).add_warning_v2(
+                CLOUDFORMATION_WARNING,
+                f"{db.path}: reboot=Reboot.{policy.name}, but ForceSsl attaches a parameter group "
+                "to it, and on an existing instance CloudFormation's own DBInstance handler "
+                "restarts it during the deploy when that leaves it pending-reboot, unless the "
+                "instance has apply_immediately=False. Give it apply_immediately=False (a new "
+                "instance, created with the group, is not restarted either way).",
+            )
         if policy is Reboot.NEVER:
             cdk.Annotations.of(self).add_warning_v2(
                 NEVER_WARNING,

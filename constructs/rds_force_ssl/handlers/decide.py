@@ -510,7 +510,7 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
         return Decision(
             Verb.DONE,
             state,
-            why=f"{', '.join(later)} need a restart; "
+            why=f"{', '.join(later)} {'needs' if len(later) == 1 else 'need'} a restart; "
             + ("the maintenance window's" if scheduled else "yours to make (Reboot.NEVER)"),
             outcome=OUTCOME_REBOOT_SCHEDULED if scheduled else OUTCOME_PENDING_REBOOT,
             owed=owed,
