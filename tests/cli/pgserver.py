@@ -47,6 +47,13 @@ HBA_PLAINTEXT_PASSWORD = (
     f"hostnossl all all {ADDRESS}/32 password",
 )
 HBA_HOST_PASSWORD = (f"host all all {ADDRESS}/32 password",)
+# A line for one user only: any other name is refused whether it comes with TLS or not.
+HBA_APP_ONLY = (f"host all {APP_USER} {ADDRESS}/32 scram-sha-256",)
+# Plaintext for one user, TLS for everyone: SSL-only for every name but that one.
+HBA_APP_PLAINTEXT = (
+    f"host all {APP_USER} {ADDRESS}/32 scram-sha-256",
+    f"hostssl all all {ADDRESS}/32 scram-sha-256",
+)
 HBA_HOST_MD5 = (f"host all all {ADDRESS}/32 md5",)
 HBA_TRUST = (f"host all all {ADDRESS}/32 trust",)
 # TLS, but a cleartext `password` method on it: a client asked for it cannot use channel binding.
@@ -190,7 +197,7 @@ class PgServer:
             conn.execute(f"CREATE DATABASE {SSLINFO_DB} OWNER {APP_USER}")
         with self.admin(dbname=SSLINFO_DB) as conn:
             conn.execute("CREATE EXTENSION sslinfo")
-        self._applied = (HBA_SSL_ONLY, "server", "TLSv1.2", CIPHERS_DEFAULT, "warning")
+        self._applied = (HBA_SSL_ONLY, "server", "TLSv1.2", CIPHERS_DEFAULT, "warning", True)
 
     def stop(self) -> None:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
@@ -228,12 +235,14 @@ class PgServer:
         ssl_min_protocol_version: str = "TLSv1.2",
         ssl_ciphers: str = CIPHERS_DEFAULT,
         log_min_messages: str = "warning",
+        ssl: bool = True,
     ) -> None:
         """Apply a scenario and wait until the postmaster has reloaded it.
 
         ``log_min_messages="debug5"`` makes the server log every password or SASL message it
-        receives (``PASSWORD_RECEIVED``)."""
-        wanted = (hba, cert, ssl_min_protocol_version, ssl_ciphers, log_min_messages)
+        receives (``PASSWORD_RECEIVED``); ``ssl=False`` turns TLS off (it then answers an
+        SSLRequest with N)."""
+        wanted = (hba, cert, ssl_min_protocol_version, ssl_ciphers, log_min_messages, ssl)
         if wanted == self._applied:
             return
         self.write_hba(hba)
@@ -247,6 +256,7 @@ class PgServer:
             )
             conn.execute(f"ALTER SYSTEM SET ssl_ciphers = '{ssl_ciphers}'")
             conn.execute(f"ALTER SYSTEM SET log_min_messages = '{log_min_messages}'")
+            conn.execute(f"ALTER SYSTEM SET ssl = {'on' if ssl else 'off'}")
             conn.execute("SELECT pg_reload_conf()")
         # pg_reload_conf only signals; new connections see the new rules once it is logged.
         deadline = time.monotonic() + 10

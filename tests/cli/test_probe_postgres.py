@@ -15,6 +15,8 @@ from tests.cli.pgserver import (
     ADDRESS,
     APP_DB,
     APP_USER,
+    HBA_APP_ONLY,
+    HBA_APP_PLAINTEXT,
     HBA_HOST,
     HBA_HOST_PASSWORD,
     HBA_SSL_ONLY,
@@ -35,27 +37,33 @@ def probe(pg: PgServer, capsys: pytest.CaptureFixture[str], *args: str) -> tuple
     return code, json.loads(capsys.readouterr().out)
 
 
+SCRAM_OVER_TLS = "over TLS the same start-up was asked for SASL (SCRAM-SHA-256-PLUS, SCRAM-SHA-256)"
+
+
 @pytest.mark.parametrize(
-    ("hba", "verdict", "code", "detail"),
+    ("hba", "ssl", "verdict", "code", "detail"),
     [
         (
             HBA_SSL_ONLY,
+            True,
             "ENFORCED",
             0,
-            "refused before authentication by the SSL rule: pg_hba.conf rejects connection for "
-            'host "127.0.0.1", user "rds_force_ssl_probe", database "postgres", no encryption '
-            "(SQLSTATE 28000)",
+            "refused in plaintext by pg_hba.conf: pg_hba.conf rejects connection for host "
+            '"127.0.0.1", user "rds_force_ssl_probe", database "postgres", no encryption '
+            f"(SQLSTATE 28000); {SCRAM_OVER_TLS}",
         ),
         (
             HBA_SSL_ONLY_NO_REJECT,
+            True,
             "ENFORCED",
             0,
-            "refused before authentication by the SSL rule: no pg_hba.conf entry for host "
+            "refused in plaintext by pg_hba.conf: no pg_hba.conf entry for host "
             '"127.0.0.1", user "rds_force_ssl_probe", database "postgres", no encryption '
-            "(SQLSTATE 28000)",
+            f"(SQLSTATE 28000); {SCRAM_OVER_TLS}",
         ),
         (
             HBA_HOST,
+            True,
             "NOT_ENFORCED",
             1,
             "a plaintext client was asked for SASL (SCRAM-SHA-256); the probe closed without "
@@ -63,6 +71,7 @@ def probe(pg: PgServer, capsys: pytest.CaptureFixture[str], *args: str) -> tuple
         ),
         (
             HBA_HOST_PASSWORD,
+            True,
             "NOT_ENFORCED",
             1,
             "a plaintext client was asked for a cleartext password; the probe closed without "
@@ -70,22 +79,55 @@ def probe(pg: PgServer, capsys: pytest.CaptureFixture[str], *args: str) -> tuple
         ),
         (
             HBA_TRUST,
+            True,
             "NOT_ENFORCED",
             1,
             "a plaintext client was let in without any password (trust)",
         ),
+        # The probe's name has no line; another user's `host` line admits plaintext. PostgreSQL
+        # 12+ still ends the refusal in "no encryption": it describes the connection, not why.
+        (
+            HBA_APP_ONLY,
+            False,
+            "INCONCLUSIVE",
+            2,
+            "refused in plaintext by pg_hba.conf: no pg_hba.conf entry for host "
+            '"127.0.0.1", user "rds_force_ssl_probe", database "postgres", no encryption '
+            "(SQLSTATE 28000); and the server offers no TLS at all (it answered the SSLRequest "
+            "with N), so the refusal is not for want of encryption",
+        ),
+        (
+            HBA_APP_ONLY,
+            True,
+            "INCONCLUSIVE",
+            2,
+            "this identity is refused with and without TLS (no pg_hba.conf entry for host "
+            '"127.0.0.1", user "rds_force_ssl_probe", database "postgres", no encryption '
+            '(SQLSTATE 28000); over TLS: no pg_hba.conf entry for host "127.0.0.1", user '
+            '"rds_force_ssl_probe", database "postgres", SSL encryption (SQLSTATE 28000)), so the '
+            "refusal says nothing about encryption: pass the --user/--dbname your clients use",
+        ),
     ],
-    ids=["hostssl+reject", "hostssl-only", "host-scram", "host-password", "host-trust"],
+    ids=[
+        "hostssl+reject",
+        "hostssl-only",
+        "host-scram",
+        "host-password",
+        "host-trust",
+        "ssl-off+other-user-host",
+        "other-user-host",
+    ],
 )
 def test_verdict_and_no_password_reaches_the_server(
     pg: PgServer,
     capsys: pytest.CaptureFixture[str],
     hba: tuple[str, ...],
+    ssl: bool,
     verdict: str,
     code: int,
     detail: str,
 ) -> None:
-    pg.configure(hba=hba, log_min_messages="debug5")
+    pg.configure(hba=hba, ssl=ssl, log_min_messages="debug5")
     mark = pg.log_mark()
     got, report = probe(pg, capsys)
     log = pg.log_since(mark)
@@ -93,6 +135,25 @@ def test_verdict_and_no_password_reaches_the_server(
     assert (got, endpoint["verdict"], endpoint["detail"]) == (code, verdict, detail)
     assert "connection received: host=127.0.0.1" in log  # the probe did reach this server
     assert not [p for p in PASSWORD_RECEIVED if p in log], log
+
+
+def test_plaintext_for_one_user_and_tls_for_all_the_verdict_is_for_the_names_probed(
+    pg: PgServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`host all app` + `hostssl all all`: plaintext is refused for every name but `app`. No
+    credential-free probe can see a line for a name it does not send (the server's answers to
+    any other name are those of an SSL-only server, byte for byte), which is why the verdict
+    quotes the names and the README says to pass the ones your clients use. With them, the
+    plaintext line shows."""
+    pg.configure(hba=HBA_APP_PLAINTEXT, log_min_messages="debug5")
+    mark = pg.log_mark()
+    code, report = probe(pg, capsys, "--user", APP_USER, "--dbname", APP_DB)
+    assert (code, report["endpoints"][0]["verdict"]) == (1, "NOT_ENFORCED")
+    code, report = probe(pg, capsys)
+    [endpoint] = report["endpoints"]
+    assert (code, endpoint["verdict"]) == (0, "ENFORCED")
+    assert 'user "rds_force_ssl_probe", database "postgres"' in endpoint["detail"]
+    assert not [p for p in PASSWORD_RECEIVED if p in pg.log_since(mark)]
 
 
 def test_positive_control_the_log_shows_a_password_when_one_is_sent(pg: PgServer) -> None:

@@ -4,6 +4,7 @@ notices before the answer, non-PostgreSQL bytes, and the endpoint syntax and exi
 
 from __future__ import annotations
 
+import ssl
 import struct
 from collections.abc import Iterator
 
@@ -30,11 +31,18 @@ def auth(code: int, extra: bytes = b"") -> bytes:
 
 
 class FakeWire:
-    """Replays the server's bytes in the chunks given; records what the probe sent."""
+    """Replays the server's bytes in the chunks given; records what the probe sent. After
+    ``reconnect`` it replays ``again`` instead (the follow-up over TLS); ``tls_error`` makes the
+    handshake fail."""
 
-    def __init__(self, *chunks: bytes) -> None:
+    def __init__(
+        self, *chunks: bytes, again: tuple[bytes, ...] = (), tls_error: bool = False
+    ) -> None:
         self.sent: list[bytes] = []
+        self.events: list[str] = []
         self._chunks: Iterator[bytes] = iter(chunks)
+        self._again = again
+        self._tls_error = tls_error
 
     def send(self, data: bytes) -> None:
         self.sent.append(data)
@@ -42,23 +50,94 @@ class FakeWire:
     def receive(self) -> bytes:
         return next(self._chunks, b"")
 
+    def reconnect(self) -> None:
+        self.events.append(f"reconnect after {len(self.sent)} sent")
+        self._chunks = iter(self._again)
 
-def converse(*chunks: bytes) -> tuple[Outcome, FakeWire]:
-    wire = FakeWire(*chunks)
+    def start_tls(self) -> None:
+        self.events.append("tls")
+        if self._tls_error:
+            raise ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+
+
+def converse(
+    *chunks: bytes, again: tuple[bytes, ...] = (), tls_error: bool = False
+) -> tuple[Outcome, FakeWire]:
+    wire = FakeWire(*chunks, again=again, tls_error=tls_error)
     return pgwire.plaintext_probe(wire, Identity("u", "d")), wire  # type: ignore[arg-type]
 
 
 HBA = 'for host "10.0.0.9", user "u", database "d"'
+# pg_hba.conf refusals of a plaintext client: PostgreSQL 12+ and older wordings, with and
+# without a reject line. The last words describe the connection, not the reason.
+PLAINTEXT_REFUSALS = [
+    error("28000", f"pg_hba.conf rejects connection {HBA}, no encryption"),
+    error("28000", f"no pg_hba.conf entry {HBA}, no encryption"),
+    error("28000", f"no pg_hba.conf entry {HBA}, SSL off"),
+    error("28000", f"pg_hba.conf rejects connection {HBA}, SSL off"),
+    error("28000", f"no pg_hba.conf entry {HBA}"),  # a server built without SSL
+]
+TLS_OK = b"S"
+
+
+@pytest.mark.parametrize("refusal", PLAINTEXT_REFUSALS)
+@pytest.mark.parametrize(
+    ("over_tls", "verdict"),
+    [
+        # TLS makes the difference: the same start-up gets past pg_hba.conf
+        ((TLS_OK, auth(10, b"SCRAM-SHA-256\0\0")), E),
+        ((TLS_OK, auth(5, b"salt")), E),
+        ((TLS_OK, auth(0)), E),
+        ((TLS_OK, error("28P01", 'password authentication failed for user "u"')), E),
+        ((TLS_OK, error("28000", 'role "u" does not exist')), E),
+        # refused over TLS too: no line for this identity at all, encrypted or not
+        ((TLS_OK, error("28000", f"no pg_hba.conf entry {HBA}, SSL encryption")), Q),
+        ((TLS_OK, error("28000", f"pg_hba.conf rejects connection {HBA}, SSL encryption")), Q),
+        # no TLS on this server, or no clear answer over it
+        ((b"N",), Q),
+        ((b"",), Q),
+        ((b"SE",), Q),  # bytes after the S, before the handshake (CVE-2021-23222)
+        ((b"E\x00\x00\x00\x08",), Q),
+        ((TLS_OK, error("57P03", "the database system is shutting down")), Q),
+        ((TLS_OK, error("0A000", "unsupported frontend protocol 3.0")), Q),
+        ((TLS_OK, b""), Q),
+        ((TLS_OK, message("R", b"\0\0")), Q),
+    ],
+)
+def test_a_plaintext_refusal_is_proven_only_by_the_same_startup_over_tls(
+    refusal: bytes, over_tls: tuple[bytes, ...], verdict: Verdict
+) -> None:
+    outcome, wire = converse(refusal, again=over_tls)
+    assert outcome.verdict == verdict, outcome.detail
+    assert wire.events[0] == "reconnect after 1 sent"
+    assert wire.sent[1] == pgwire.SSL_REQUEST
+    if verdict == E:
+        # the identical StartupMessage, over TLS, and nothing more
+        assert wire.events == ["reconnect after 1 sent", "tls"]
+        assert wire.sent[2:] == [wire.sent[0]]
+    if over_tls[0] == b"N":
+        assert "offers no TLS" in outcome.detail
+        assert len(wire.sent) == 2
+
+
+def test_a_failed_handshake_after_a_plaintext_refusal_is_inconclusive() -> None:
+    outcome, _ = converse(PLAINTEXT_REFUSALS[1], again=(TLS_OK,), tls_error=True)
+    assert outcome.verdict == Q
+    assert outcome.detail.endswith("the TLS handshake failed: wrong version number")
+
+
+def test_refused_both_ways_says_which_names_to_pass() -> None:
+    outcome, _ = converse(
+        PLAINTEXT_REFUSALS[1],
+        again=(TLS_OK, error("28000", f"no pg_hba.conf entry {HBA}, SSL encryption")),
+    )
+    assert outcome.detail.startswith("this identity is refused with and without TLS")
+    assert outcome.detail.endswith("pass the --user/--dbname your clients use")
 
 
 @pytest.mark.parametrize(
     ("answer", "verdict"),
     [
-        # the SSL rule, PostgreSQL 12+ and older wordings, with and without a reject line
-        (error("28000", f"pg_hba.conf rejects connection {HBA}, no encryption"), E),
-        (error("28000", f"no pg_hba.conf entry {HBA}, no encryption"), E),
-        (error("28000", f"no pg_hba.conf entry {HBA}, SSL off"), E),
-        (error("28000", f"pg_hba.conf rejects connection {HBA}, SSL off"), E),
         # plaintext got past pg_hba.conf: authentication or later
         (auth(0), N),
         (auth(3), N),
@@ -72,11 +151,10 @@ HBA = 'for host "10.0.0.9", user "u", database "d"'
         (error("3D000", 'database "d" does not exist'), N),
         (error("53300", 'too many connections for role "u"'), N),
         (error("53300", "remaining connection slots are reserved for superusers"), N),
-        # turned away before the SSL rule, or an answer that does not tell
+        # turned away before pg_hba.conf, or an answer that does not tell
         (error("53300", "sorry, too many clients already"), Q),
         (error("57P03", "the database system is starting up"), Q),
         (error("57P03", "the database system is shutting down"), Q),
-        (error("28000", f"no pg_hba.conf entry {HBA}"), Q),  # a server built without SSL
         (error("0A000", "unsupported frontend protocol 3.0"), Q),
         (b"HTTP/1.1 400 Bad Request\r\n\r\n", Q),
         (message("R", b"\0\0"), Q),  # a truncated authentication request
@@ -85,18 +163,26 @@ HBA = 'for host "10.0.0.9", user "u", database "d"'
     ],
 )
 def test_first_answer_decides(answer: bytes, verdict: Verdict) -> None:
-    outcome, _ = converse(answer)
+    outcome, wire = converse(answer)
     assert outcome.verdict == verdict, outcome.detail
+    assert wire.events == []  # no follow-up: only a pg_hba.conf refusal needs one
 
 
 def test_answer_split_across_reads_and_after_a_notice() -> None:
     notice = message("N", b"SNOTICE\0Mhello\0\0")
     refusal = error("28000", f"no pg_hba.conf entry {HBA}, no encryption")
-    outcome, _ = converse(notice[:3], notice[3:] + refusal[:7], refusal[7:])
+    asked = auth(10, b"SCRAM-SHA-256\0\0")
+    outcome, _ = converse(
+        notice[:3],
+        notice[3:] + refusal[:7],
+        refusal[7:],
+        again=(TLS_OK, notice + asked[:3], asked[3:]),
+    )
     assert outcome.verdict == E
     assert outcome.evidence == {
         "sqlstate": "28000",
         "message": f"no pg_hba.conf entry {HBA}, no encryption",
+        "over_tls": "was asked for SASL (SCRAM-SHA-256)",
     }
 
 
@@ -112,10 +198,13 @@ def test_an_absurd_length_is_not_postgres() -> None:
 
 
 def test_evidence_and_details_quote_the_server() -> None:
-    outcome, _ = converse(error("28000", f"no pg_hba.conf entry {HBA}, SSL off"))
+    outcome, _ = converse(
+        error("28000", f"no pg_hba.conf entry {HBA}, SSL off"),
+        again=(TLS_OK, auth(10, b"SCRAM-SHA-256\0\0")),
+    )
     assert outcome.detail == (
-        "refused before authentication by the SSL rule: "
-        f"no pg_hba.conf entry {HBA}, SSL off (SQLSTATE 28000)"
+        f"refused in plaintext by pg_hba.conf: no pg_hba.conf entry {HBA}, SSL off "
+        "(SQLSTATE 28000); over TLS the same start-up was asked for SASL (SCRAM-SHA-256)"
     )
     outcome, _ = converse(auth(10, b"SCRAM-SHA-256\0SCRAM-SHA-256-PLUS\0\0"))
     assert outcome.detail == (

@@ -1,14 +1,18 @@
 """`probe` over a loopback fleet of 400 fake endpoints, 64 at a time: every endpoint gets its own
 verdict (no mix-ups under concurrency), results come back in the order given, a server that
-never answers costs one timeout, and nothing but a StartupMessage is ever sent."""
+never answers costs one timeout, and nothing but StartupMessages (and, after a plaintext
+refusal, an SSLRequest) is ever sent."""
 
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 
 import pytest
 
 from rds_force_ssl import cli
+from rds_force_ssl.cli import pgwire
 from rds_force_ssl.cli.probe import Target, probe_all
 from rds_force_ssl.cli.wire import Endpoint, Identity, Verdict
 from tests.cli.fakepg import fake_fleet
@@ -34,8 +38,11 @@ def test_four_hundred_endpoints_each_get_their_own_verdict() -> None:
     assert got == {port: EXPECTED[part] for port, part in fleet.parts.items()}
     silent = [r for r in results if fleet.parts[r.target.endpoint.port] == "silent"]
     assert {r.outcome.detail for r in silent} == {"connected, but no answer within 0.5 s"}
-    # Every endpoint that read a start-up got exactly one, and nobody sent a byte after it.
-    assert len(fleet.startups) == 380
+    # A plaintext start-up to each endpoint that reads one; the SSL-only ones, refused, got the
+    # same start-up again over TLS; nobody sent a byte after the server's answer.
+    assert fleet.ssl_requests == 300
+    assert len(fleet.startups) == 380 + 300
+    assert len(set(fleet.startups)) == 1
     assert all(b"password" not in s for s in fleet.startups)
     assert fleet.after_answer == []
 
@@ -57,3 +64,25 @@ def test_cli_json_over_a_fleet(capsys: pytest.CaptureFixture[str]) -> None:
     assert {tuple(sorted(e)) for e in report["endpoints"]} == {
         ("detail", "endpoint", "engine", "evidence", "resource", "verdict")
     }
+
+
+def test_the_fake_records_bytes_sent_after_its_answer_even_at_once_before_it_stops() -> None:
+    """Positive control for `after_answer == []` above: a client that answers and hangs up just
+    before the fleet stops is still caught, in plaintext and over TLS."""
+    startup = pgwire.startup_message(Identity())
+    with fake_fleet(["password", "refuse"]) as fleet:
+        plain_port, tls_port = fleet.parts
+        with socket.create_connection(("127.0.0.1", plain_port), timeout=5) as sock:
+            sock.sendall(startup)
+            assert sock.recv(1)[:1] == b"R"
+            sock.sendall(b"p-plaintext")
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as sock:
+            sock.sendall(pgwire.SSL_REQUEST)
+            assert sock.recv(1) == b"S"
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            with context.wrap_socket(sock) as tls:
+                tls.sendall(startup)
+                assert tls.recv(1) == b"R"
+                tls.sendall(b"p-tls")
+    assert sorted(fleet.after_answer) == [b"p-plaintext", b"p-tls"]

@@ -60,8 +60,9 @@ def test_ssl_only_server_passes(run_verify: Verify) -> None:
     assert run.code == 0, run.out
     assert table["plaintext refused"] == (
         "PASS",
-        "refused before authentication by the SSL rule: pg_hba.conf rejects connection for host "
-        f'"127.0.0.1", user "{APP_USER}", database "{APP_DB}", no encryption (SQLSTATE 28000)',
+        "refused in plaintext by pg_hba.conf: pg_hba.conf rejects connection for host "
+        f'"127.0.0.1", user "{APP_USER}", database "{APP_DB}", no encryption (SQLSTATE 28000); '
+        "over TLS the same start-up was asked for SASL (SCRAM-SHA-256-PLUS, SCRAM-SHA-256)",
     )
     assert table["verified TLS"][0] == "PASS"
     assert table["verified TLS"][1].startswith("TLSv1.3 TLS_AES_256_GCM_SHA384 256 bits")

@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         "probe",
         help="ask endpoints, without credentials, whether they refuse plaintext",
         description="Send each endpoint a plaintext start-up and read the first answer; never "
-        "a password. ENFORCED: refused before authentication; NOT_ENFORCED: asked for a "
+        "a password. ENFORCED: refused in plaintext, let through to authentication over TLS; "
+        "NOT_ENFORCED: asked for a "
         "password or let in; UNREACHABLE: no connection or no answer; INCONCLUSIVE: an answer "
         "that does not tell. PostgreSQL endpoints only: MySQL and MariaDB refuse a plaintext "
         "client only after checking its password, so no credential-free probe can tell; "

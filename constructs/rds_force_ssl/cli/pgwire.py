@@ -15,17 +15,28 @@ A server decides in this order, so the first answer tells how far a plaintext cl
    in at once (``trust``: AuthenticationOk);
 4. only then are the role and the database looked up.
 
-Hence: an SSL-rule refusal is ENFORCED; an authentication request, a login, or any error that
-only comes after step 2 is NOT_ENFORCED; everything else is INCONCLUSIVE, with the server's words.
+The words at the end of a ``pg_hba.conf`` refusal describe the connection that came in, not the
+reason it was refused: PostgreSQL 12 and later always add ``no encryption`` to a plaintext
+client's refusal (``SSL off`` before), also when no line names this user at all, or when the
+server has no TLS. So a refusal in plaintext is only half the proof. The other half is a second
+connection that asks for TLS (SSLRequest), completes an unverified handshake and sends the same
+StartupMessage: if the server then asks for credentials (or gets past ``pg_hba.conf`` in any other
+way), it was the encryption that made the difference.
+
+Hence: a plaintext refusal by ``pg_hba.conf`` that TLS gets past is ENFORCED; an authentication
+request, a login, or any error that only comes after step 2 is NOT_ENFORCED; a refusal with and
+without TLS, a server without TLS, and everything else is INCONCLUSIVE, with the server's words.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
 import struct
 from collections.abc import Mapping
+from typing import Any
 
-from rds_force_ssl.cli.wire import Identity, Outcome, Verdict, Wire
+from rds_force_ssl.cli.wire import Identity, Outcome, Verdict, Wire, tls_error_text
 
 PROTOCOL_3_0 = 3 << 16
 MAX_MESSAGE = 64 * 1024  # an ErrorResponse or AuthenticationRequest is far smaller
@@ -52,23 +63,25 @@ AUTH_REQUESTS = {
     AUTH_SASL: "SASL",
 }
 
-# The SSL rule refusing a plaintext client, with or without an explicit `hostnossl ... reject`.
-SSL_RULE = re.compile(
-    r"(no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host .*(no encryption|SSL off)"
-)
-# Errors a server raises only once a plaintext client has passed pg_hba.conf: authentication
+# pg_hba.conf turning a client away, with or without an explicit `reject` line. The words after
+# the database name ("no encryption", "SSL off", "SSL encryption") describe the connection, not the
+# reason (src/backend/libpq/auth.c, ClientAuthentication).
+HBA_REFUSAL = re.compile(r"(no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host ")
+# Errors a server raises only once a client has passed pg_hba.conf: authentication
 # failures (ident, ldap, radius, password), and role or database look-ups (step 4 above).
-PAST_SSL_RULE = re.compile(
+PAST_HBA = re.compile(
     r"authentication failed|does not exist|not permitted to log in|"
     r"too many connections for (role|database)|remaining connection slots are reserved",
     re.IGNORECASE,
 )
 # SQLSTATEs that come before pg_hba.conf is read (step 1): the server is not taking anyone now.
-BEFORE_SSL_RULE = {
-    "53300": "the server is full and turned every client away before its SSL rule",
+BEFORE_HBA = {
+    "53300": "the server is full and turned every client away before reading pg_hba.conf",
     "57P03": "the server is not accepting connections now",
 }
 INVALID_AUTHORIZATION = "28000"
+# https://www.postgresql.org/docs/current/protocol-message-formats.html (SSLRequest)
+SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 
 
 def startup_message(who: Identity) -> bytes:
@@ -98,31 +111,30 @@ def hex_preview(data: bytes) -> str:
     return " ".join(f"{b:02x}" for b in data[:8])
 
 
+def quoted(fields: Mapping[str, str]) -> str:
+    code, message = fields.get("C", ""), fields.get("M", "")
+    return f"{message} (SQLSTATE {code})" if code else message
+
+
+def is_hba_refusal(fields: Mapping[str, str]) -> bool:
+    return bool(HBA_REFUSAL.search(fields.get("M", ""))) and fields.get("C", "") in (
+        "",
+        INVALID_AUTHORIZATION,
+    )
+
+
 def classify_error(fields: Mapping[str, str]) -> Outcome:
-    """The first answer was an ErrorResponse: which step of the start-up produced it?"""
+    """The plaintext start-up's first answer was an ErrorResponse other than a pg_hba.conf
+    refusal (which ``plaintext_probe`` follows up over TLS): which step produced it?"""
     code = fields.get("C", "")
-    message = fields.get("M", "")
-    said = f"{message} (SQLSTATE {code})" if code else message
-    evidence = {"sqlstate": code or None, "message": message}
-    if SSL_RULE.search(message) and code in ("", INVALID_AUTHORIZATION):
-        return Outcome(
-            Verdict.ENFORCED, f"refused before authentication by the SSL rule: {said}", evidence
-        )
-    if code in BEFORE_SSL_RULE and not PAST_SSL_RULE.search(message):
-        return Outcome(
-            Verdict.INCONCLUSIVE, f"{BEFORE_SSL_RULE[code]}; try again: {said}", evidence
-        )
-    if PAST_SSL_RULE.search(message):
+    said = quoted(fields)
+    evidence = {"sqlstate": code or None, "message": fields.get("M", "")}
+    if code in BEFORE_HBA and not PAST_HBA.search(said):
+        return Outcome(Verdict.INCONCLUSIVE, f"{BEFORE_HBA[code]}; try again: {said}", evidence)
+    if PAST_HBA.search(said):
         return Outcome(
             Verdict.NOT_ENFORCED,
             f"a plaintext client got past pg_hba.conf to authentication or later: {said}",
-            evidence,
-        )
-    if code == INVALID_AUTHORIZATION and "pg_hba.conf" in message:
-        # e.g. a server built without SSL: no line for this user at all, encrypted or not.
-        return Outcome(
-            Verdict.INCONCLUSIVE,
-            f"refused by pg_hba.conf, but not for want of encryption: {said}",
             evidence,
         )
     return Outcome(
@@ -132,25 +144,87 @@ def classify_error(fields: Mapping[str, str]) -> Outcome:
     )
 
 
-def classify_authentication(body: bytes) -> Outcome:
-    """The first answer was an AuthenticationRequest: plaintext reached step 3."""
+def requested(body: bytes) -> str | None:
+    """What an AuthenticationRequest asks for ("" for AuthenticationOk); None if truncated."""
     if len(body) < 4:
-        return Outcome(Verdict.INCONCLUSIVE, "a truncated authentication request")
+        return None
     (code,) = struct.unpack("!i", body[:4])
     if code == AUTH_OK:
+        return ""
+    if code == AUTH_SASL:
+        mechanisms = [m.decode(errors="replace") for m in body[4:].split(b"\0") if m]
+        return f"SASL ({', '.join(mechanisms)})"
+    return AUTH_REQUESTS.get(code, f"authentication method {code}")
+
+
+def classify_authentication(body: bytes) -> Outcome:
+    """The first answer was an AuthenticationRequest: plaintext reached step 3."""
+    asked = requested(body)
+    if asked is None:
+        return Outcome(Verdict.INCONCLUSIVE, "a truncated authentication request")
+    if not asked:
         return Outcome(
             Verdict.NOT_ENFORCED,
             "a plaintext client was let in without any password (trust)",
             {"auth_request": "ok"},
         )
-    asked = AUTH_REQUESTS.get(code, f"authentication method {code}")
-    if code == AUTH_SASL:
-        mechanisms = [m.decode(errors="replace") for m in body[4:].split(b"\0") if m]
-        asked = f"SASL ({', '.join(mechanisms)})"
     return Outcome(
         Verdict.NOT_ENFORCED,
         f"a plaintext client was asked for {asked}; the probe closed without answering",
         {"auth_request": asked},
+    )
+
+
+def classify_over_tls(
+    answer: tuple[int, bytes] | Outcome, *, refusal: str, evidence: Mapping[str, Any]
+) -> Outcome:
+    """The same start-up, sent over TLS after pg_hba.conf refused it in plaintext: did TLS make
+    the difference?"""
+    refused = f"refused in plaintext by pg_hba.conf: {refusal}"
+    if isinstance(answer, Outcome):
+        return Outcome(Verdict.INCONCLUSIVE, f"{refused}; over TLS: {answer.detail}", evidence)
+    kind, body = answer
+    if kind == AUTHENTICATION:
+        asked = requested(body)
+        if asked is None:
+            return Outcome(
+                Verdict.INCONCLUSIVE,
+                f"{refused}; over TLS: a truncated authentication request",
+                evidence,
+            )
+        over_tls = f"was asked for {asked}" if asked else "was let in (trust)"
+        return Outcome(
+            Verdict.ENFORCED,
+            f"{refused}; over TLS the same start-up {over_tls}",
+            {**evidence, "over_tls": over_tls},
+        )
+    fields = error_fields(body)
+    said = quoted(fields)
+    evidence = {**evidence, "over_tls": said}
+    if is_hba_refusal(fields):
+        return Outcome(
+            Verdict.INCONCLUSIVE,
+            f"this identity is refused with and without TLS ({refusal}; over TLS: {said}), so "
+            "the refusal says nothing about encryption: pass the --user/--dbname your clients "
+            "use",
+            evidence,
+        )
+    if PAST_HBA.search(said):
+        return Outcome(
+            Verdict.ENFORCED,
+            f"{refused}; over TLS the same start-up got past pg_hba.conf: {said}",
+            evidence,
+        )
+    if fields.get("C", "") in BEFORE_HBA:
+        return Outcome(
+            Verdict.INCONCLUSIVE,
+            f"{refused}; over TLS: {BEFORE_HBA[fields['C']]}; try again: {said}",
+            evidence,
+        )
+    return Outcome(
+        Verdict.INCONCLUSIVE,
+        f"{refused}; over TLS, an error that does not tell: {said}",
+        evidence,
     )
 
 
@@ -181,9 +255,9 @@ def not_postgres(data: bytes) -> Outcome:
     )
 
 
-def plaintext_probe(wire: Wire, who: Identity) -> Outcome:
-    """Send the plaintext StartupMessage and classify the first answer that decides."""
-    wire.send(startup_message(who))
+def first_answer(wire: Wire) -> tuple[int, bytes] | Outcome:
+    """The first ErrorResponse or AuthenticationRequest, past notices and a protocol
+    negotiation; an Outcome when there is none."""
     buffer = bytearray()
     for _ in range(MAX_MESSAGES):
         message = read_message(wire, buffer)
@@ -195,10 +269,74 @@ def plaintext_probe(wire: Wire, who: Identity) -> Outcome:
             return Outcome(
                 Verdict.UNREACHABLE, "the server closed the connection without answering"
             )
-        kind, body = message
-        if kind == ERROR_RESPONSE:
-            return classify_error(error_fields(body))
-        if kind == AUTHENTICATION:
-            return classify_authentication(body)
+        if message[0] in (ERROR_RESPONSE, AUTHENTICATION):
+            return message
         # A NoticeResponse or NegotiateProtocolVersion decides nothing: read on.
     return Outcome(Verdict.INCONCLUSIVE, f"no deciding answer in {MAX_MESSAGES} messages")
+
+
+def follow_up_over_tls(wire: Wire, who: Identity, *, refusal: Mapping[str, str]) -> Outcome:
+    """pg_hba.conf refused the plaintext start-up: send the same one over TLS."""
+    said = quoted(refusal)
+    evidence = {"sqlstate": refusal.get("C") or None, "message": refusal.get("M", "")}
+    refused = f"refused in plaintext by pg_hba.conf: {said}"
+    try:
+        wire.reconnect()
+        wire.send(SSL_REQUEST)
+        reply = wire.receive()
+        if reply == b"N":
+            return Outcome(
+                Verdict.INCONCLUSIVE,
+                f"{refused}; and the server offers no TLS at all (it answered the SSLRequest "
+                "with N), so the refusal is not for want of encryption",
+                {**evidence, "over_tls": "no TLS"},
+            )
+        if not reply:
+            return Outcome(
+                Verdict.INCONCLUSIVE,
+                f"{refused}; the server hung up when asked for TLS",
+                evidence,
+            )
+        if reply != b"S":
+            # One byte and nothing more: anything else is not a PostgreSQL server's answer
+            # (a server must not send data before the handshake, CVE-2021-23222).
+            return Outcome(
+                Verdict.INCONCLUSIVE,
+                f"{refused}; the answer to the SSLRequest is not PostgreSQL's (first bytes, "
+                f"hex: {hex_preview(reply)})",
+                evidence,
+            )
+        wire.start_tls()
+        wire.send(startup_message(who))
+        answer = first_answer(wire)
+    except TimeoutError:
+        return Outcome(Verdict.INCONCLUSIVE, f"{refused}; no answer over TLS in time", evidence)
+    except ssl.SSLError as err:
+        return Outcome(
+            Verdict.INCONCLUSIVE,
+            f"{refused}; the TLS handshake failed: {tls_error_text(err)}",
+            evidence,
+        )
+    except OSError as err:
+        return Outcome(
+            Verdict.INCONCLUSIVE,
+            f"{refused}; the connection over TLS failed: {err.strerror or err}",
+            evidence,
+        )
+    return classify_over_tls(answer, refusal=said, evidence=evidence)
+
+
+def plaintext_probe(wire: Wire, who: Identity) -> Outcome:
+    """Send the plaintext StartupMessage and classify the first answer that decides; a
+    pg_hba.conf refusal is followed up over TLS."""
+    wire.send(startup_message(who))
+    answer = first_answer(wire)
+    if isinstance(answer, Outcome):
+        return answer
+    kind, body = answer
+    if kind == AUTHENTICATION:
+        return classify_authentication(body)
+    fields = error_fields(body)
+    if is_hba_refusal(fields):
+        return follow_up_over_tls(wire, who, refusal=fields)
+    return classify_error(fields)

@@ -1,8 +1,9 @@
 """``rds-force-ssl probe``: does each endpoint refuse a plaintext client before authentication?
 
 No credentials are involved: the probe sends a plaintext start-up (no SSLRequest), reads the
-first answer and closes. A server that enforces SSL refuses it before authentication; one that
-does not asks for a password (which is never sent) or lets the client in. See ``pgwire.py`` for
+first answer and closes. A server that enforces SSL refuses it before authentication, and lets
+the same start-up over TLS through to authentication (the probe checks both); one that does not
+asks for a password (which is never sent) or lets the client in. See ``pgwire.py`` for
 how each PostgreSQL answer is read, and ``wire.Verdict`` for the four verdicts.
 
 Endpoints are probed concurrently, at most ``concurrency`` at a time, each within ``timeout``.

@@ -35,7 +35,14 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rds_force_ssl.cli import errors, libpq
-from rds_force_ssl.cli.wire import Endpoint, Identity, Outcome, Verdict, probe_endpoint
+from rds_force_ssl.cli.wire import (
+    Endpoint,
+    Identity,
+    Outcome,
+    Verdict,
+    probe_endpoint,
+    tls_error_text,
+)
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -639,12 +646,6 @@ def probe_floor(
     except OSError as err:
         return f"{NETWORK}{err.strerror or err}"
     return None
-
-
-def tls_error_text(err: ssl.SSLError) -> str:
-    """OpenSSL's words and reason code, without the "[SSL: ...] ... (_ssl.c:NNN)" wrapping."""
-    text = re.sub(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(err.args[-1]))
-    return f"{text} ({err.reason})" if err.reason else text
 
 
 def load_bundle(path: str | None) -> list[x509.Certificate] | None:

@@ -6,7 +6,9 @@ network failures into UNREACHABLE, and closes the socket the moment a verdict is
 
 from __future__ import annotations
 
+import re
 import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ PROBE_USER = "rds_force_ssl_probe"
 
 
 class Verdict(StrEnum):
-    ENFORCED = "ENFORCED"  # refused before authentication, for want of encryption
+    ENFORCED = "ENFORCED"  # refused in plaintext before authentication, admitted over TLS
     NOT_ENFORCED = "NOT_ENFORCED"  # a plaintext client reached authentication or got in
     UNREACHABLE = "UNREACHABLE"  # no TCP connection, or no answer at all
     INCONCLUSIVE = "INCONCLUSIVE"  # an answer that does not say either way
@@ -68,11 +70,17 @@ def parse_endpoint(text: str, *, default_port: int) -> Endpoint:
 
 
 class Wire:
-    """A connected socket whose every read and write share the probe's one deadline."""
+    """A connection whose every connect, read and write share the probe's one deadline.
 
-    def __init__(self, sock: socket.socket, *, deadline: float) -> None:
+    ``reconnect`` opens a new connection to the very address the first one reached (no second
+    name look-up: a round-robin name could lead elsewhere); ``start_tls`` turns the connection
+    into TLS without verifying the server, which is enough to see how the server treats the same
+    client over TLS (nothing secret is ever sent)."""
+
+    def __init__(self, sock: socket.socket, *, deadline: float, server_name: str) -> None:
         self._sock = sock
         self._deadline = deadline
+        self._server_name = server_name
 
     def _arm(self) -> None:
         left = self._deadline - time.monotonic()
@@ -88,6 +96,31 @@ class Wire:
         """Some bytes, or b"" once the server has closed the connection."""
         self._arm()
         return self._sock.recv(4096)
+
+    def reconnect(self) -> None:
+        peer = self._sock.getpeername()
+        fresh = socket.socket(self._sock.family, socket.SOCK_STREAM)
+        self.close()
+        self._sock = fresh
+        self._arm()
+        fresh.connect(peer)
+
+    def start_tls(self) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        self._arm()
+        self._sock = context.wrap_socket(self._sock, server_hostname=self._server_name)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def tls_error_text(err: ssl.SSLError) -> str:
+    """OpenSSL's words and reason code, without the "[SSL: ...] ... (_ssl.c:NNN)" wrapping."""
+    text = re.sub(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(err.args[-1]))
+    reason = getattr(err, "reason", None)
+    return f"{text} ({reason})" if reason else text
 
 
 Conversation = Callable[[Wire, Identity], Outcome]
@@ -109,12 +142,14 @@ def probe_endpoint(
         return Outcome(Verdict.UNREACHABLE, f"no TCP connection within {timeout:g} s")
     except OSError as err:
         return Outcome(Verdict.UNREACHABLE, f"could not connect: {err.strerror or err}")
-    with sock:
-        try:
-            return converse(Wire(sock, deadline=deadline), who)
-        except TimeoutError:
-            return Outcome(Verdict.UNREACHABLE, f"connected, but no answer within {timeout:g} s")
-        except ConnectionResetError:
-            return Outcome(Verdict.UNREACHABLE, "the connection was reset before any answer")
-        except OSError as err:
-            return Outcome(Verdict.UNREACHABLE, f"the connection failed: {err.strerror or err}")
+    wire = Wire(sock, deadline=deadline, server_name=endpoint.host)
+    try:
+        return converse(wire, who)
+    except TimeoutError:
+        return Outcome(Verdict.UNREACHABLE, f"connected, but no answer within {timeout:g} s")
+    except ConnectionResetError:
+        return Outcome(Verdict.UNREACHABLE, "the connection was reset before any answer")
+    except OSError as err:
+        return Outcome(Verdict.UNREACHABLE, f"the connection failed: {err.strerror or err}")
+    finally:
+        wire.close()
