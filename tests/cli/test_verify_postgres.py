@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 import trustme
 
@@ -27,6 +28,7 @@ from tests.cli.pgserver import (
     HBA_HOST,
     HBA_PLAINTEXT_PASSWORD,
     HBA_SSL_ONLY,
+    HBA_SSL_ONLY_LOCAL_PASSWORD,
     HBA_SSL_ONLY_NO_REJECT,
     HBA_SSL_PASSWORD,
     HOST,
@@ -141,6 +143,63 @@ def test_cleartext_password_auth_receives_no_password_in_plaintext(
     received = backends_that_received_a_password(log)
     assert received, log  # the logging is on: the TLS login shows
     assert received <= tls_backends(log), log
+
+
+@pytest.mark.parametrize("form", ["socket directory", "empty, with PGHOST", "host list"])
+def test_a_host_libpq_would_read_as_a_socket_gets_no_password(
+    pg: PgServer, run_verify: Verify, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    """libpq ignores sslmode on a Unix-domain socket: a --host naming one (or an empty one that
+    falls back to PGHOST, or a list that starts with one) would get the password in the clear
+    from a server whose TCP side is SSL-only. It is a usage error before any connection."""
+    pg.configure(hba=HBA_SSL_ONLY_LOCAL_PASSWORD, log_min_messages="debug5")
+    socket_dir = str(pg.socket_dir)
+    host = {
+        "socket directory": socket_dir,
+        "empty, with PGHOST": "",
+        "host list": f"{socket_dir},{HOST}",
+    }[form]
+    monkeypatch.setenv("PGHOST", socket_dir)
+    mark = pg.log_mark()
+    run = run_verify(host=host)
+    log = pg.log_since(mark)
+    assert run.code == 2
+    assert run.err.startswith(f"rds-force-ssl: --host {host!r} ")
+    assert not [p for p in PASSWORD_RECEIVED if p in log], log
+    assert "connection received" not in log  # nothing was even attempted
+
+
+def test_the_socket_line_does_take_a_password(pg: PgServer) -> None:
+    """Positive control for the test above: a client that does use the socket sends one."""
+    pg.configure(hba=HBA_SSL_ONLY_LOCAL_PASSWORD, log_min_messages="debug5")
+    mark = pg.log_mark()
+    with psycopg.connect(
+        host=str(pg.socket_dir),
+        port=pg.port,
+        user=APP_USER,
+        dbname=APP_DB,
+        password=pg.app_password,
+        sslmode="verify-full",  # ignored on a socket: that is the danger
+        sslrootcert=str(pg.ca_file),
+    ):
+        pass
+    assert "received password packet" in pg.log_since(mark)
+
+
+def test_every_connection_dials_the_address_resolved_once(
+    pg: PgServer, run_verify: Verify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`localhost` resolves to ::1 and 127.0.0.1; the server listens on the second only. verify
+    picks the address that answers and hands it to libpq as hostaddr, so PGHOSTADDR (here an
+    address where nothing listens) cannot send the login elsewhere; the certificate is still
+    checked against the name."""
+    monkeypatch.setenv("PGHOSTADDR", "127.0.0.99")
+    run = run_verify("--json")
+    report = json.loads(run.out)
+    assert (run.code, report["verdict"]) == (0, "ENFORCED"), run.out
+    assert report["target"]["host"] == HOST
+    assert report["target"]["address"] == ADDRESS
+    assert report["findings"][2]["details"]["checked"] == ["chain and host name by libpq"]
 
 
 def test_wrong_ca_is_not_verified(run_verify: Verify, tmp_path: Path) -> None:

@@ -348,6 +348,54 @@ def test_usage_errors_exit_2(
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "message"),
+    [
+        ("", "5432", "is empty: libpq would connect wherever PGHOST"),
+        ("  ", "5432", "is empty"),
+        ("/var/run/postgresql", "5432", "names a Unix-domain socket"),
+        ("@abstract", "5432", "names a Unix-domain socket"),
+        ("db.example.com,/tmp", "5432", "is a list of hosts"),
+        ("a..b", "5432", "is not a valid host name"),
+        ("db.example.com", "70000", "--port 70000 is not a TCP port"),
+        ("db.example.com", "0", "--port 0 is not a TCP port"),
+    ],
+)
+def test_hosts_and_ports_libpq_would_misread_are_usage_errors_before_any_password(
+    host: str,
+    port: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    # No password anywhere: reaching the prompt would be an error of its own.
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    argv = ["verify", "--host", host, "--port", port, "--user", "u", "--sslrootcert", str(ca)]
+    assert cli.main([*argv, "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["error"]["code"] == "usage"
+    assert message in report["error"]["message"]
+
+
+def test_a_name_that_does_not_resolve_is_an_error_before_any_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    code = cli.main(
+        ["verify", "--host", "no-such-host.invalid", "--user", "u", "--sslrootcert", str(ca)]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rds-force-ssl: --host no-such-host.invalid: the name does not resolve")
     assert "\n  fix: " in err
 
 
@@ -455,6 +503,6 @@ def test_no_password_and_no_terminal_is_a_usage_error(
     trustme.CA().cert_pem.write_to_path(str(ca))
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-    code = cli.main(["verify", "--host", "h", "--user", "u", "--sslrootcert", str(ca)])
+    code = cli.main(["verify", "--host", "127.0.0.1", "--user", "u", "--sslrootcert", str(ca)])
     assert code == 2
     assert "PGPASSWORD is not set and stdin is not a terminal" in capsys.readouterr().err

@@ -361,8 +361,12 @@ def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
             "--allow-unverified-password only applies to --sslmode verify-ca or require",
             fix="drop it: verify-full verifies the server before the password is sent",
         )
+    verify.check_host(args.host)
+    if args.port is not None and not 0 < args.port < 65536:
+        raise CliError("usage", f"--port {args.port} is not a TCP port", fix="pass 1 to 65535")
     if args.sslrootcert:
         verify.check_sslrootcert(args.sslrootcert)
+    address = None
     if mysql:
         from rds_force_ssl.cli import verify_mysql
 
@@ -371,6 +375,8 @@ def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
     else:
         verify.require_drivers()
         run = verify.run_verify
+        # PyMySQL checks the certificate against the name it dials, so only libpq gets this.
+        address = verify.resolve(args.host, args.port or port)
     password = _password(args)
     target = verify.Target(
         host=args.host,
@@ -381,6 +387,7 @@ def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
         sslrootcert=args.sslrootcert,
         allow_unverified_password=args.allow_unverified_password,
         engine=args.engine,
+        address=address,
     )
     findings = run(
         target, password=password, check_floor=args.check_tls_floor, now=datetime.now(UTC)
@@ -405,6 +412,7 @@ def _verify_json(
             "dbname": target.dbname,
             "user": target.user,
             "sslmode": target.sslmode,
+            "address": target.address,
         },
         "findings": [
             {

@@ -106,11 +106,21 @@ class Target:
     # Only with sslmode verify-ca/require: send the password without SCRAM channel binding.
     allow_unverified_password: bool = False
     engine: str = "postgresql"  # or "mysql" (MySQL, MariaDB, Aurora MySQL)
+    # The address ``host`` resolved to (``resolve``): every connection dials it, none looks the
+    # name up again. None where the name itself is dialled (MySQL, and tests).
+    address: str | None = None
+
+    @property
+    def dial(self) -> str:
+        return self.address or self.host
 
     def params(self, **extra: Any) -> dict[str, Any]:
         """libpq parameters for this target; never reads PG* defaults for what matters here."""
         params: dict[str, Any] = {
+            # host is what the certificate must name; hostaddr is where libpq connects, so
+            # that PGHOSTADDR, a service file or a second DNS answer cannot send it elsewhere.
             "host": self.host,
+            **({"hostaddr": self.address} if self.address else {}),
             "port": self.port,
             "dbname": self.dbname,
             "user": self.user,
@@ -480,6 +490,53 @@ def check_sslrootcert(path: str) -> None:
         )
 
 
+def check_host(host: str) -> None:
+    """A usage error unless ``host`` is one TCP host name or address. libpq reads anything else
+    its own way, and over a Unix-domain socket it ignores sslmode: the password would go in the
+    clear (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-HOST)."""
+    why = None
+    if not host.strip():
+        why = "is empty: libpq would connect wherever PGHOST or its default socket says"
+    elif host.startswith(("/", "@")):
+        why = "names a Unix-domain socket, where libpq does not apply sslmode"
+    elif "," in host:
+        why = "is a list of hosts, which libpq tries one after another"
+    if why:
+        raise errors.CliError(
+            "usage",
+            f"--host {host!r} {why}",
+            fix="pass one endpoint host name, as its certificate names it",
+        )
+
+
+def resolve(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S) -> str:
+    """The one address every connection of the run dials: the first that ``host`` resolves to,
+    or, when it resolves to several (IPv6 and IPv4, round-robin), the first of them, in the
+    resolver's order, that accepts a TCP connection."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as err:
+        raise errors.CliError(
+            "usage", f"--host {host!r} is not a valid host name ({err})", fix="check the name"
+        ) from err
+    except socket.gaierror as err:
+        raise errors.CliError(
+            "unresolved-host",
+            f"--host {host}: the name does not resolve: {err.strerror}",
+            fix="check the name, and run where the endpoint's DNS name resolves (inside the VPC)",
+        ) from err
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    if len(addresses) == 1:
+        return addresses[0]
+    for address in addresses:
+        try:
+            socket.create_connection((address, port), timeout=timeout).close()
+        except OSError:
+            continue
+        return address
+    return addresses[0]  # none answers: the checks report it
+
+
 def default_root_cert() -> str | None:
     """The CA file libpq reads when no sslrootcert is given, if there is one
     (https://www.postgresql.org/docs/current/libpq-ssl.html#LIBQ-SSL-CERTIFICATES)."""
@@ -521,7 +578,7 @@ def probe_plaintext(target: Target) -> Outcome:
     converse = ENGINES["postgresql"].plaintext_probe
     assert converse is not None
     return probe_endpoint(
-        Endpoint(target.host, target.port),
+        Endpoint(target.dial, target.port),
         converse,
         who=Identity(target.user, target.dbname, APPLICATION_NAME),
         timeout=CONNECT_TIMEOUT_S,
@@ -596,14 +653,17 @@ def check_tls(target: Target, *, password: str) -> tuple[Finding, ServerView | N
     return tls_finding(view, target=target), view
 
 
-def _tls_handshake(host: str, port: int, context: ssl.SSLContext) -> bytes | None:
-    """SSLRequest, then a TLS handshake; the server's certificate (DER). Nothing else is sent."""
+def _tls_handshake(
+    host: str, port: int, context: ssl.SSLContext, *, server_name: str | None = None
+) -> bytes | None:
+    """SSLRequest, then a TLS handshake with ``host`` (naming ``server_name`` in it, if given);
+    the server's certificate (DER). Nothing else is sent."""
     with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as sock:
         sock.sendall(SSL_REQUEST)
         answer = sock.recv(1)
         if not answer or answer[0] != SSL_ACCEPTED:
             raise ConnectionError("the server declined TLS (it answered the SSLRequest with no)")
-        with context.wrap_socket(sock, server_hostname=host) as tls:
+        with context.wrap_socket(sock, server_hostname=server_name or host) as tls:
             return tls.getpeercert(binary_form=True)
 
 
@@ -614,10 +674,10 @@ def unverified_context() -> ssl.SSLContext:
     return context
 
 
-def fetch_certificate(host: str, port: int) -> bytes:
+def fetch_certificate(host: str, port: int, *, server_name: str | None = None) -> bytes:
     """The certificate the server presents, without verifying it: the point is to show what is
     presented even when verification fails."""
-    der = _tls_handshake(host, port, unverified_context())
+    der = _tls_handshake(host, port, unverified_context(), server_name=server_name)
     if not der:
         raise ConnectionError("the server presented no certificate")
     return der
@@ -682,7 +742,7 @@ def run_verify(target: Target, *, password: str, check_floor: bool, now: datetim
     imported while they wait on the network."""
     tls_job = Job(lambda: check_tls(target, password=password))
     plaintext_job = Job(lambda: probe_plaintext(target))
-    cert_job = Job(lambda: fetch_certificate(target.host, target.port))
+    cert_job = Job(lambda: fetch_certificate(target.dial, target.port, server_name=target.host))
     try:
         bundle = load_bundle(target.sslrootcert)
     except ImportError as err:
@@ -704,6 +764,6 @@ def run_verify(target: Target, *, password: str, check_floor: bool, now: datetim
     if check_floor:
         floor = view.floor if view else None
         below = version_below(floor)
-        error = probe_floor(target.host, target.port, below=below) if below else None
+        error = probe_floor(target.dial, target.port, below=below) if below else None
         findings.append(classify_floor(error, floor=floor, below=below))
     return findings
