@@ -21,6 +21,7 @@ documented pair (enforce, then audit proves it).
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -30,7 +31,7 @@ from constructs import Construct, IConstruct
 
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import rules, tree
-from rds_force_ssl.database import CANDIDATES, Database, Proxy, database_of, proxy_of
+from rds_force_ssl.database import CANDIDATES, Database, Proxy, database_of, known, proxy_of
 from rds_force_ssl.force_ssl import (
     DatabaseConstruct,
     ForceSsl,
@@ -64,7 +65,7 @@ def exempt(database: IConstruct, *, reason: str) -> None:
             f"{database.node.path}: an exemption needs a reason, e.g. exempt(db, "
             "reason='legacy client without TLS until Q3; ticket DB-123')"
         )
-    database.node.add_metadata(EXEMPT, reason.strip())
+    tree.node_of(database).add_metadata(EXEMPT, reason.strip())
     _EXEMPT[tree.ref(database)] = reason.strip()
 
 
@@ -190,23 +191,21 @@ class SslBaseline:
             # Protected by the user's own ForceSsl: still check what it says now.
             self._audit(node, db)
             return
-        tree_node = node.node
+        tree_node = tree.node_of(node)
         scope = tree_node.scope
         assert isinstance(scope, Construct)
-        guard_id = f"{tree_node.id}ForceSsl"
+        node_id = tree_node.id
+        tree.child_path(scope, node_id, node)  # the database's path, for messages and verdicts
+        guard_id = f"{node_id}ForceSsl"
         taken = 1
-        scope_node = scope.node
+        scope_node = tree.node_of(scope)
         while scope_node.try_find_child(guard_id) is not None:
             taken += 1
-            guard_id = f"{tree_node.id}ForceSsl{taken}"
+            guard_id = f"{node_id}ForceSsl{taken}"
         options, skipped = self._options_for(db)
         try:
-            ForceSsl(
-                scope,
-                guard_id,
-                database=cast(DatabaseConstruct, node),
-                **options,
-            )
+            with known(db) if db is not None else nullcontext():
+                ForceSsl(scope, guard_id, database=cast(DatabaseConstruct, node), **options)
         except ForceSslError as err:
             for problem in err.problems:
                 cdk.Annotations.of(node).add_error(_message(problem))
@@ -271,7 +270,7 @@ class SslBaseline:
         # One verdict per database in the assembly: with enforce and audit both applied, the
         # audit runs last and sees the result, so only it writes.
         if self.mode == "audit" or not (_CREATED["audit"] and _baselines(node, "audit")):
-            node.node.add_metadata(COMPLIANCE, compliance)
+            tree.node_of(node).add_metadata(COMPLIANCE, compliance)
         self.verdicts.append(Verdict(tree.path_of(node), compliance, detail))
 
 

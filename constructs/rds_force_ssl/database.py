@@ -10,6 +10,8 @@ cluster members declared in the app.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,6 +26,7 @@ from rds_force_ssl.handlers import engines
 _FAMILY = re.compile(r"^([a-z-]+?)-?(\d+(?:\.\d+)?)$")  # postgres16, aurora-mysql8.0
 # Aurora Serverless v1 L2s: clusters in engine mode "serverless".
 V1_CLUSTERS = (rds.ServerlessCluster, rds.ServerlessClusterFromSnapshot)
+_KNOWN: dict[str, Database] = {}  # see known()
 # Every class database_of() and proxy_of() look at: for anything else both return None, which a
 # caller that sees every construct (the baseline's Aspect) can tell without a round trip to jsii.
 CANDIDATES = (
@@ -112,28 +115,42 @@ class Database:
         )
 
 
+@contextmanager
+def known(db: Database) -> Iterator[None]:
+    """Within the block, database_of(db.construct) is ``db`` without reading it again: for the
+    baseline, which has just read it, and then adds a ForceSsl that would read it again."""
+    key = tree.ref(db.construct)
+    _KNOWN[key] = db
+    try:
+        yield
+    finally:
+        _KNOWN.pop(key, None)
+
+
 def database_of(node: IConstruct) -> Database | None:
     """The database ``node`` declares, or None if it declares none (or is part of another one:
     the L1 under an L2, or an Aurora cluster member)."""
+    if _KNOWN and tree.ref(node) in _KNOWN:
+        return _KNOWN[tree.ref(node)]
     # An L2 writes its engine's type and full version into its L1 (aws-rds instance.ts and
     # cluster.ts), so the L1's two strings are read first: two round trips instead of four.
     if isinstance(node, V1_CLUSTERS):
-        cfn = node.node.default_child
+        cfn = tree.node_of(node).default_child
         if not isinstance(cfn, rds.CfnDBCluster):
             return None
         engine, version = _engine_and_version(cfn.engine, cfn.engine_version)
         return Database(node, cfn, engine, version, serverless_v1=True)
     if isinstance(node, rds.DatabaseClusterBase):  # DatabaseCluster and ...FromSnapshot
-        cfn = node.node.default_child
+        cfn = tree.node_of(node).default_child
         if not isinstance(cfn, rds.CfnDBCluster):
             return None
         engine, version = _engine_and_version(cfn.engine, cfn.engine_version)
         if engine is None:
             engine, version = _from_engine(node.engine)
-        members = [c for c in node.node.find_all() if isinstance(c, rds.CfnDBInstance)]
+        members = [c for c in tree.node_of(node).find_all() if isinstance(c, rds.CfnDBInstance)]
         return Database(node, cfn, engine, version, members)
     if isinstance(node, rds.DatabaseInstanceBase):
-        cfn = node.node.default_child
+        cfn = tree.node_of(node).default_child
         if not isinstance(cfn, rds.CfnDBInstance):
             return None  # imported: nothing in this app to change
         engine, version = _engine_and_version(cfn.engine, cfn.engine_version)
@@ -165,13 +182,13 @@ class Proxy:
 
     @property
     def path(self) -> str:
-        return self.construct.node.path
+        return tree.path_of(self.construct)
 
 
 def proxy_of(node: IConstruct) -> Proxy | None:
     """The proxy ``node`` declares (None for anything else, and for the L1 under an L2)."""
     if isinstance(node, rds.DatabaseProxy):
-        cfn = node.node.default_child
+        cfn = tree.node_of(node).default_child
         return Proxy(node, cfn) if isinstance(cfn, rds.CfnDBProxy) else None
     if isinstance(node, rds.CfnDBProxy) and not _owned_by_l2(node):
         return Proxy(node, node)

@@ -199,7 +199,7 @@ class ForceSsl(Construct):
             # caller that catches the error is left with the app it had.
             scope.node.try_remove_child(construct_id)
             raise ForceSslError(problems)
-        database.node.add_metadata(PROTECTED_BY, self._path)
+        tree.node_of(database).add_metadata(PROTECTED_BY, self._path)
         _PROTECTED[tree.ref(database)] = self._path
 
     def _protect_database(

@@ -43,10 +43,12 @@ class GroupRef:
         return self.l1.ref
 
     @cached_property
-    def live_parameters(self) -> LiveParameters:
-        """One token for every reboot resource of this group (jsii creates it once)."""
+    def live_parameters(self) -> str:
+        """A token for the group's parameters as the template will have them (LiveParameters),
+        encoded once as a string: passing the Python object would make jsii register it anew
+        for every reboot resource of the group."""
         assert self.l1 is not None
-        return LiveParameters(self.l1)
+        return cdk.Token.as_string(LiveParameters(self.l1))
 
 
 def locate(scope: IConstruct, group_name: str | None) -> GroupRef:

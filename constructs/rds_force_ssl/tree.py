@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 
 import aws_cdk as cdk
-from constructs import IConstruct
+from constructs import IConstruct, Node
 
+_NODES: dict[str, Node] = {}
 _PATHS: dict[str, str] = {}
 _STACKS: dict[str, cdk.Stack] = {}
 _ENVS: dict[str, tuple[str, str, str]] = {}
@@ -29,18 +30,31 @@ def ref(obj: object) -> str:
     return str(obj.__jsii_ref__.ref)  # type: ignore[attr-defined]
 
 
+def node_of(construct: IConstruct) -> Node:
+    """``construct.node``: the same object every time, so one read."""
+    key = ref(construct)
+    node = _NODES.get(key)
+    if node is None:
+        node = _NODES[key] = construct.node
+    return node
+
+
 def path_of(construct: IConstruct) -> str:
     key = ref(construct)
     path = _PATHS.get(key)
     if path is None:
-        path = _PATHS[key] = construct.node.path
+        path = _PATHS[key] = node_of(construct).path
     return path
 
 
-def child_path(scope: IConstruct, construct_id: str) -> str:
-    """The path a child ``construct_id`` of ``scope`` has (the app's children have no prefix)."""
+def child_path(scope: IConstruct, construct_id: str, child: IConstruct | None = None) -> str:
+    """The path a child ``construct_id`` of ``scope`` has (the app's children have no prefix);
+    remembered as ``child``'s path when it is given."""
     parent = path_of(scope)
-    return f"{parent}/{construct_id}" if parent else construct_id
+    path = f"{parent}/{construct_id}" if parent else construct_id
+    if child is not None:
+        _PATHS[ref(child)] = path
+    return path
 
 
 def stack_of(construct: IConstruct) -> cdk.Stack:
