@@ -7,10 +7,12 @@ the same stack with only its VPC), template bytes per database, and the N at whi
 would reach CloudFormation's 500-resource limit.
 
 It also checks the limit that can come first: IAM caps the inline policies of one role at 10,240
-characters in all (whitespace not counted), and both custom-resource variants grant their one
-shared Lambda role access to every database. Policy sizes are measured after resolving the
-template's intrinsics to realistic values, RDS identifiers at their 63-character maximum (the
-worst case: IAM names each protected database by its ARN).
+characters in all, whitespace not counted (IAM User Guide, "IAM and AWS STS quotas",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html), and every
+custom-resource variant grants its shared Lambda roles access to each database by ARN. Policy
+sizes are measured after resolving the template's intrinsics to realistic values, RDS identifiers
+at their 63-character maximum (the worst case); the role whose policy grows fastest with N is
+the one reported.
 
     .venv/bin/python benchmarks/footprint.py [--n 1 10]
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shlex
 import sys
 import tempfile
 from collections import defaultdict
@@ -135,6 +139,7 @@ class Footprint:
     limit_n: int
     policy_per_db: float
     policy_limit_n: int | None
+    policy_role: str  # the role whose policy grows fastest, its logical ID without the hash
 
 
 def footprint(variant: str, small: int, large: int, base: Synth) -> Footprint:
@@ -144,16 +149,27 @@ def footprint(variant: str, small: int, large: int, base: Synth) -> Footprint:
     bytes_per_db = (hi.template_bytes - lo.template_bytes) / (large - small)
     limit_n = int((RESOURCE_LIMIT - base.resources - fixed) // per_db)
     # The role whose inline policies grow fastest with N is the one that reaches IAM's cap.
-    policy_per_db, policy_limit_n = 0.0, None
-    for role, size in hi.role_policies.items():
+    # (Between roles that grow alike, the larger one reaches it first.)
+    policy_per_db, policy_limit_n, policy_role = 0.0, None, ""
+    for role, size in sorted(hi.role_policies.items(), key=lambda kv: -kv[1]):
         slope = (size - lo.role_policies.get(role, 0)) / (large - small)
         if slope > policy_per_db:
             at_zero = lo.role_policies.get(role, 0) - small * slope
             policy_per_db, policy_limit_n = slope, int((ROLE_POLICY_LIMIT - at_zero) // slope)
-    return Footprint(variant, per_db, fixed, bytes_per_db, limit_n, policy_per_db, policy_limit_n)
+            policy_role = re.sub(r"[0-9A-F]{8}$", "", role)
+    return Footprint(
+        variant,
+        per_db,
+        fixed,
+        bytes_per_db,
+        limit_n,
+        policy_per_db,
+        policy_limit_n,
+        policy_role,
+    )
 
 
-def run(small: int, large: int) -> int:
+def run(small: int, large: int, argv: Sequence[str]) -> int:
     base = synth("plain", 0)
     rows = {v: footprint(v, small, large, base) for v in (*VARIANTS, WINDOW)}
     plain = rows["plain"]
@@ -163,23 +179,27 @@ def run(small: int, large: int) -> int:
         "identifiers)"
     )
     print()
+    print(f"command: .venv/bin/python benchmarks/footprint.py {shlex.join(argv)}".rstrip())
+    print()
     head = (
         "| variant | resources per DB | over (a) | fixed resources per stack "
         "| template bytes per DB | N at 500 resources "
-        "| inline policy chars per DB (fastest-growing role) | N at IAM 10,240 | first limit at N |"
+        "| handler policy chars per DB (role growing fastest) | N at IAM 10,240 "
+        "| first limit at N |"
     )
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for v, f in rows.items():
         iam_n = "none" if f.policy_limit_n is None else str(f.policy_limit_n)
         first = min(f.limit_n, f.policy_limit_n or f.limit_n)
+        role = f" ({f.policy_role})" if f.policy_role else ""
         print(
             f"| {LABELS[v]} | {f.per_db:g} | {f.per_db - plain.per_db:+g} | {f.fixed:g} "
-            f"| {f.bytes_per_db:,.0f} | {f.limit_n} | {f.policy_per_db:,.0f} | {iam_n} "
+            f"| {f.bytes_per_db:,.0f} | {f.limit_n} | {f.policy_per_db:,.0f}{role} | {iam_n} "
             f"| {first} |"
         )
     print()
-    verdicts = [summary(rows[v], rows["plain"], base) for v in ("forcessl", WINDOW)]
+    verdicts = [summary(rows[v], rows["plain"], base) for v in ("forcessl", WINDOW, "baseline")]
     print("SUMMARY footprint: " + "; ".join(verdicts))
     return 0
 
@@ -211,7 +231,8 @@ def summary(c: Footprint, plain: Footprint, base: Synth) -> str:
         )
     return (
         f"{LABELS[c.variant]} adds {c.per_db - plain.per_db:+g} resource per DB over (a), "
-        f"{c.fixed:g} fixed, first limit at N={c_first} ({verdict})"
+        f"{c.fixed:g} fixed, {c.policy_per_db:,.0f} handler-policy characters per DB, first "
+        f"limit at N={c_first} ({verdict})"
     )
 
 
@@ -225,11 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar=("SMALL", "LARGE"),
         help="the two stack sizes to fit from (default: 1 10)",
     )
-    args = parser.parse_args(argv)
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(args_in)
     small, large = sorted(args.n)
     if small < 1 or small == large:
         parser.error("--n needs two different sizes, both at least 1")
-    return run(small, large)
+    return run(small, large, args_in)
 
 
 if __name__ == "__main__":

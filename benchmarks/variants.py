@@ -1,4 +1,4 @@
-"""The three ways to make N PostgreSQL instances SSL-only that the benchmarks compare.
+"""The ways to make N PostgreSQL instances SSL-only that the benchmarks compare.
 
 (a) ``plain``: CDK alone, ``DatabaseInstance(parameters={"rds.force_ssl": "1"})``. It never
     reboots, so a group associated with a running instance stays ``pending-reboot``.
@@ -9,6 +9,8 @@
 (c) ``forcessl``: this library, ``ForceSsl(database=db)`` on an instance with no group.
 (d) ``window``: (c) with ``reboot=Reboot.MAINTENANCE_WINDOW``, which adds the stack's schedule
     (footprint only: its synth cost is (c)'s).
+(e) ``baseline``: this library's Aspect, ``SslBaseline.apply(app)`` (enforce mode, no options)
+    over an app whose instances have no group; it adds the ForceSsl of (c) to each at synth.
 
 Every stack is a VPC with isolated subnets in 2 AZs (no NAT gateway) and N ``t4g.micro``
 PostgreSQL 16.9 instances in it. The App gets the feature flags of this project's ``cdk.json``
@@ -28,15 +30,21 @@ for _path in (ROOT, ROOT / "constructs"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-VARIANTS = ("plain", "awscr", "forcessl")
+VARIANTS = ("plain", "awscr", "forcessl", "baseline")
 WINDOW = "window"
 LABELS = {
     "plain": "(a) plain CDK",
     "awscr": "(b) AwsCustomResource",
     "forcessl": "(c) ForceSsl",
     WINDOW: "(d) ForceSsl, MAINTENANCE_WINDOW",
+    "baseline": "(e) SslBaseline",
 }
 FORCE_SSL = {"rds.force_ssl": "1"}
+# CloudFormation's quota is 500 resources a stack. CDK refuses to synthesize more unless this
+# context key says otherwise (0 turns its check off), and CDK's built-in CloudFormation
+# validation reports it as finding F0007, which an acknowledgment on the stack removes.
+RESOURCE_LIMIT_CONTEXT = "@aws-cdk/core:stackResourceLimit"
+RESOURCE_LIMIT_FINDING = "CloudFormation-Validate::F0007"
 
 
 def feature_flags() -> dict[str, Any]:
@@ -44,23 +52,48 @@ def feature_flags() -> dict[str, Any]:
     return dict(context)
 
 
-def build_app(variant: str, n: int, *, validation: bool, outdir: str) -> Any:
-    """An App with one stack: the VPC and ``n`` instances protected the ``variant`` way."""
+def import_for(variant: str) -> None:
+    """Import what ``variant``'s app imports (``build_app`` does too; this is to time it apart)."""
+    import aws_cdk  # noqa: F401
+    from aws_cdk import aws_ec2, aws_rds  # noqa: F401
+
+    if variant == "awscr":
+        from aws_cdk import custom_resources  # noqa: F401
+    elif variant in ("forcessl", WINDOW):
+        from rds_force_ssl import ForceSsl  # noqa: F401
+    elif variant == "baseline":
+        from rds_force_ssl import SslBaseline  # noqa: F401
+
+
+def build_app(
+    variant: str, n: int, *, validation: bool, outdir: str, lift_resource_limit: bool = False
+) -> Any:
+    """An App with one stack: the VPC and ``n`` instances protected the ``variant`` way.
+
+    lift_resource_limit: let the stack pass 500 resources (a stack that could not be deployed,
+        to measure synth at large N): CDK's count is turned off and the built-in validation's
+        finding for it acknowledged; everything else is validated as usual (default: False).
+    """
+    # Each variant imports only what it uses, as its own app would: the library's imports
+    # (aws_lambda, custom_resources, ...) are part of what it costs.
     import aws_cdk as cdk
     from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_rds as rds
-    from aws_cdk import custom_resources as cr
-
-    from rds_force_ssl import ForceSsl, Reboot
 
     if variant not in (*VARIANTS, WINDOW):
         raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
-    app = cdk.App(
-        outdir=outdir,
-        context=feature_flags(),
-        builtin_cloud_formation_validation=validation,
-    )
+    context = feature_flags()
+    if lift_resource_limit:
+        context[RESOURCE_LIMIT_CONTEXT] = 0
+    app = cdk.App(outdir=outdir, context=context, builtin_cloud_formation_validation=validation)
     stack = cdk.Stack(app, "Bench", env=cdk.Environment(account="123456789012", region="us-east-1"))
+    if lift_resource_limit:
+        cdk.Validations.of(stack).acknowledge(
+            cdk.Acknowledgment(
+                id=RESOURCE_LIMIT_FINDING,
+                reason="benchmark: a stack past 500 resources on purpose, to time synth at N=100",
+            )
+        )
     vpc = ec2.Vpc(
         stack,
         "Vpc",
@@ -84,6 +117,8 @@ def build_app(variant: str, n: int, *, validation: bool, outdir: str) -> Any:
             parameters=FORCE_SSL if variant in ("plain", "awscr") else None,
         )
         if variant == "awscr":
+            from aws_cdk import custom_resources as cr
+
             version = hashlib.sha256(json.dumps(FORCE_SSL, sort_keys=True).encode()).hexdigest()
             call = cr.AwsSdkCall(
                 service="RDS",
@@ -101,7 +136,15 @@ def build_app(variant: str, n: int, *, validation: bool, outdir: str) -> Any:
             )
             reboot.node.add_dependency(db)
         elif variant == "forcessl":
+            from rds_force_ssl import ForceSsl
+
             ForceSsl(stack, f"Db{i}Ssl", database=db)
         elif variant == WINDOW:
+            from rds_force_ssl import ForceSsl, Reboot
+
             ForceSsl(stack, f"Db{i}Ssl", database=db, reboot=Reboot.MAINTENANCE_WINDOW)
+    if variant == "baseline":
+        from rds_force_ssl import SslBaseline
+
+        SslBaseline.apply(app)
     return app

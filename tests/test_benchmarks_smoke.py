@@ -1,11 +1,12 @@
 """Smoke test for benchmarks/: each script runs at N=1 and prints its table and its summary.
 
-Benchmarks are not tests: nothing here looks at a time or a ratio. The three scripts run at once
-(in separate processes) at their smallest settings, with CDK's built-in validation off.
+Benchmarks are not tests: nothing here looks at a time or a ratio. The scripts run at once (in
+separate processes) at their smallest settings, with CDK's built-in validation off.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = {
-    "synth_cost": ["--rounds", "1", "--n", "1", "--validation", "off"],
+    "synth_cost": ["--rounds", "1", "--n", "1", "--validation", "off", "--split-rounds", "0"],
     "footprint": ["--n", "1", "2"],
     "deploy_sim": [],
+    "jsii_calls": ["--n", "1", "2"],
 }
 
 pytestmark = pytest.mark.benchmarks_smoke
@@ -62,3 +64,48 @@ def test_smoke_tables_name_all_three_variants(
             assert f"| {label}" in text, (name, label)
     # footprint also measures ForceSsl under Reboot.MAINTENANCE_WINDOW (its schedule).
     assert "| (d) ForceSsl, MAINTENANCE_WINDOW |" in outputs["footprint"].stdout
+
+
+def test_lifting_the_resource_limit_lets_a_stack_pass_500_resources_and_only_that(
+    tmp_path: Path,
+) -> None:
+    """synth_cost's N=100 runs depend on it: CDK refuses a stack over 500 resources, unless the
+    limit is lifted, which also acknowledges the built-in validation's finding for it."""
+    from benchmarks.variants import RESOURCE_LIMIT_FINDING, build_app
+
+    with pytest.raises(RuntimeError, match="greater than allowed maximum of 500"):
+        build_app("plain", 82, validation=False, outdir=str(tmp_path / "refused")).synth()
+    app = build_app(
+        "plain", 82, validation=False, outdir=str(tmp_path / "lifted"), lift_resource_limit=True
+    )
+    assembly = app.synth()
+    assert len(assembly.get_stack_by_name("Bench").template["Resources"]) > 500
+    out = Path(assembly.directory)
+    bench = json.loads((out / "manifest.json").read_text())["artifacts"]["Bench"]
+    metadata = json.loads((out / bench["additionalMetadataFile"]).read_text())
+    acknowledged = [
+        e["data"] for e in metadata["/Bench"] if e["type"] == "aws:cdk:acknowledged-rules"
+    ]
+    assert any(RESOURCE_LIMIT_FINDING in data for data in acknowledged), acknowledged
+
+
+def test_results_md_puts_each_command_next_to_its_output_and_lists_every_verdict(
+    tmp_path: Path,
+) -> None:
+    from benchmarks import results
+
+    runs = [
+        results.Ran(
+            "footprint.py", "One", "cmd one", "| a |\nSUMMARY one: met", 0.5, "0.1 0.2", "0.4", 0
+        ),
+        results.Ran("x.py", "Two", "cmd two --x", "SUMMARY two: MISSED", 1.0, "1", "2", 3),
+    ]
+    out = tmp_path / "RESULTS.md"
+    results.write(out, runs, "today")
+    text = out.read_text()
+    assert "- `cmd one`: SUMMARY one: met" in text
+    assert "- `cmd two --x`: SUMMARY two: MISSED" in text
+    one, two = text.index("## 1. One"), text.index("## 2. Two")
+    assert "`cmd one` took 0.5 min; load average 0.1 0.2 before" in text[one:two]
+    assert "| a |\nSUMMARY one: met\n```\n\n" + results.NOTES["footprint.py"] in text[one:two]
+    assert "it exited 3" in text[two:]
