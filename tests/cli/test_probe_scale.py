@@ -32,12 +32,14 @@ def test_four_hundred_endpoints_each_get_their_own_verdict() -> None:
     with fake_fleet(PARTS) as fleet:
         ports = list(fleet.parts)
         targets = [Target(Endpoint("127.0.0.1", port)) for port in ports]
-        results = probe_all(targets, who=Identity(), timeout=0.5, concurrency=64)
+        # 2 s, not less: on a loaded machine the fake's TLS handshakes (Python threads, one
+        # GIL, for 300 endpoints) can take longer than the silent endpoints need to time out.
+        results = probe_all(targets, who=Identity(), timeout=2.0, concurrency=64)
     assert [r.target for r in results] == targets
     got = {r.target.endpoint.port: r.outcome.verdict for r in results}
     assert got == {port: EXPECTED[part] for port, part in fleet.parts.items()}
     silent = [r for r in results if fleet.parts[r.target.endpoint.port] == "silent"]
-    assert {r.outcome.detail for r in silent} == {"connected, but no answer within 0.5 s"}
+    assert {r.outcome.detail for r in silent} == {"connected, but no answer within 2 s"}
     # A plaintext start-up to each endpoint that reads one; the SSL-only ones, refused, got the
     # same start-up again over TLS; nobody sent a byte after the server's answer.
     assert fleet.ssl_requests == 300
