@@ -440,6 +440,53 @@ def test_denied_describe_certificates_costs_only_the_ca_expiry_column(
 
 
 @pytest.mark.usefixtures("aws_env")
+def test_stock_moto_certificates_500_costs_only_the_ca_expiry_column(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto does not implement DescribeCertificates: it answers HTTP 500 with a page botocore
+    cannot parse (ResponseParserError, not a BotoCoreError), which used to end the audit in a
+    traceback and exit 1."""
+    monkeypatch.delattr(RDSResponse, "describe_certificates")
+    code = cli.main(["audit", "--region", FLEET_REGION])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1  # the same verdict as with the full policy
+    rows = [line for line in lines if line.startswith(("instance ", "cluster "))]
+    assert len(rows) == 9
+    assert all(line.endswith("unknown") for line in rows)
+    assert lines[-2] == "6 of 9 effectively enforced (exit 1)"
+    assert lines[-1].startswith("note: CA EXPIRES is unknown: rds:DescribeCertificates failed (")
+    assert lines[-1].endswith("(run again to see them; nothing else depends on it)")
+
+
+def failing(code: str) -> Any:
+    """A moto response method that fails the way no IAM policy can fix."""
+    from moto.rds.exceptions import RDSClientError
+
+    def answer(self: object) -> None:
+        raise RDSClientError(code, "something went wrong")
+
+    return answer
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_failed_parameters_leave_those_databases_unknown(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(RDSResponse, "describe_db_parameters", failing("InvalidParameterValue"))
+    code = cli.main(["audit", "--region", FLEET_REGION, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    states = {r["name"]: (r["state"], r["enforced"]) for r in report["resources"]}
+    assert states["orders"] == ("unknown", None)
+    assert states["search"] == ("not configured", False)
+    assert code == 1
+    assert report["notes"] == [
+        "SETTING is unknown for 6 of 9: rds:DescribeDBParameters failed (An error occurred "
+        "(InvalidParameterValue) when calling the DescribeDBParameters operation: something "
+        "went wrong) (run again to judge them)"
+    ]
+
+
+@pytest.mark.usefixtures("aws_env")
 def test_denied_parameters_leave_those_databases_unknown(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -585,6 +632,20 @@ def test_a_bad_region_name_is_a_usage_error(
 ) -> None:
     assert cli.main(["audit", "--region", region, "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad-region"
+
+
+def test_failed_proxies_leave_the_run_incomplete(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rds = client(endpoint, "ap-southeast-2")
+    db_group(rds, "pg16-ssl", "postgres16", "1")
+    instance(rds, "fine", "16.9", DBParameterGroupName="pg16-ssl")
+    monkeypatch.setattr(RDSResponse, "describe_db_proxies", failing("InvalidParameterValue"))
+    report = audit.audit(rds)
+    assert [r.enforced for r in report.rows] == [True]
+    assert not report.complete
+    assert report.notes[0].startswith("RDS proxies were not audited: rds:DescribeDBProxies failed")
+    assert audit.exit_code(report.rows, complete=report.complete) == 2
 
 
 def test_denied_proxies_leave_the_run_incomplete(

@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError
+from botocore.parsers import ResponseParserError
 from moto.core.responses import ActionResult
 from moto.rds.responses import RDSResponse
 
@@ -205,13 +206,59 @@ def test_a_denied_listing_costs_only_its_endpoints(
     assert note in found.notes
 
 
-def test_other_errors_are_not_swallowed() -> None:
-    class Broken(FakeRds):
-        def get_paginator(self, operation: str) -> Any:
-            raise ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "X")
+class Failing(FakeRds):
+    """One listing fails with ``error``; the others answer."""
 
-    with pytest.raises(ClientError, match="Throttling"):
-        discover(Broken({}))
+    def __init__(
+        self, items: Mapping[str, list[dict[str, Any]]], *, operation: str, error: Exception
+    ) -> None:
+        super().__init__(items)
+        self.operation, self.error = operation, error
+
+    def get_paginator(self, operation: str) -> Any:
+        if operation == self.operation:
+            raise self.error
+        return super().get_paginator(operation)
+
+
+@pytest.mark.parametrize(
+    ("operation", "error", "note"),
+    [
+        (
+            "describe_db_proxies",
+            ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "X"),
+            "rds:DescribeDBProxies failed (An error occurred (Throttling) when calling the X "
+            "operation: Rate exceeded), so RDS proxies (and their extra endpoints) were not "
+            "probed; run again to include them",
+        ),
+        (
+            "describe_db_proxy_endpoints",
+            # what botocore raises for an HTML error page; not a BotoCoreError
+            ResponseParserError("Unable to parse response, invalid XML received:\nb'<html>'"),
+            "rds:DescribeDBProxyEndpoints failed (Unable to parse response, invalid XML "
+            "received:), so extra RDS Proxy endpoints were not probed; run again to include them",
+        ),
+    ],
+)
+def test_a_failed_listing_costs_only_its_endpoints(
+    operation: str, error: Exception, note: str
+) -> None:
+    found = discover(Failing(FLEET, operation=operation, error=error))
+    assert {t.endpoint.host for t in found.targets} >= {"orders.x.rds.amazonaws.com"}
+    assert not found.complete
+    assert note in found.notes
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NoCredentialsError(),
+        ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "X"),
+    ],
+)
+def test_a_failure_of_the_whole_session_is_raised_for_its_fix(error: Exception) -> None:
+    with pytest.raises(type(error)):
+        discover(Failing(FLEET, operation="describe_db_clusters", error=error))
 
 
 # ---- moto, over HTTP -----------------------------------------------------------------------
@@ -222,15 +269,20 @@ def _no_extra_proxy_endpoints(self: RDSResponse) -> ActionResult:
 
 @pytest.fixture
 def moto_region(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    import boto3
-
     monkeypatch.setattr(
         RDSResponse, "describe_db_proxy_endpoints", _no_extra_proxy_endpoints, raising=False
     )
-    rds = rds_client(moto_endpoint, REGION)
+    return moto_fleet(moto_endpoint, REGION)
+
+
+def moto_fleet(moto_endpoint: str, region: str) -> Any:
+    """Instances, a cluster and proxies of both families in ``region`` of the moto server."""
+    import boto3
+
+    rds = rds_client(moto_endpoint, region)
     ec2 = boto3.client(
         "ec2",
-        region_name=REGION,
+        region_name=region,
         endpoint_url=moto_endpoint,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
@@ -285,6 +337,24 @@ def test_moto_instances_clusters_and_proxies(moto_region: Any) -> None:
         "only after checking its password, so no credential-free probe can tell; use "
         "`verify --engine mysql` or `audit`"
     ]
+
+
+def test_moto_without_proxy_endpoints_costs_only_those(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stock moto answers DescribeDBProxyEndpoints with an HTTP 500 page, which botocore cannot
+    parse (ResponseParserError, not a BotoCoreError): the whole probe used to end in a
+    traceback and exit 1. Now it costs the extra proxy endpoints, with a note."""
+    rds = moto_fleet(moto_endpoint, "ca-central-1")
+    monkeypatch.setattr(aws, "rds_client", lambda region, command: rds)
+    monkeypatch.setattr("rds_force_ssl.cli.probe.probe_all", lambda targets, **_: [])
+    code = cli.main(["probe", "--region", REGION, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 2
+    assert report["complete"] is False
+    [note] = [n for n in report["notes"] if n.startswith("rds:DescribeDBProxyEndpoints")]
+    assert note.startswith("rds:DescribeDBProxyEndpoints failed (")
+    assert note.endswith("so extra RDS Proxy endpoints were not probed; run again to include them")
 
 
 # ---- end to end: discovered names, real sockets --------------------------------------------

@@ -8,10 +8,11 @@
 This module only parses, calls and prints; the decisions are in the command modules. Nothing
 here imports CDK, and each command loads its own drivers (libpq, cryptography, boto3) only
 when it runs. A failure the user can fix is a ``CliError``: a message and the fix, as text on
-stderr or, under ``--json``, as JSON on stdout; never a traceback.
+stderr or, under ``--json``, as JSON on stdout; never a traceback. Any other exception is
+reported the same way as an internal error.
 
-Exit codes: 0 enforced, 1 not enforced, 2 usage or connection error (or inconclusive),
-3 (verify) plaintext refused but a verifying client cannot connect.
+Exit codes: 0 enforced, 1 not enforced, 2 usage, connection or internal error (or
+inconclusive), 3 (verify) plaintext refused but a verifying client cannot connect.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from rds_force_ssl.cli.verify import Conclusion, Finding, Target
 
 EXIT_USAGE = 2
+MAX_INTERNAL_MESSAGE = 300  # a parser error can carry a whole HTML page
 SSLMODES = ("verify-full", "verify-ca", "require")  # verify.SSLMODES, without importing it
 VERIFY_ENGINES = ("postgresql", "mysql")
 # Per engine: the port, the database and the password variable its own clients default to.
@@ -41,7 +44,8 @@ VERIFY_DEFAULTS = {
     "mysql": (3306, "", "MYSQL_PWD"),
 }
 EPILOG = (
-    "Exit codes: 0 enforced, 1 not enforced, 2 usage or connection error or inconclusive; "
+    "Exit codes: 0 enforced, 1 not enforced, 2 usage, connection or internal error or "
+    "inconclusive; "
     "verify also 3, not verified (plaintext refused, but a verifying client cannot connect)."
 )
 
@@ -165,14 +169,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         command: Callable[..., int] = COMMANDS[args.command]
         return command(args, out=out, err=err)
     except CliError as error:
-        if "--json" in argv:
-            json.dump({**error.as_json(), "exit_code": EXIT_USAGE}, out, indent=2)
-            out.write("\n")
-        else:
-            print(f"rds-force-ssl: {error.message}\n  fix: {error.fix}", file=err)
-        return EXIT_USAGE
+        return _fail(error, as_json="--json" in argv, out=out, err=err)
     except SystemExit as exc:  # --help exits 0
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except Exception as error:  # a bug must not exit 1, which means NOT ENFORCED
+        said = (str(error).strip().splitlines() or [""])[0][:MAX_INTERNAL_MESSAGE]
+        internal = CliError(
+            "internal-error",
+            f"internal error, nothing was concluded: {type(error).__name__}: {said}",
+            fix="this is a bug in rds-force-ssl: please report it with the command that caused it",
+        )
+        return _fail(internal, as_json="--json" in argv, out=out, err=err)
+
+
+def _fail(error: CliError, *, as_json: bool, out: IO[str], err: IO[str]) -> int:
+    if as_json:
+        json.dump({**error.as_json(), "exit_code": EXIT_USAGE}, out, indent=2)
+        out.write("\n")
+    else:
+        print(f"rds-force-ssl: {error.message}\n  fix: {error.fix}", file=err)
+    return EXIT_USAGE
 
 
 def _dump(document: dict[str, Any], out: IO[str]) -> None:
@@ -215,8 +231,12 @@ def _probe(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
             "nothing to probe",
             fix="name endpoints (host[:port] ...) or pass --region to find them",
         )
-    if args.timeout <= 0 or args.concurrency < 1:
-        raise CliError("usage", "--timeout must be > 0 and --concurrency >= 1", fix="fix them")
+    if not (math.isfinite(args.timeout) and args.timeout > 0) or args.concurrency < 1:
+        raise CliError(
+            "usage",
+            "--timeout must be > 0 (and finite), and --concurrency >= 1",
+            fix="e.g. --timeout 5 --concurrency 64",
+        )
     try:
         targets = [
             probe.Target(parse_endpoint(e, default_port=ENGINES[DEFAULT_ENGINE].default_port))

@@ -18,7 +18,10 @@ Least privilege: DescribeDBInstances and DescribeDBClusters are required. The ot
 what they would have shown when denied: without DescribeCertificates the CA expiry is unknown;
 without DescribeDB(Cluster)Parameters the setting is unknown for the databases whose group could
 not be read, which are then neither counted enforced nor not enforced; without DescribeDBProxies
-the proxies are not audited and the run is incomplete. A note says which.
+the proxies are not audited and the run is incomplete. A note says which. The same holds when
+one of them fails for another reason (a server error, a throttle past the retries, an answer
+botocore cannot parse); only a failure of the whole session (credentials, region, network) ends
+the run, with its fix.
 """
 
 from __future__ import annotations
@@ -28,8 +31,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-
-from botocore.exceptions import ClientError
 
 from rds_force_ssl.cli import aws
 from rds_force_ssl.handlers import engines as engine_table
@@ -63,10 +64,25 @@ class RdsPaginators(Protocol):
 
 
 @dataclass(frozen=True)
-class Denied:
-    """A read the identity may not make: what it would have shown is unknown."""
+class Unread:
+    """An optional read that was denied or failed: what it would have shown is unknown."""
 
-    action: str
+    action: str  # e.g. rds:DescribeCertificates
+    failure: str  # "was denied", or "failed (...)"
+
+    @property
+    def denied(self) -> bool:
+        return self.failure == "was denied"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.failure}"
+
+
+def unread(err: BaseException, action: str) -> Unread:
+    """An optional call's failure as what it leaves unknown; a session-wide one is raised."""
+    if aws.is_fatal(err):
+        raise err
+    return Unread(action, aws.failed(err))
 
 
 @dataclass(frozen=True)
@@ -119,13 +135,13 @@ def engine_default(row: Engine, version: str) -> str:
 
 
 def configured_value(
-    parameters: Iterable[Mapping[str, Any]] | Denied | None, *, row: Engine, version: str
+    parameters: Iterable[Mapping[str, Any]] | Unread | None, *, row: Engine, version: str
 ) -> Configured:
     """The configured value and where it came from, given a group's parameter listing (None when
     the group does not exist)."""
     if parameters is None:
         return Configured(None, SOURCE_GROUP_MISSING)
-    if isinstance(parameters, Denied):
+    if isinstance(parameters, Unread):
         return Configured(None, SOURCE_DENIED)
     for param in parameters:
         if param.get("ParameterName") == row.parameter and "ParameterValue" in param:
@@ -199,12 +215,12 @@ class GroupCache:
     def __init__(self, client: RdsPaginators, *, page_size: int) -> None:
         self._client = client
         self._page_size = page_size
-        self._seen: dict[tuple[str, str], list[Mapping[str, Any]] | Denied | None] = {}
-        self.denied: set[str] = set()  # the IAM actions that were denied
+        self._seen: dict[tuple[str, str], list[Mapping[str, Any]] | Unread | None] = {}
+        self.unread: set[Unread] = set()  # the reads that were denied or failed
 
     def parameters(
         self, *, cluster: bool, group: str, parameter: str
-    ) -> list[Mapping[str, Any]] | Denied | None:
+    ) -> list[Mapping[str, Any]] | Unread | None:
         # A group belongs to one family, so to one engine row and one parameter.
         key = ("cluster" if cluster else "db", group)
         if key not in self._seen:
@@ -213,11 +229,13 @@ class GroupCache:
 
     def _fetch(
         self, *, cluster: bool, group: str, parameter: str
-    ) -> list[Mapping[str, Any]] | Denied | None:
+    ) -> list[Mapping[str, Any]] | Unread | None:
         if cluster:
             operation, name_key = "describe_db_cluster_parameters", "DBClusterParameterGroupName"
+            action = "rds:DescribeDBClusterParameters"
         else:
             operation, name_key = "describe_db_parameters", "DBParameterGroupName"
+            action = "rds:DescribeDBParameters"
         found: list[Mapping[str, Any]] = []
         try:
             for param in pages(
@@ -230,27 +248,24 @@ class GroupCache:
                 if param.get("ParameterName") == parameter:
                     found.append(param)
                     break
-        except ClientError as err:
+        except aws.optional_failures() as err:
             if aws.error_code(err) in ("DBParameterGroupNotFound", "DBParameterGroupNotFoundFault"):
                 return None
-            if aws.is_denied(err):
-                self.denied.add(aws.denied_action(err))
-                return Denied(aws.denied_action(err))
-            raise
+            failure = unread(err, action)
+            self.unread.add(failure)
+            return failure
         return found
 
 
-def ca_expiries(client: RdsPaginators, *, page_size: int) -> dict[str, datetime] | Denied:
+def ca_expiries(client: RdsPaginators, *, page_size: int) -> dict[str, datetime] | Unread:
     try:
         return {
             c["CertificateIdentifier"]: c["ValidTill"]
             for c in pages(client, "describe_certificates", "Certificates", page_size=page_size)
             if "ValidTill" in c
         }
-    except ClientError as err:
-        if aws.is_denied(err):
-            return Denied(aws.denied_action(err))
-        raise
+    except aws.optional_failures() as err:
+        return unread(err, "rds:DescribeCertificates")
 
 
 def _skipped(
@@ -395,16 +410,14 @@ def proxy_row(proxy: Mapping[str, Any]) -> Row:
     )
 
 
-def proxies(client: RdsPaginators, *, page_size: int) -> list[Row] | Denied:
+def proxies(client: RdsPaginators, *, page_size: int) -> list[Row] | Unread:
     try:
         return [
             proxy_row(p)
             for p in pages(client, "describe_db_proxies", "DBProxies", page_size=page_size)
         ]
-    except ClientError as err:
-        if aws.is_denied(err):
-            return Denied(aws.denied_action(err))
-        raise
+    except aws.optional_failures() as err:
+        return unread(err, "rds:DescribeDBProxies")
 
 
 def audit(
@@ -414,7 +427,8 @@ def audit(
     progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Every DB instance, DB cluster and RDS Proxy in the client's region, one row each, and
-    notes on what a denied optional call left unknown and on what no parameter can enforce.
+    notes on what a denied or failed optional call left unknown and on what no parameter can
+    enforce.
 
     A cluster member is reported through its cluster: the parameter lives in the cluster
     parameter group there, and each member carries its own status for that group.
@@ -424,11 +438,9 @@ def audit(
     notes: list[str] = []
     complete = True
     cas = ca_expiries(client, page_size=page_size)
-    if isinstance(cas, Denied):
-        notes.append(
-            f"CA EXPIRES is unknown: {cas.action} was denied (grant it to see when each CA "
-            "expires; nothing else depends on it)"
-        )
+    if isinstance(cas, Unread):
+        remedy = "grant it to see when each CA expires" if cas.denied else "run again to see them"
+        notes.append(f"CA EXPIRES is unknown: {cas} ({remedy}; nothing else depends on it)")
         cas = {}
     groups = GroupCache(client, page_size=page_size)
     clustered = {c["DBClusterIdentifier"] for c in clusters}
@@ -445,18 +457,24 @@ def audit(
         if progress:
             progress(len(rows), total)
     found = proxies(client, page_size=page_size)
-    if isinstance(found, Denied):
+    if isinstance(found, Unread):
         complete = False
-        notes.append(
-            f"RDS proxies were not audited: {found.action} was denied (grant it to include them)"
-        )
+        remedy = "grant it to include them" if found.denied else "run again to include them"
+        notes.append(f"RDS proxies were not audited: {found} ({remedy})")
     else:
         rows += found
     unknown = sum(r.state == STATE_UNKNOWN for r in rows)
-    if groups.denied:
+    if groups.unread:
+        denied = [u.denied for u in groups.unread]
+        if all(denied):
+            remedy = "grant it to judge them"
+        elif not any(denied):
+            remedy = "run again to judge them"
+        else:
+            remedy = "grant what was denied and run again to judge them"
         notes.append(
             f"SETTING is unknown for {unknown} of {len(rows)}: "
-            f"{' and '.join(sorted(groups.denied))} was denied (grant it to judge them)"
+            f"{' and '.join(sorted(map(str, groups.unread)))} ({remedy})"
         )
     notes += reasons(rows)
     if not rows:

@@ -44,6 +44,7 @@ REJECTED = frozenset(
         "AuthFailure",
     }
 )
+MAX_REASON = 200  # a parser error can carry a whole HTML page
 POLICY_HINT = "the README's 'IAM policy' section has a ready read-only policy"
 
 
@@ -93,6 +94,46 @@ def is_denied(err: BaseException) -> bool:
 
 def denied_action(err: BaseException) -> str:
     return f"rds:{getattr(err, 'operation_name', 'Describe*')}"
+
+
+def optional_failures() -> tuple[type[BaseException], ...]:
+    """What an optional call may fail with and cost only what it would have shown: an AWS error
+    (a denial, a throttle past the retries, a server error), a botocore failure, or a response
+    botocore cannot parse (an HTTP 500 page; not a BotoCoreError)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    return (ClientError, BotoCoreError, ResponseParserError)
+
+
+def is_fatal(err: BaseException) -> bool:
+    """A failure of the whole session (credentials, region, network), which no other call would
+    escape either: reported as one error with its fix, never as a note."""
+    from botocore import exceptions as bx
+
+    return (
+        isinstance(
+            err,
+            bx.NoRegionError
+            | bx.ProfileNotFound
+            | bx.NoCredentialsError
+            | bx.PartialCredentialsError
+            | bx.CredentialRetrievalError
+            | bx.TokenRetrievalError
+            | bx.SSOError
+            | bx.ConnectionError
+            | bx.HTTPClientError,
+        )
+        or error_code(err) in EXPIRED | REJECTED
+    )
+
+
+def failed(err: BaseException) -> str:
+    """How an optional call ended, to follow its action's name in a note."""
+    if is_denied(err):
+        return "was denied"
+    said = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return f"failed ({said[:MAX_REASON]})"
 
 
 def translate(err: BaseException, *, command: str) -> CliError:

@@ -9,8 +9,9 @@
   https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.html); the engine family's
   default port is used, and the row says it is assumed rather than read.
 
-Each listing is read page by page. A listing the identity may not call costs only what it would
-have found: the rest is still probed, a note says what is missing, and the run is incomplete.
+Each listing is read page by page. A listing the identity may not call, or one that fails for
+another reason (a server error, an answer botocore cannot parse), costs only what it would have
+found: the rest is still probed, a note says what is missing, and the run is incomplete.
 """
 
 from __future__ import annotations
@@ -49,11 +50,16 @@ class Discovery:
         """Count an endpoint that is not probed: no probe yet, or ``why`` none can exist."""
         self._unprobed.setdefault(why, Counter())[engine] += 1
 
-    def denied(self, err: BaseException, what: str) -> None:
+    def unlisted(self, err: BaseException, *, action: str, what: str) -> None:
+        """A listing that was denied or failed: what it would have found is not probed. A
+        failure of the whole session (credentials, region, network) is raised instead."""
+        if aws.is_fatal(err):
+            raise err
         self.complete = False
+        failure = aws.failed(err)
+        remedy = "grant it" if aws.is_denied(err) else "run again"
         self.notes.append(
-            f"{aws.denied_action(err)} was denied, so {what} were not probed; grant it to "
-            "include them"
+            f"{action} {failure}, so {what} were not probed; {remedy} to include them"
         )
 
     def finish(self) -> Discovery:
@@ -153,31 +159,28 @@ def _proxy_endpoints(client: Any, found: Discovery, families: Mapping[str, Engin
 
 def discover(client: Any) -> Discovery:
     """Every endpoint of a probe-able engine in the client's region, and notes on the rest."""
-    from botocore.exceptions import ClientError
-
+    failures = aws.optional_failures()
     found = Discovery()
     families: dict[str, Engine] = {}
-    for listing, what in (
-        (_instances, "DB instances"),
-        (_clusters, "DB cluster endpoints"),
+    for listing, action, what in (
+        (_instances, "rds:DescribeDBInstances", "DB instances"),
+        (_clusters, "rds:DescribeDBClusters", "DB cluster endpoints"),
     ):
         try:
             listing(client, found)
-        except ClientError as err:
-            if not aws.is_denied(err):
-                raise
-            found.denied(err, what)
+        except failures as err:
+            found.unlisted(err, action=action, what=what)
     try:
         families = _proxies(client, found)
-    except ClientError as err:
-        if not aws.is_denied(err):
-            raise
-        found.denied(err, "RDS proxies (and their extra endpoints)")
+    except failures as err:
+        found.unlisted(
+            err, action="rds:DescribeDBProxies", what="RDS proxies (and their extra endpoints)"
+        )
     else:
         try:
             _proxy_endpoints(client, found, families)
-        except ClientError as err:
-            if not aws.is_denied(err):
-                raise
-            found.denied(err, "extra RDS Proxy endpoints")
+        except failures as err:
+            found.unlisted(
+                err, action="rds:DescribeDBProxyEndpoints", what="extra RDS Proxy endpoints"
+            )
     return found.finish()

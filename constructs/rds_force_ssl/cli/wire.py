@@ -136,6 +136,8 @@ def probe_endpoint(
         sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
     except socket.gaierror as err:
         return Outcome(Verdict.UNREACHABLE, f"the host name does not resolve: {err.strerror}")
+    except ValueError as err:  # UnicodeError: the name cannot even be encoded (e.g. "a..b")
+        return Outcome(Verdict.UNREACHABLE, f"not a valid host name: {err}")
     except ConnectionRefusedError:
         return Outcome(Verdict.UNREACHABLE, "connection refused: nothing listens on that port")
     except TimeoutError:
