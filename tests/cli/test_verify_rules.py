@@ -6,7 +6,9 @@ line's usage errors, before any connection."""
 from __future__ import annotations
 
 import json
+import socket
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,6 +88,22 @@ def test_plaintext_check_follows_the_probe(
         ),
         (f'{AT}FATAL:  password authentication failed for user "u"', Status.ERROR, None),
         (f"{AT}Connection refused", Status.ERROR, None),
+        # A dropped connection or a TLS alert says nothing about the server's certificate.
+        (f"{AT}SSL SYSCALL error: EOF detected", Status.ERROR, None),
+        (f"{AT}SSL SYSCALL error: Connection reset by peer", Status.ERROR, None),
+        (f"{AT}SSL error: unexpected eof while reading", Status.ERROR, None),
+        (f"{AT}SSL error: tlsv1 alert protocol version", Status.ERROR, None),
+        (f"{AT}SSL error: tlsv13 alert certificate required", Status.ERROR, None),
+        (
+            f"{AT}SSL error: certificate verify failed: certificate has expired",
+            Status.FAIL,
+            Conclusion.NOT_VERIFIED,
+        ),
+        (
+            f"{AT}could not get server's host name from server certificate",
+            Status.FAIL,
+            Conclusion.NOT_VERIFIED,
+        ),
     ],
 )
 def test_tls_connection_failures(error: str, status: Status, fails_as: Conclusion | None) -> None:
@@ -301,18 +319,38 @@ def F(status: Status, fails_as: Conclusion | None = None) -> Finding:
     return Finding("c", status, "", fails_as=fails_as)
 
 
+def P(status: Status, fails_as: Conclusion | None = None) -> Finding:
+    """The plaintext check."""
+    return Finding("plaintext refused", status, "", fails_as=fails_as)
+
+
 @pytest.mark.parametrize(
     ("findings", "verdict", "code"),
     [
-        ([F(Status.PASS), F(Status.WARN), F(Status.SKIP)], Conclusion.ENFORCED, 0),
-        ([F(Status.PASS), F(Status.ERROR)], Conclusion.INCONCLUSIVE, 2),
-        ([F(Status.FAIL, Conclusion.NOT_VERIFIED), F(Status.ERROR)], Conclusion.NOT_VERIFIED, 3),
+        ([P(Status.PASS), F(Status.WARN), F(Status.SKIP)], Conclusion.ENFORCED, 0),
+        ([P(Status.PASS), F(Status.ERROR)], Conclusion.INCONCLUSIVE, 2),
+        ([P(Status.PASS), F(Status.FAIL, Conclusion.NOT_VERIFIED)], Conclusion.NOT_VERIFIED, 3),
         (
-            [F(Status.FAIL, Conclusion.NOT_VERIFIED), F(Status.FAIL, Conclusion.NOT_ENFORCED)],
+            [P(Status.PASS), F(Status.FAIL, Conclusion.NOT_VERIFIED), F(Status.ERROR)],
+            Conclusion.NOT_VERIFIED,
+            3,
+        ),
+        # NOT VERIFIED says plaintext is refused: not without that check's PASS
+        ([P(Status.ERROR), F(Status.FAIL, Conclusion.NOT_VERIFIED)], Conclusion.INCONCLUSIVE, 2),
+        ([F(Status.FAIL, Conclusion.NOT_VERIFIED)], Conclusion.INCONCLUSIVE, 2),
+        # nor ENFORCED
+        ([F(Status.PASS), F(Status.PASS)], Conclusion.INCONCLUSIVE, 2),
+        (
+            [
+                P(Status.PASS),
+                F(Status.FAIL, Conclusion.NOT_VERIFIED),
+                F(Status.FAIL, Conclusion.NOT_ENFORCED),
+            ],
             Conclusion.NOT_ENFORCED,
             1,
         ),
-        ([F(Status.FAIL, Conclusion.NOT_ENFORCED), F(Status.ERROR)], Conclusion.NOT_ENFORCED, 1),
+        ([P(Status.FAIL, Conclusion.NOT_ENFORCED), F(Status.ERROR)], Conclusion.NOT_ENFORCED, 1),
+        ([P(Status.ERROR), F(Status.FAIL, Conclusion.NOT_ENFORCED)], Conclusion.NOT_ENFORCED, 1),
     ],
 )
 def test_conclusion_and_exit_code(findings: list[Finding], verdict: Conclusion, code: int) -> None:
@@ -506,3 +544,44 @@ def test_no_password_and_no_terminal_is_a_usage_error(
     code = cli.main(["verify", "--host", "127.0.0.1", "--user", "u", "--sslrootcert", str(ca)])
     assert code == 2
     assert "PGPASSWORD is not set and stdin is not a terminal" in capsys.readouterr().err
+
+
+def test_a_server_that_says_s_then_hangs_up_is_inconclusive_not_unverified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It accepts TLS (or anything) with "S" and closes: libpq reports an SSL SYSCALL error or
+    an unexpected EOF, which used to count as a certificate failure, NOT VERIFIED (exit 3),
+    whose documented meaning is "plaintext refused"; nothing here was refused or verified."""
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                conn.recv(1024)
+                conn.sendall(b"S")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    monkeypatch.setenv("PGPASSWORD", "not-sent")
+    try:
+        argv = ["verify", "--host", "127.0.0.1", "--port", str(port), "--user", "u"]
+        code = cli.main([*argv, "--sslrootcert", str(ca), "--json"])
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    report = json.loads(capsys.readouterr().out)
+    statuses = {f["check"]: f["status"] for f in report["findings"]}
+    assert (code, report["verdict"]) == (2, "INCONCLUSIVE"), report
+    assert statuses["plaintext refused"] == "ERROR"
+    assert statuses["verified TLS"] == "ERROR"

@@ -59,6 +59,7 @@ MAX_CHAIN = 5
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 SSL_ACCEPTED = ord("S")
 NETWORK = "network: "
+PLAINTEXT_CHECK = "plaintext refused"
 
 
 class Status(StrEnum):
@@ -157,7 +158,7 @@ def server_error(message: str) -> str:
 
 def plaintext_finding(outcome: Outcome) -> Finding:
     """Check 1 from the credential-free probe's outcome."""
-    check = "plaintext refused"
+    check = PLAINTEXT_CHECK
     details = {"verdict": str(outcome.verdict), **outcome.evidence}
     if outcome.verdict == Verdict.ENFORCED:
         return Finding(check, Status.PASS, outcome.detail, details)
@@ -174,7 +175,13 @@ def plaintext_finding(outcome: Outcome) -> Finding:
     )
 
 
-_CERT_FAILURE = re.compile(r"certificate|does not match host name|SSL error|SSL SYSCALL error")
+# libpq refusing the server's certificate: OpenSSL's verification (unknown CA, expired, not yet
+# valid) or libpq's own host-name check. Any other TLS failure (an EOF, a reset, a protocol
+# alert, a request for a client certificate) says nothing about the server's certificate.
+_CERT_FAILURE = re.compile(
+    r"certificate verify failed|does not match host name|certificate has expired|"
+    r"certificate is not yet valid|could not get server's host name from server certificate"
+)
 _NO_SSL = "server does not support SSL"
 _CHANNEL_BINDING = re.compile(r"channel binding|channel_binding")
 
@@ -458,11 +465,16 @@ def chain_verified(tls: Finding, *, sslmode: str) -> bool | None:
 
 
 def conclusion(findings: Iterable[Finding]) -> Conclusion:
-    """Proof of a problem beats a missing answer; not accepting plaintext beats verification."""
+    """Proof of a problem beats a missing answer; not accepting plaintext beats verification.
+    NOT VERIFIED and ENFORCED both say that plaintext is refused, so both need that check's
+    PASS: a failed verification with plaintext unjudged is INCONCLUSIVE."""
     findings = list(findings)
     failed = {f.fails_as for f in findings if f.status == Status.FAIL}
     if Conclusion.NOT_ENFORCED in failed:
         return Conclusion.NOT_ENFORCED
+    refused = any(f.check == PLAINTEXT_CHECK and f.status == Status.PASS for f in findings)
+    if not refused:
+        return Conclusion.INCONCLUSIVE
     if Conclusion.NOT_VERIFIED in failed:
         return Conclusion.NOT_VERIFIED
     if any(f.status in (Status.ERROR, Status.FAIL) for f in findings):
