@@ -245,7 +245,8 @@ def test_every_engine_and_proxy(engines_fleet: str) -> None:
         # ON (AWS's MariaDB page) and 1 (what the groups store) both count as on; 0 does not.
         "wiki": ("instance", f"{RST}=ON", "explicit", "effective", True, "RDS.44"),
         "blog": ("instance", f"{RST}=0", "explicit", "not configured", False, "RDS.44"),
-        "forum": ("instance", f"{RST}=1", "engine default (assumed)", "effective", True, "RDS.44"),
+        # RDS does not report a default: the table's belief never counts as enforced.
+        "forum": ("instance", f"{RST}=1", "engine default (assumed)", "unknown", None, "RDS.44"),
         "old-maria": ("instance", "-", "-", "unsupported version", False, "RDS.44"),
         "erp-sql": (
             "instance",
@@ -289,7 +290,10 @@ def test_cli_every_engine_table_and_notes(
     ora = next(line for line in lines if line.startswith("instance erp-ora"))
     assert ora.split()[:3] == ["instance", "erp-ora", "oracle-se2"]
     assert "not applicable" in ora
-    assert lines[lines.index("6 of 12 effectively enforced (exit 1)") + 1 :] == [
+    assert lines[lines.index("5 of 12 effectively enforced (exit 1)") + 1 :] == [
+        "note: not counted either way (instance forum): the group leaves the SSL setting at "
+        "the engine default, which RDS does not report; the value shown is the engine table's, "
+        "not RDS's (set it explicitly, as ForceSsl does, to judge them)",
         "note: unsupported version, so not counted as enforced (instance old-maria): "
         "require_secure_transport needs RDS for MariaDB 10.5 or later; upgrade the engine "
         f"({engine_table.MARIADB.source})",
@@ -314,10 +318,10 @@ def test_fleet_rows(fleet: str) -> None:
         "billing": ("instance", "1", "explicit", "effective", True),
         "reports": ("instance", "1", "explicit", "effective", True),
         "legacy-crm": ("instance", "0", "engine default (assumed)", "not configured", False),
-        "new-api": ("instance", "1", "engine default (assumed)", "effective", True),
+        "new-api": ("instance", "1", "engine default (assumed)", "unknown", None),
         "warehouse": ("instance", "0", "explicit", "not configured", False),
         "ledger": ("cluster", "1", "explicit", "effective", True),
-        "events": ("cluster", "1", "engine default (assumed)", "effective", True),
+        "events": ("cluster", "1", "engine default (assumed)", "unknown", None),
         "search": ("cluster", "0", "engine default (assumed)", "not configured", False),
     }
     assert {r.parameter for r in rows.values()} == {"rds.force_ssl"}
@@ -393,7 +397,12 @@ def test_cli_table_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert "engine default (assumed)" in legacy
     assert "not configured" in legacy
     assert "2024-08-22 EXPIRED" in next(line for line in lines if "new-api" in line)
-    assert lines[-1] == "6 of 9 effectively enforced (exit 1)"
+    assert lines[-2:] == [
+        "4 of 9 effectively enforced (exit 1)",
+        "note: not counted either way (instance new-api, cluster events): the group leaves the "
+        "SSL setting at the engine default, which RDS does not report; the value shown is the "
+        "engine table's, not RDS's (set it explicitly, as ForceSsl does, to judge them)",
+    ]
 
 
 @pytest.mark.usefixtures("aws_env")
@@ -409,7 +418,7 @@ def test_cli_json_with_progress_on_a_terminal(
     code = cli.main(["audit", "--region", FLEET_REGION, "--json"])
     report = json.loads(capsys.readouterr().out)  # stdout is pure JSON
     assert code == 1
-    assert (report["enforced"], report["total"], report["exit_code"]) == (6, 9, 1)
+    assert (report["enforced"], report["total"], report["exit_code"]) == (4, 9, 1)
     ledger = next(r for r in report["resources"] if r["name"] == "ledger")
     assert (ledger["parameter"], ledger["value"], ledger["security_hub"]) == (
         "rds.force_ssl",
@@ -432,11 +441,11 @@ def test_denied_describe_certificates_costs_only_the_ca_expiry_column(
     rows = [line for line in lines if line.startswith(("instance ", "cluster "))]
     assert len(rows) == 9
     assert all(line.endswith("unknown") for line in rows)
-    assert lines[-2:] == [
-        "6 of 9 effectively enforced (exit 1)",
+    summary = lines.index("4 of 9 effectively enforced (exit 1)")
+    assert lines[summary + 1] == (
         "note: CA EXPIRES is unknown: rds:DescribeCertificates was denied (grant it to see "
-        "when each CA expires; nothing else depends on it)",
-    ]
+        "when each CA expires; nothing else depends on it)"
+    )
 
 
 @pytest.mark.usefixtures("aws_env")
@@ -453,9 +462,9 @@ def test_stock_moto_certificates_500_costs_only_the_ca_expiry_column(
     rows = [line for line in lines if line.startswith(("instance ", "cluster "))]
     assert len(rows) == 9
     assert all(line.endswith("unknown") for line in rows)
-    assert lines[-2] == "6 of 9 effectively enforced (exit 1)"
-    assert lines[-1].startswith("note: CA EXPIRES is unknown: rds:DescribeCertificates failed (")
-    assert lines[-1].endswith("(run again to see them; nothing else depends on it)")
+    note = lines[lines.index("4 of 9 effectively enforced (exit 1)") + 1]
+    assert note.startswith("note: CA EXPIRES is unknown: rds:DescribeCertificates failed (")
+    assert note.endswith("(run again to see them; nothing else depends on it)")
 
 
 def failing(code: str) -> Any:
@@ -482,7 +491,10 @@ def test_failed_parameters_leave_those_databases_unknown(
     assert report["notes"] == [
         "SETTING is unknown for 6 of 9: rds:DescribeDBParameters failed (An error occurred "
         "(InvalidParameterValue) when calling the DescribeDBParameters operation: something "
-        "went wrong) (run again to judge them)"
+        "went wrong) (run again to judge them)",
+        "not counted either way (cluster events): the group leaves the SSL setting at the "
+        "engine default, which RDS does not report; the value shown is the engine table's, not "
+        "RDS's (set it explicitly, as ForceSsl does, to judge them)",
     ]
 
 
@@ -502,7 +514,10 @@ def test_denied_parameters_leave_those_databases_unknown(
     assert code == 1  # `search` is proven not enforced
     assert report["notes"] == [
         "SETTING is unknown for 6 of 9: rds:DescribeDBParameters was denied (grant it to "
-        "judge them)"
+        "judge them)",
+        "not counted either way (cluster events): the group leaves the SSL setting at the "
+        "engine default, which RDS does not report; the value shown is the engine table's, not "
+        "RDS's (set it explicitly, as ForceSsl does, to judge them)",
     ]
 
 

@@ -120,10 +120,22 @@ def test_engine_default_assumed_per_engine_and_version() -> None:
 
 
 def test_missing_group_is_reported_not_guessed() -> None:
+    """Nothing was read, so nothing is known: not "not configured" (exit 1), but unknown."""
     sim = RdsSimulator()
     sim.add_instance("db1", groups={"deleted-group": "in-sync"})
-    row = by_name(sim)["db1"]
-    assert (row.value, row.source, row.enforced) == (None, "group not found", False)
+    report = audit.audit(sim)
+    [row] = report.rows
+    assert (row.value, row.source, row.state, row.enforced) == (
+        None,
+        "group not found",
+        "unknown",
+        None,
+    )
+    assert audit.exit_code(report.rows) == 2
+    assert report.notes == [
+        "not counted either way (instance db1): the parameter group was not found (deleted "
+        "since the database was listed?); run again to judge them"
+    ]
 
 
 def test_listing_read_until_the_parameter_once_per_group() -> None:

@@ -166,14 +166,19 @@ def apply_state(statuses: Iterable[str]) -> str:
 
 
 def decide(configured: Configured, apply_status: str, *, row: Engine) -> tuple[str, bool | None]:
-    if configured.source == SOURCE_DENIED:
+    if configured.source in (SOURCE_DENIED, SOURCE_GROUP_MISSING):
+        # Nothing was read: the group is hidden, or gone since the database was listed.
         return STATE_UNKNOWN, None
     if not row.enforces(configured.value):
         return STATE_NOT_CONFIGURED, False
-    if apply_status == "in-sync":
-        return STATE_EFFECTIVE, True
-    # Configured but not active: Prowler calls this compliant; a plaintext client still gets in.
-    return apply_status, False
+    if apply_status != "in-sync":
+        # Configured but not active: Prowler calls this compliant; a plaintext client gets in.
+        return apply_status, False
+    if configured.source == SOURCE_ASSUMED_DEFAULT:
+        # RDS did not report the value; the table's default (partly from secondary sources)
+        # is a belief, and a belief never makes a database count as enforced.
+        return STATE_UNKNOWN, None
+    return STATE_EFFECTIVE, True
 
 
 def not_enforceable(row: Engine | None, engine: str, version: str) -> tuple[str, str] | None:
@@ -463,7 +468,7 @@ def audit(
         notes.append(f"RDS proxies were not audited: {found} ({remedy})")
     else:
         rows += found
-    unknown = sum(r.state == STATE_UNKNOWN for r in rows)
+    unknown = sum(r.state == STATE_UNKNOWN and r.source == SOURCE_DENIED for r in rows)
     if groups.unread:
         denied = [u.denied for u in groups.unread]
         if all(denied):
@@ -476,10 +481,34 @@ def audit(
             f"SETTING is unknown for {unknown} of {len(rows)}: "
             f"{' and '.join(sorted(map(str, groups.unread)))} ({remedy})"
         )
+    notes += unknown_sources(rows)
     notes += reasons(rows)
     if not rows:
         notes.append("no database or proxy here: check the region and the account")
     return Report(rows, notes, complete)
+
+
+def unknown_sources(rows: Iterable[Row]) -> list[str]:
+    """Notes on the databases that are unknown although their group could be read."""
+    notes = []
+    assumed = [
+        f"{r.kind} {r.name}"
+        for r in rows
+        if r.state == STATE_UNKNOWN and r.source == SOURCE_ASSUMED_DEFAULT
+    ]
+    if assumed:
+        notes.append(
+            f"not counted either way ({', '.join(assumed)}): the group leaves the SSL setting "
+            "at the engine default, which RDS does not report; the value shown is the engine "
+            "table's, not RDS's (set it explicitly, as ForceSsl does, to judge them)"
+        )
+    missing = [f"{r.kind} {r.name}" for r in rows if r.source == SOURCE_GROUP_MISSING]
+    if missing:
+        notes.append(
+            f"not counted either way ({', '.join(missing)}): the parameter group was not found "
+            "(deleted since the database was listed?); run again to judge them"
+        )
+    return notes
 
 
 def reasons(rows: Iterable[Row]) -> list[str]:
