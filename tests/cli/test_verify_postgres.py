@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -328,6 +329,31 @@ def test_server_down_is_an_error_never_a_pass(run_verify: Verify) -> None:
     assert table["verified TLS"][0] == "ERROR"
     assert table["certificate"][0] == "ERROR"
     assert "verdict: INCONCLUSIVE (exit 2)" in run.out
+
+
+def test_a_query_stuck_behind_a_lock_ends_in_an_error_not_a_hang(
+    pg: PgServer, run_verify: Verify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session's query reads pg_extension; with an exclusive lock held on it, the server
+    cancels the query at verify's statement_timeout (made short here) instead of letting the
+    run wait for ever."""
+    from rds_force_ssl.cli import verify
+
+    monkeypatch.setattr(verify, "QUERY_TIMEOUT_MS", 300)
+    done: list[Run] = []
+    with pg.admin(dbname=APP_DB) as admin:  # pg_extension is each database's own
+        admin.autocommit = False
+        admin.execute("LOCK TABLE pg_catalog.pg_extension IN ACCESS EXCLUSIVE MODE")
+        worker = threading.Thread(target=lambda: done.append(run_verify()), daemon=True)
+        worker.start()
+        worker.join(timeout=60)  # a liveness guard for the old behaviour, not a timing check
+        admin.rollback()
+    assert not worker.is_alive(), "verify hung behind the lock"
+    [run] = done
+    assert run.code == 2, run.out
+    status, evidence = rows(run.out)["verified TLS"]
+    assert status == "ERROR"
+    assert "canceling statement due to statement timeout" in evidence
 
 
 def test_sslinfo_corroborates_where_installed(run_verify: Verify) -> None:

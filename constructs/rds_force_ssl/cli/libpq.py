@@ -110,7 +110,8 @@ class Session:
         self._conn = conn
 
     def query(self, sql: str) -> list[Row]:
-        """Rows of one statement, every value as text (None for NULL)."""
+        """Rows of the last statement (one simple-query message may hold several), every value
+        as text (None for NULL)."""
         lib = self._lib
         result = lib.PQexec(self._conn, sql.encode())
         try:

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 CONNECT_TIMEOUT_S = 10
+# The verified session's query, cancelled by the server past this (a catalog lock held by
+# someone else must not hang the run); libpq gives up on unacknowledged data past the same.
+QUERY_TIMEOUT_MS = CONNECT_TIMEOUT_S * 1000
 CERT_WARN_DAYS = 30
 SSLMODES = ("verify-full", "verify-ca", "require")
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -126,6 +129,7 @@ class Target:
             "dbname": self.dbname,
             "user": self.user,
             "connect_timeout": CONNECT_TIMEOUT_S,
+            "tcp_user_timeout": QUERY_TIMEOUT_MS,
             "application_name": APPLICATION_NAME,
             # A GSSAPI-encrypted session would satisfy libpq but tell nothing about TLS.
             "gssencmode": "disable",
@@ -611,7 +615,8 @@ FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()
 
 
 def read_server_view(session: libpq.Session) -> ServerView:
-    rows = session.query(_SESSION_SQL)
+    # The timeout goes in the same round trip as the query (one simple-query message).
+    rows = session.query(f"SET statement_timeout = {QUERY_TIMEOUT_MS}; {_SESSION_SQL}")
     if not rows:
         raise libpq.LibpqError("pg_stat_ssl has no row for this session")
     ssl_on, version, cipher, bits, has_sslinfo, force_ssl, floor, may_read = rows[0]
