@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -26,9 +27,11 @@ from rds_force_ssl.cli.verify import (
     EXIT_CODES,
     Conclusion,
     Finding,
+    Job,
     ServerView,
     Status,
     Target,
+    certificate_check,
     certificate_finding,
     chain_verified,
     classify_floor,
@@ -585,3 +588,24 @@ def test_a_server_that_says_s_then_hangs_up_is_inconclusive_not_unverified(
     assert (code, report["verdict"]) == (2, "INCONCLUSIVE"), report
     assert statuses["plaintext refused"] == "ERROR"
     assert statuses["verified TLS"] == "ERROR"
+
+
+def _failed_handshake() -> bytes:
+    """A real TLS failure: the peer answers the ClientHello with plain text."""
+    client, server = socket.socketpair()
+    with client, server:
+        server.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        context.wrap_socket(client)
+    raise AssertionError("the handshake should have failed")
+
+
+def test_a_failed_handshake_reads_as_a_sentence_in_the_certificate_row() -> None:
+    finding = certificate_check(
+        Job(_failed_handshake), bundle=None, verified=None, sslmode="require", now=NOW
+    )
+    assert finding.status == Status.ERROR
+    assert finding.evidence.startswith("could not read the certificate: ")
+    assert "[SSL" not in finding.evidence
+    assert "_ssl.c" not in finding.evidence

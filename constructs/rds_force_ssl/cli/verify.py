@@ -747,8 +747,12 @@ def certificate_check(
 
     try:
         leaf = x509.load_der_x509_certificate(job.result())
+    except ssl.SSLError as err:
+        said = tls_error_text(err)
+        return Finding("certificate", Status.ERROR, f"could not read the certificate: {said}")
     except (OSError, ValueError) as err:
-        return Finding("certificate", Status.ERROR, f"could not read the certificate: {err}")
+        said = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        return Finding("certificate", Status.ERROR, f"could not read the certificate: {said}")
     return certificate_finding(
         leaf, bundle=bundle, verified=verified, sslmode=sslmode, now=now, client=client
     )
