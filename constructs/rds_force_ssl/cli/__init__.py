@@ -127,9 +127,10 @@ def _parser() -> argparse.ArgumentParser:
         "--sslmode",
         choices=SSLMODES,
         default="verify-full",
-        help="default verify-full; with the weaker modes the password goes only through SCRAM "
-        "channel binding (postgresql), or not at all without --allow-unverified-password (mysql, "
-        "which has no channel binding)",
+        help="default verify-full; with the weaker modes the login is SCRAM with channel binding "
+        "only (postgresql: the password is not sent, but an impostor could attack its SCRAM "
+        "proof offline; only verify-full prevents that), or none at all without "
+        "--allow-unverified-password (mysql, which has no channel binding)",
     )
     v.add_argument(
         "--allow-unverified-password",

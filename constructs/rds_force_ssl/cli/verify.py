@@ -207,9 +207,10 @@ def classify_tls_error(error: str, *, target: Target) -> Finding:
             check,
             Status.ERROR,
             f"sslmode={target.sslmode} with channel_binding=require failed: {said}. The server "
-            "or this role cannot do SCRAM channel binding (an MD5 password, or a `password` "
-            "method), so the password was not sent. Use --sslmode verify-full with the CA "
-            "bundle, or pass --allow-unverified-password to send it anyway",
+            "did not offer this role SCRAM with channel binding (its method is md5 or `password`, "
+            "or `trust`, which asks for nothing), so libpq stopped and the password was not "
+            "sent. Use --sslmode verify-full with the CA bundle, or pass "
+            "--allow-unverified-password to go on without channel binding",
             {"tls_established": True},
         )
     if "FATAL" not in error and _CERT_FAILURE.search(said):
@@ -239,8 +240,10 @@ def protection(target: Target) -> str:
             "sent without channel binding (--allow-unverified-password)"
         )
     return (
-        f"WEAKER: sslmode={target.sslmode} does not check {unchecked}; the password was "
-        "protected by SCRAM channel binding (channel_binding=require) and never sent"
+        f"WEAKER: sslmode={target.sslmode} does not check {unchecked}; SCRAM with channel "
+        "binding (channel_binding=require) kept the password off the wire and would fail a "
+        "relayed session, but an impostor in the server's place still gets a SCRAM proof it "
+        "can attack offline: only verify-full rules that out"
     )
 
 
