@@ -25,7 +25,9 @@ spare anyone:
   policy that names only some resources, or is not in effect yet (propagation);
 - Aurora: members with their cluster group status, a writer that restarts its readers on old
   versions, readers added by Aurora Auto Scaling (named and tagged as AWS does);
-  Multi-AZ DB clusters rebooted as a whole with RebootDBCluster.
+  Multi-AZ DB clusters rebooted as a whole with RebootDBCluster, whose dependent action
+  RebootDBInstance IAM must allow on each member too;
+- the stack's DynamoDB table, the reconciler's memory (``simulator.dynamodb``).
 
 Requests and responses are checked against botocore's model (``simulator.shapes``), so code run
 here sends what botocore would send and reads what RDS returns. Every call is in ``calls``; the
@@ -172,7 +174,8 @@ class Fault:
     - ``5xx``: InternalFailure, HTTP 500 (nothing happens);
     - ``lost``: the call takes effect, the answer is lost (the caller sees a read timeout);
     - ``lost-retried``: the call takes effect, the answer is lost, and the caller sees what
-      botocore's retry of the same call meets (InvalidDBInstanceState for a reboot)."""
+      botocore's retry of the same call meets (InvalidDBInstanceState for a reboot);
+    - ``denied`` (the DynamoDB table only): AccessDeniedException, nothing happens."""
 
     operation: str
     kind: str
@@ -240,6 +243,10 @@ class RdsSimulator:
         self.certificates: dict[str, datetime] = {}
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
+        from simulator.dynamodb import SimTable
+
+        # The stack's DynamoDB table, where the reconciler remembers the reboots it asked for.
+        self.table = SimTable(self)
 
     # ---- set-up ----------------------------------------------------------------------------
     def add_group(
@@ -764,6 +771,10 @@ class RdsSimulator:
                 "RebootDBCluster is only for Multi-AZ DB clusters.",
             )
         members = [self.instances[m] for m in cluster.members]
+        # The Service Authorization Reference lists rds:RebootDBInstance as a dependent action
+        # of rds:RebootDBCluster: IAM must allow it on the members as well.
+        for member in members:
+            self._authorize("RebootDBInstance", arn("db", member.identifier), member.tags)
         if cluster.status != "available" or any(m.status != "available" for m in members):
             raise client_error(
                 "RebootDBCluster",

@@ -1,6 +1,6 @@
 """Keep the simulator botocore-faithful: check every request against botocore's input model and
 every response against its output model, so that code run on the simulator sends only what
-botocore would send and reads only keys RDS really returns."""
+botocore would send and reads only keys RDS (or DynamoDB) really returns."""
 
 from __future__ import annotations
 
@@ -9,29 +9,36 @@ from functools import cache
 from typing import Any
 
 import botocore.session
-from botocore.model import ListShape, OperationModel, ServiceModel, Shape, StructureShape
+from botocore.model import (
+    ListShape,
+    MapShape,
+    OperationModel,
+    ServiceModel,
+    Shape,
+    StructureShape,
+)
 from botocore.validate import ParamValidator
 
 
 @cache
-def _model() -> ServiceModel:
-    return botocore.session.get_session().get_service_model("rds")
+def _model(service: str) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service)
 
 
-def operation(name: str) -> OperationModel:
-    return _model().operation_model(name)
+def operation(name: str, service: str = "rds") -> OperationModel:
+    return _model(service).operation_model(name)
 
 
-def check_request(op: str, params: dict[str, Any]) -> None:
-    shape = operation(op).input_shape
+def check_request(op: str, params: dict[str, Any], service: str = "rds") -> None:
+    shape = operation(op, service).input_shape
     assert shape is not None
     report = ParamValidator().validate(params, shape)
     if report.has_errors():
         raise AssertionError(f"{op} request botocore would refuse: {report.generate_report()}")
 
 
-def check_response(op: str, response: dict[str, Any]) -> None:
-    shape = operation(op).output_shape
+def check_response(op: str, response: dict[str, Any], service: str = "rds") -> None:
+    shape = operation(op, service).output_shape
     if shape is not None:
         _check(response, shape, op)
 
@@ -44,6 +51,12 @@ def _check(value: Any, shape: Shape, where: str) -> None:
             if key not in shape.members:
                 raise AssertionError(f"{where}: {key} is not in botocore's {shape.name}")
             _check(item, shape.members[key], f"{where}.{key}")
+    elif isinstance(shape, MapShape):
+        if not isinstance(value, dict):
+            raise AssertionError(f"{where}: expected a map, got {type(value).__name__}")
+        for k, item in value.items():
+            _check(k, shape.key, f"{where}<key>")
+            _check(item, shape.value, f"{where}[{k!r}]")
     elif isinstance(shape, ListShape):
         if not isinstance(value, list):
             raise AssertionError(f"{where}: expected a list, got {type(value).__name__}")
