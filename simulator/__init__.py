@@ -3,7 +3,7 @@
 It is a test double, not part of the library: nothing under ``constructs/`` imports it.
 """
 
-from simulator.provider import ProviderRun, rollback_of, run_concurrent, run_provider
+from simulator.provider import ProviderRun, memory, rollback_of, run_concurrent, run_provider
 from simulator.rds import EPOCH, Fault, Iam, RdsSimulator, Statement
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "ProviderRun",
     "RdsSimulator",
     "Statement",
+    "memory",
     "rollback_of",
     "run_concurrent",
     "run_provider",

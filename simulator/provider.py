@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rds_force_ssl.handlers import reboot
+from rds_force_ssl.handlers.memory import Memory
+
+
+def memory(sim: Any) -> Memory:
+    """The reconciler's memory, in the simulator's DynamoDB table."""
+    return Memory(client=sim.table, table=sim.table.name)
 
 
 @dataclass
@@ -51,7 +57,7 @@ class _Run:
                 self.next_at = sim.now  # the waiter's first is-complete comes straight after
                 return
             run.polls += 1
-            done = reboot.handle_is_complete(self.merged, sim, now=sim.time())
+            done = reboot.handle_is_complete(self.merged, sim, memory=memory(sim), now=sim.time())
         except Exception as err:  # the framework fails the resource on any handler error
             run.status, run.reason, run.finished = "FAILED", str(err), sim.now
             return

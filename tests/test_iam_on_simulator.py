@@ -1,9 +1,15 @@
 """The IAM that ForceSsl writes is exactly enough for what the reconciler does.
 
-A stack with an instance and an Aurora cluster (with autoscaled readers opted in) is synthesized;
-each handler role's policy is loaded into the RDS simulator's IAM, and the reconciler runs every
-custom resource of the template against it: each succeeds, rebooting what needs it. A database
+A stack with an instance, an Aurora cluster (with autoscaled readers opted in) and a Multi-AZ DB
+cluster is synthesized; each handler role's policy is loaded into the RDS simulator's IAM, and
+the reconciler runs every custom resource of the template against it: each succeeds, rebooting
+what needs it and remembering it in the stack's table. The simulator asks IAM for what RDS does,
+including dependent actions (RebootDBCluster needs RebootDBInstance on the members). A database
 the stack does not protect stays out of reach.
+
+What the simulator cannot tell: which resource ARN AWS checks a dependent action against (the
+Service Authorization Reference does not say), and how RDS names a Multi-AZ DB cluster's members
+(``<cluster>-instance-N`` in AWS's examples); both are modelled, not verified.
 """
 
 from __future__ import annotations
@@ -12,16 +18,19 @@ import json
 from typing import Any
 
 import pytest
+from aws_cdk import aws_rds as rds
 from aws_cdk.assertions import Template
 
 from rds_force_ssl import ForceSsl, Reboot
 from rds_force_ssl.handlers import maintenance
 from rds_force_ssl.handlers import reboot as contract
-from simulator import Iam, RdsSimulator, Statement, run_provider
+from simulator import Iam, RdsSimulator, Statement, memory, run_provider
+from simulator.dynamodb import table_arn
 from simulator.rds import ACCOUNT, REGION, arn
 from tests.conftest import Sandbox
 
 ENFORCED = {"rds.force_ssl": "1"}
+TABLE_PREFIX = "RdsForceSslRebootProviderMemory"
 
 
 def physical(logical_id: str) -> str:
@@ -40,6 +49,8 @@ def resolve(value: Any) -> Any:
     if set(value) == {"Fn::Join"}:
         sep, parts = value["Fn::Join"]
         return sep.join(str(resolve(p)) for p in parts)
+    if set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][0].startswith(TABLE_PREFIX):
+        return table_arn(physical(value["Fn::GetAtt"][0]))
     return {k: resolve(v) for k, v in value.items()}
 
 
@@ -63,26 +74,56 @@ def policy(template: dict[str, Any], role_prefix: str) -> Iam:
     return Iam(statements)
 
 
+def multi_az_cluster(sandbox: Sandbox) -> rds.CfnDBCluster:
+    return rds.CfnDBCluster(
+        sandbox.stack,
+        "MultiAz",
+        engine="postgres",
+        engine_version="16.9",
+        db_cluster_instance_class="db.m6gd.large",
+        allocated_storage=100,
+        storage_type="io1",
+        iops=1000,
+        master_username="postgres",
+        manage_master_user_password=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     sandbox = Sandbox()
     ForceSsl(sandbox.stack, "DbSsl", database=sandbox.instance("Db"))
     ForceSsl(sandbox.stack, "ClusterSsl", database=sandbox.cluster(), autoscaled_readers=True)
+    ForceSsl(sandbox.stack, "MultiAzSsl", database=multi_az_cluster(sandbox))
     sandbox.instance("Unprotected")
     return dict(Template.from_stack(sandbox.stack).to_json())
 
 
 def world(template: dict[str, Any]) -> RdsSimulator:
-    """The stack's databases as RDS would hold them, each still pending-reboot."""
+    """The stack's databases as RDS would hold them, each still pending-reboot, and the stack's
+    table under the name CloudFormation gives it."""
     sim = RdsSimulator(reboot_seconds=90)
     by_type: dict[str, list[str]] = {}
     for logical_id, res in template["Resources"].items():
         by_type.setdefault(res["Type"], []).append(logical_id)
+    (table,) = by_type["AWS::DynamoDB::Table"]
+    sim.table.name = physical(table)
     (group,) = by_type["AWS::RDS::DBParameterGroup"]
-    (cluster_group,) = by_type["AWS::RDS::DBClusterParameterGroup"]
-    (cluster,) = by_type["AWS::RDS::DBCluster"]
+    cluster_groups = by_type["AWS::RDS::DBClusterParameterGroup"]
+    (cluster_group,) = [g for g in cluster_groups if "Aurora" in g]
+    (multi_az_group,) = [g for g in cluster_groups if "Aurora" not in g]
+    (cluster,) = [c for c in by_type["AWS::RDS::DBCluster"] if "MultiAz" not in c]
+    (multi_az,) = [c for c in by_type["AWS::RDS::DBCluster"] if "MultiAz" in c]
     sim.add_group(physical(group), ENFORCED)
     sim.add_group(physical(cluster_group), ENFORCED, cluster=True)
+    sim.add_group(physical(multi_az_group), ENFORCED, cluster=True)
+    sim.add_cluster(
+        physical(multi_az),
+        group=physical(multi_az_group),
+        writer=f"{physical(multi_az)}-instance-1",
+        readers=(f"{physical(multi_az)}-instance-2", f"{physical(multi_az)}-instance-3"),
+        engine="postgres",
+    )
     members = [
         i
         for i in by_type["AWS::RDS::DBInstance"]
@@ -118,11 +159,28 @@ def test_the_poller_role_is_enough_for_every_reboot(template: dict[str, Any]) ->
     sim = world(template)
     sim.iam = policy(template, "RdsForceSslRebootProviderIsCompleteRole")
     runs = [run_provider(sim, ev) for ev in requests(template)]
-    assert [r.status for r in runs] == ["SUCCESS", "SUCCESS"], [r.reason for r in runs]
+    assert [r.status for r in runs] == ["SUCCESS"] * 3, [r.reason for r in runs]
     assert "unprotected" not in " ".join(sim.reboots())
     autoscaled = "application-autoscaling-61aabbcc"
     assert autoscaled in sim.reboots()
+    assert sim.call_names().count("RebootDBCluster") == 1
     assert all(sim.effective(i, ENFORCED) for i in sim.instances if not i.startswith("unprotected"))
+    # Every reboot was claimed in the table first, and none of those writes was denied.
+    claims = [kw for name, kw in sim.calls if name == "PutItem"]
+    assert len(claims) == len(set(sim.reboots())) - 2  # the Multi-AZ cluster: one claim for 3
+    assert set(sim.table.items) >= {
+        f"db:{autoscaled}",
+        f"cluster:{physical(multi_az_id(template))}",
+    }
+
+
+def multi_az_id(template: dict[str, Any]) -> str:
+    (found,) = [
+        lid
+        for lid, res in template["Resources"].items()
+        if res["Type"] == "AWS::RDS::DBCluster" and "MultiAz" in lid
+    ]
+    return found
 
 
 def test_the_on_event_role_reads_and_nothing_more(template: dict[str, Any]) -> None:
@@ -136,6 +194,10 @@ def test_the_on_event_role_reads_and_nothing_more(template: dict[str, Any]) -> N
             sim.reboot_db_instance(DBInstanceIdentifier=ident)
     with pytest.raises(Exception, match="AccessDenied"):
         sim.describe_events(SourceType="db-instance")
+    with pytest.raises(Exception, match="AccessDenied"):
+        sim.reboot_db_cluster(DBClusterIdentifier=physical(multi_az_id(template)))
+    with pytest.raises(Exception, match="AccessDenied"):
+        memory(sim).client.put_item(TableName=sim.table.name, Item={"Node": {"S": "db:x"}})
 
 
 def test_the_policy_does_not_reach_an_unprotected_database(template: dict[str, Any]) -> None:
@@ -150,6 +212,11 @@ def test_the_policy_does_not_reach_an_unprotected_database(template: dict[str, A
         sim.describe_db_parameters(DBParameterGroupName="other")
     assert sim.iam.allows("rds:DescribeEvents", "*", {})
     assert not sim.iam.allows("rds:RebootDBInstance", arn("db", "application-autoscaling-x"), {})
+    # The Multi-AZ DB cluster's dependent RebootDBInstance reaches its members' names only.
+    members = f"{physical(multi_az_id(template))}-instance-1"
+    assert sim.iam.allows("rds:RebootDBInstance", arn("db", members), {})
+    assert not sim.iam.allows("rds:RebootDBInstance", arn("db", "other-instance-1"), {})
+    assert not sim.iam.allows("dynamodb:PutItem", table_arn("another-table"), {})
 
 
 # ---- the maintenance-window schedule, with the same role ---------------------------------
@@ -164,6 +231,12 @@ def windowed() -> dict[str, Any]:
         "ClusterSsl",
         database=sandbox.cluster(),
         autoscaled_readers=True,
+        reboot=Reboot.MAINTENANCE_WINDOW,
+    )
+    ForceSsl(
+        sandbox.stack,
+        "MultiAzSsl",
+        database=multi_az_cluster(sandbox),
         reboot=Reboot.MAINTENANCE_WINDOW,
     )
     sandbox.instance("Unprotected")
@@ -207,10 +280,11 @@ def test_the_schedule_reboots_in_the_window_with_the_poller_role_alone(
     )
     schedule = json.loads(text)
     for _ in range(6):
-        summary = maintenance.handle(schedule, sim, now=sim.time())
+        summary = maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())
         assert summary["errors"] == [], summary
         sim.advance(maintenance.RATE_MINUTES * 60)
     protected = sorted(i for i in sim.instances if not i.startswith("unprotected"))
     assert sorted(sim.reboots()) == protected
-    assert len(protected) == 5  # the instance, the writer, two readers, an autoscaled reader
+    # the instance, the writer, two readers, an autoscaled reader, three Multi-AZ members
+    assert len(protected) == 8
     assert all(sim.effective(i, ENFORCED) for i in protected)

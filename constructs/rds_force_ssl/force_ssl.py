@@ -355,8 +355,12 @@ class ForceSsl(Construct):
             ["rds:DescribeDBClusterParameters"], [rds_arn("cluster-pg", group_name)], reboot=False
         )
         if not db.is_aurora:
-            # A Multi-AZ DB cluster reboots as a whole; RDS names its members.
+            # A Multi-AZ DB cluster reboots as a whole. The Service Authorization Reference
+            # lists rds:RebootDBInstance as a dependent action of rds:RebootDBCluster, on
+            # resources it does not name: the members, which RDS names after the cluster
+            # ("<cluster>-instance-1" in AWS's examples); not verified against an account.
             provider.grant(["rds:RebootDBCluster"], [db.arn()], reboot=True)
+            provider.grant(["rds:RebootDBInstance"], [rds_arn("db", f"{db.ref}-*")], reboot=True)
             return
         members = db.member_arns()
         if members:

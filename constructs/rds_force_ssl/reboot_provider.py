@@ -9,6 +9,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import jsii
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -17,7 +18,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
 from rds_force_ssl import tree
-from rds_force_ssl.handlers import maintenance
+from rds_force_ssl.handlers import maintenance, memory
 from rds_force_ssl.handlers import reboot as contract
 from rds_force_ssl.handlers.decide import Reboot
 
@@ -170,6 +171,33 @@ class RebootProvider(Construct):
             "rds-force-ssl: reboot what is pending-reboot, then wait",
             self._reboot,
         )
+        # The poller's memory of the reboots it asked for (handlers/memory.py says why a table
+        # and not a tag): one item per node, kept a day. It holds nothing to restore, so it
+        # goes with the stack.
+        self.memory = dynamodb.CfnTable(
+            self,
+            "Memory",
+            key_schema=[
+                dynamodb.CfnTable.KeySchemaProperty(attribute_name=memory.KEY, key_type="HASH")
+            ],
+            attribute_definitions=[
+                dynamodb.CfnTable.AttributeDefinitionProperty(
+                    attribute_name=memory.KEY, attribute_type="S"
+                )
+            ],
+            billing_mode="PAY_PER_REQUEST",
+            time_to_live_specification=dynamodb.CfnTable.TimeToLiveSpecificationProperty(
+                attribute_name=memory.EXPIRES, enabled=True
+            ),
+        )
+        self.memory.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
+        self._reboot.add_statements(
+            iam.PolicyStatement(
+                actions=["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+                resources=[self.memory.attr_arn],
+            )
+        )
+        self.is_complete_fn.add_environment(memory.ENV_TABLE, self.memory.ref)
         # Two roles for the framework's three Lambdas: is-complete and on-timeout do the same
         # job. (One role for all three makes a dependency cycle with the state machine.) What the
         # Provider grants them (framework_grants) goes into their inline policies instead of an
@@ -487,6 +515,13 @@ def _acknowledge_framework_findings(provider: RebootProvider) -> None:
             "Reference, Amazon RDS), so it can only be granted on *. It is the only action on *; "
             "it reads RDS event messages, which the reconciler uses to tell a restart it or "
             "another request already made from one still owed.",
+        )
+    )
+    cdk.Validations.of(provider.memory).acknowledge(
+        cdk.Acknowledgment(
+            id="AwsSolutions::AwsSolutions-DDB3",
+            reason="The table only remembers, for a day, when the reconciler last asked RDS to "
+            "reboot each database; there is nothing in it to recover to a point in time.",
         )
     )
     cdk.Validations.of(framework.node.find_child("waiter-state-machine")).acknowledge(

@@ -37,7 +37,7 @@ def test_a_status_rds_adds_later_is_waited_on() -> None:
     assert decide.cluster_status("brand-new")[0] is Disposition.WAIT
 
 
-def _seen(*nodes: Node, apply_type: str = "static") -> Seen:
+def _seen(*nodes: Node) -> Seen:
     return Seen(
         kind=decide.KIND_AURORA if len(nodes) > 1 else decide.KIND_INSTANCE,
         ident="x",
@@ -46,7 +46,7 @@ def _seen(*nodes: Node, apply_type: str = "static") -> Seen:
         engine="aurora-postgresql",
         engine_version="16.9",
         nodes=nodes,
-        params={"rds.force_ssl": Param("1", "user", apply_type)},
+        params={"rds.force_ssl": Param("1", "user")},
     )
 
 
@@ -62,8 +62,12 @@ def _request(*, changed: bool = True, group_changed: bool = True, age: float = 0
     )
 
 
-RECENT = Restarts(during_request=True, recent=True)
-GOING = Restarts(during_request=True, in_progress=True)
+NOW = 1000.0
+RECENT = Restarts(began=(NOW - 200,), ended=(NOW - 100,))  # back up 100 s ago
+GOING = Restarts(began=(NOW - 30,))  # shut down 30 s ago, no restart logged yet
+ASKED = Restarts(asked=NOW - 20)  # asked for 20 s ago; its events not visible yet
+SETTLED = Restarts(began=(NOW - 250,), ended=(NOW - 150,))  # the repair, after the settle point
+EARLY = Restarts(began=(NOW - 850,), ended=(NOW - 800,))  # before it (the request is 900 s old)
 
 
 @pytest.mark.parametrize(
@@ -72,13 +76,19 @@ GOING = Restarts(during_request=True, in_progress=True)
         (Node("a", "available", "pending-reboot"), "targets", {}),
         (Node("a", "available", "pending-reboot", restarts=RECENT), "settling", {}),
         (Node("a", "available", "pending-reboot", restarts=GOING), "settling", {}),
+        (Node("a", "available", "pending-reboot", restarts=ASKED), "settling", {}),
         (Node("a", None, "pending-reboot", visible=False), "blocked", {}),
         (Node("a", "available", "applying"), "waiting", {}),
         (Node("a", "available", "failed-to-apply"), "waiting", {}),  # RDS may re-apply
         (Node("a", "available", "failed-to-apply"), "targets", {"age": 400}),
         (Node("a", "available", "failed-to-apply"), "failed", {"group_changed": False}),
-        (Node("a", "incompatible-parameters", "in-sync"), "targets", {}),
-        (Node("a", "incompatible-parameters", "in-sync", restarts=RECENT), "failed", {}),
+        # A repair waits until RDS has had 5 minutes to show this request's group ...
+        (Node("a", "incompatible-parameters", "in-sync"), "waiting", {}),
+        (Node("a", "incompatible-parameters", "in-sync"), "targets", {"age": 400}),
+        # ... a restart before that point is not a failed repair ...
+        (Node("a", "incompatible-parameters", "in-sync", restarts=EARLY), "targets", {"age": 900}),
+        # ... one after it is.
+        (Node("a", "incompatible-parameters", "in-sync", restarts=SETTLED), "failed", {"age": 600}),
         (Node("a", "incompatible-parameters", "in-sync"), "failed", {"group_changed": False}),
         (Node("a", "available", "pending-database-upgrade"), "failed", {}),
     ],
@@ -96,14 +106,37 @@ def test_what_a_reboot_is_owed_for(
 
 
 @pytest.mark.parametrize(
-    ("apply_type", "owed"),
-    [("static", ("rds.force_ssl",)), ("dynamic", ()), ("", ("rds.force_ssl",))],
+    ("restarts", "in_progress", "recent", "since_start"),
+    [
+        (Restarts(), False, False, False),
+        (GOING, True, False, True),
+        (RECENT, False, True, True),
+        (ASKED, True, True, True),
+        # asked, and RDS has logged the restart's end since: over, and recent
+        (Restarts(began=(NOW - 15,), ended=(NOW - 5,), asked=NOW - 20), False, True, True),
+        # long ago
+        (Restarts(began=(NOW - 900,), ended=(NOW - 800,), asked=NOW - 910), False, False, False),
+    ],
 )
-def test_apply_type_from_rds_says_which_changes_need_a_restart(
-    apply_type: str, owed: tuple[str, ...]
+def test_what_restarts_say_from_events_and_from_the_memory(
+    restarts: Restarts, in_progress: bool, recent: bool, since_start: bool
 ) -> None:
-    seen = _seen(Node("a", "available", "in-sync"), apply_type=apply_type)
-    assert decide.reboot_owed(seen, _request(), now=1000.0).static_changed == owed
+    assert restarts.in_progress(NOW) is in_progress
+    assert restarts.recent(NOW) is recent
+    assert restarts.since(NOW - 300) is since_start
+
+
+def test_event_times_lean_the_safe_way_on_clock_skew() -> None:
+    """An RDS event CLOCK_SKEW_S either side of a threshold: ``since`` (the Rebooted attribute,
+    and a failed repair) counts it, ``began_after`` (the schedule's "restarted since the deploy
+    found it owed") does not; a reboot the memory dates (Lambda's clock) needs no allowance."""
+    t = 5000.0
+    early = Restarts(began=(t - decide.CLOCK_SKEW_S + 1,))
+    assert early.since(t)
+    assert not early.began_after(t)
+    assert Restarts(began=(t + decide.CLOCK_SKEW_S,)).began_after(t)
+    assert Restarts(asked=t).began_after(t)
+    assert not Restarts(asked=t - 1).began_after(t)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +191,7 @@ def test_the_group_is_held_to_what_force_ssl_wrote_with_the_engines_spellings(
         engine=engine,
         engine_version="8.0.40",
         nodes=(Node("x", "available", "in-sync"),),
-        params={name: Param(have, "user", "dynamic")},
+        params={name: Param(have, "user")},
     )
     req = Request(
         kind="instance",

@@ -23,7 +23,7 @@ import pytest
 
 from rds_force_ssl.handlers import maintenance, reboot, window
 from rds_force_ssl.handlers.decide import Reboot
-from simulator import Fault, RdsSimulator, run_provider
+from simulator import Fault, RdsSimulator, memory, run_provider
 from tests.handlers.events import ENFORCED, event, props
 
 WINDOW = Reboot.MAINTENANCE_WINDOW.value
@@ -128,7 +128,7 @@ def week() -> tuple[RdsSimulator, list[tuple[float, str, str]], list[dict[str, A
             sim.reboot_db_instance(DBInstanceIdentifier="f")
         if abs(sim.now - (2 * DAY + 1 * 3600)) < 1:  # Wed 10:00
             sim.modify_group("grp-f", {"shared_buffers": "512"})
-        summaries.append(maintenance.handle(schedule, sim, now=sim.time()))
+        summaries.append(maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time()))
         for down in sim.downtimes[seen:]:
             restarts.append((down.start, down.identifier, window_of(sim, down.identifier)))
         seen = len(sim.downtimes)
@@ -181,7 +181,7 @@ def test_a_run_outside_every_window_makes_one_describe_per_owed_database() -> No
     schedule = deploy(sim)
     sim.calls.clear()
     sim.advance(DAY * 2 + 6 * 3600 - sim.now)  # Wed 15:00: no window is open
-    summary = maintenance.handle(schedule, sim, now=sim.time())
+    summary = maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())
     assert (summary["outside"], summary["rebooted"]) == (4, [])
     # d and e are not owed: no call at all for them.
     assert sorted(name for name, _ in sim.calls) == [
@@ -207,12 +207,16 @@ def test_a_busy_database_waits_for_the_next_run_and_a_failing_one_stops_no_other
             ["b", "1", "", ""],
         ],
     }
-    first = maintenance.handle(schedule, sim, now=sim.time())
+    first = maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())
     assert (first["rebooted"], first["errors"]) == (["b"], ["gone"])  # a is backing up: wait
     sim.advance(RUN_EVERY)
-    assert maintenance.handle(schedule, sim, now=sim.time())["rebooted"] == []  # a still busy
+    assert (
+        maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())["rebooted"] == []
+    )  # a still busy
     sim.advance(RUN_EVERY)
-    assert maintenance.handle(schedule, sim, now=sim.time())["rebooted"] == ["a"]
+    assert maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())["rebooted"] == [
+        "a"
+    ]
     assert sorted(sim.reboots()) == ["a", "b"]
 
 
@@ -225,22 +229,26 @@ def test_throttling_is_looked_at_again_next_run() -> None:
         maintenance.INPUT_KEY: maintenance.INPUT_KIND,
         maintenance.INPUT_DATABASES: [["a", "1", "", ""]],
     }
-    assert maintenance.handle(schedule, sim, now=sim.time())["errors"] == ["a"]
+    assert maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())["errors"] == ["a"]
     sim.advance(RUN_EVERY)
-    assert maintenance.handle(schedule, sim, now=sim.time())["rebooted"] == ["a"]
+    assert maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())["rebooted"] == [
+        "a"
+    ]
 
 
 def test_a_run_cut_short_says_which_databases_it_did_not_reach() -> None:
     sim = world()
     schedule = deploy(sim)
-    summary = maintenance.handle(schedule, sim, now=sim.time(), out_of_time=lambda: True)
+    summary = maintenance.handle(
+        schedule, sim, memory=memory(sim), now=sim.time(), out_of_time=lambda: True
+    )
     assert sorted(summary["unchecked"]) == ["a", "b", "c1", "f"]
 
 
 def test_an_input_this_version_did_not_write_is_refused() -> None:
     bad = {maintenance.INPUT_KEY: maintenance.INPUT_KIND, maintenance.INPUT_DATABASES: [["a"]]}
     with pytest.raises(ValueError, match="not a database entry"):
-        maintenance.handle(bad, RdsSimulator())
+        maintenance.handle(bad, RdsSimulator(), memory=memory(RdsSimulator()))
 
 
 def text_of(t: float) -> str:
@@ -249,3 +257,94 @@ def text_of(t: float) -> str:
     from simulator import EPOCH
 
     return datetime.fromtimestamp(EPOCH + t, UTC).strftime("%a %H:%M")
+
+
+# ---- what the schedule must not take for ForceSsl's restart --------------------------------
+def _schedule(*rows: list[str]) -> dict[str, Any]:
+    return {maintenance.INPUT_KEY: maintenance.INPUT_KIND, maintenance.INPUT_DATABASES: list(rows)}
+
+
+def test_a_restart_before_rds_showed_the_change_is_not_taken_for_forcessls() -> None:
+    """RDS shows ForceSsl's group change 120 s late; someone restarts the instance at 20 s (back
+    at 110 s): that restart loaded the old values, and RDS then says pending-reboot. The deploy
+    says reboot-scheduled, and RebootOwedSince is when RDS showed it owed, not when the request
+    started, so the schedule does not mistake the restart at 20 s for one that put ForceSsl's
+    change in effect: it restarts the instance in its window."""
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group("grp-a", USERS)
+    sim.add_instance("a", groups={"grp-a": "in-sync"}).window = "mon:09:00-mon:10:00"
+    sim.modify_group("grp-a", ENFORCED, lag=120)
+    sim.at(20, lambda: sim.reboot_db_instance(DBInstanceIdentifier="a"))
+    run = run_provider(
+        sim, event(ident="a", group="grp-a", parameters={**USERS, **ENFORCED}, policy=WINDOW)
+    )
+    assert (run.status, run.data["Outcome"]) == ("SUCCESS", reboot.OUTCOME_REBOOT_SCHEDULED)
+    assert not sim.effective("a", ENFORCED)
+    schedule = _schedule(["a", run.data[reboot.ATTR_REBOOT_OWED_SINCE], "", ""])
+    rebooted = []
+    for _ in range(4):  # the first run finds the restart at 20 s too recent: RDS catching up
+        sim.advance(RUN_EVERY - sim.now % RUN_EVERY)
+        summary = maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())
+        rebooted += summary["rebooted"]
+    assert rebooted == ["a"]
+    sim.advance(600)
+    assert sim.reboots() == ["a", "a"]  # the one at 20 s, and the schedule's
+    assert sim.effective("a", ENFORCED)
+
+
+def test_the_next_run_does_not_reboot_again_while_rds_events_lag() -> None:
+    """The schedule reboots an instance; RDS logs the restart 400 s late and says pending-reboot
+    for 400 s after it, past the next two runs. Nothing RDS shows at those runs tells it was
+    restarted; the memory does."""
+    sim = RdsSimulator(reboot_seconds=90, apply_lag_seconds=400, event_lag_seconds=400)
+    sim.add_group("grp-a", ENFORCED)
+    sim.add_instance("a", groups={"grp-a": "pending-reboot"}).window = "mon:09:00-mon:10:00"
+    schedule = _schedule(["a", str(int(sim.time()) - 600), "", ""])
+    results = []
+    for _ in range(6):
+        results.append(maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time()))
+        sim.advance(RUN_EVERY)
+    assert [r["rebooted"] for r in results] == [["a"], [], [], [], [], []]
+    assert sim.reboots() == ["a"]
+    assert sim.effective("a", ENFORCED)
+
+
+def test_a_member_restarted_since_the_deploy_does_not_hold_up_the_others() -> None:
+    """After the deploy, r1's owner restarts it (it now runs ForceSsl's change) and a change of
+    theirs leaves it pending-reboot again. The schedule leaves r1 alone and goes on with r2 and
+    the writer, one per run."""
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group("grp-c1", ENFORCED, cluster=True)
+    sim.add_cluster("c1", group="grp-c1", writer="w", readers=("r1", "r2"))
+    sim.clusters["c1"].window = "mon:09:00-mon:10:00"
+    ev = event(kind="cluster", ident="c1", group="grp-c1", members=["w", "r1", "r2"], policy=WINDOW)
+    run = run_provider(sim, ev)
+    assert run.data["Outcome"] == reboot.OUTCOME_REBOOT_SCHEDULED
+    sim.advance(120)
+    sim.reboot_db_instance(DBInstanceIdentifier="r1")
+    sim.advance(200)
+    sim.instances["r1"].cluster_group_status = "pending-reboot"  # someone else's change
+    schedule = _schedule(["c1", run.data[reboot.ATTR_REBOOT_OWED_SINCE], "w,r1,r2", "c"])
+    for _ in range(4):
+        maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())
+        sim.advance(RUN_EVERY)
+    assert sim.reboots() == ["r1", "r2", "w"]  # r1 by its owner; r2 and w by the schedule
+    assert sim.instances["r1"].cluster_group_status == "pending-reboot"
+
+
+def test_a_database_whose_promised_reboot_cannot_happen_fails_the_run_after_the_others() -> None:
+    """b's group was edited by hand to rds.force_ssl=0 after its deploy: the schedule will not
+    restart it into that, and the run fails (the function's Errors metric), after a had its
+    turn."""
+    sim = RdsSimulator(reboot_seconds=90)
+    for ident in ("a", "b"):
+        sim.add_group(f"grp-{ident}", ENFORCED)
+        sim.add_instance(
+            ident, groups={f"grp-{ident}": "pending-reboot"}
+        ).window = "mon:09:00-mon:10:00"
+    sim.modify_group("grp-b", {"rds.force_ssl": "0"})
+    owed = str(int(sim.time()) - 600)
+    schedule = _schedule(["a", owed, "", ""], ["b", owed, "", ""])
+    with pytest.raises(RuntimeError, match=r"b: .*rds.force_ssl=0, not 1"):
+        maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())
+    assert sim.reboots() == ["a"]

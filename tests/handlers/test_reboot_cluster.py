@@ -89,6 +89,23 @@ def test_pending_reboot_lingering_after_each_restart_earns_no_second_reboot() ->
     assert effective(sim)
 
 
+@pytest.mark.parametrize("view_lag", [0.0, 30.0])
+def test_restart_events_later_than_a_reboot_earn_no_second_one_and_keep_one_down(
+    view_lag: float,
+) -> None:
+    """RDS logs each restart 120 s late (longer than the 90 s reboot), says pending-reboot for
+    60 s after it and, in the second case, keeps saying available for 30 s after accepting the
+    reboot. Each member is rebooted once, and the next waits until the memory's claim or the
+    events say the last one is back."""
+    sim = aurora(apply_lag_seconds=60, event_lag_seconds=120, reboot_view_lag_seconds=view_lag)
+    run = run_provider(sim, cluster_event(), query_interval=INTERVAL)
+    assert run.status == "SUCCESS", run.reason
+    assert sim.reboots() == ["r1", "r2", "w"]
+    assert sim.call_names().count("RebootDBInstance") == 3
+    assert sim.max_concurrent_down() == 1
+    assert effective(sim)
+
+
 def test_a_modifying_member_holds_the_rollout() -> None:
     sim = aurora()
     sim.busy("r2", 300)
@@ -213,6 +230,44 @@ def test_multi_az_db_cluster_reboots_as_a_whole() -> None:
     # RDS names the members of a Multi-AZ DB cluster; the handler never describes them.
     assert "DescribeDBInstances" not in sim.call_names()
     assert effective(sim)
+
+
+def test_multi_az_db_cluster_with_late_events_reboots_once() -> None:
+    sim = RdsSimulator(reboot_seconds=90, apply_lag_seconds=60, event_lag_seconds=150)
+    sim.add_group(GROUP, ENFORCED, cluster=True)
+    sim.add_cluster("c1", group=GROUP, writer="w", readers=("r1", "r2"), engine="postgres")
+    run = run_provider(sim, event(kind="cluster", ident="c1", group=GROUP))
+    assert run.status == "SUCCESS", run.reason
+    assert sim.call_names().count("RebootDBCluster") == 1
+    assert sorted(sim.reboots()) == ["r1", "r2", "w"]
+    assert effective(sim)
+
+
+def test_multi_az_db_cluster_reboot_needs_reboot_db_instance_on_its_members() -> None:
+    """The Service Authorization Reference lists rds:RebootDBInstance as a dependent action of
+    rds:RebootDBCluster: the simulator asks IAM for it on every member, as RDS does."""
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group(GROUP, ENFORCED, cluster=True)
+    sim.add_cluster(
+        "c1", group=GROUP, writer="c1-instance-1", readers=("c1-instance-2",), engine="postgres"
+    )
+    cluster_only = Statement({"rds:RebootDBCluster"}, [arn("cluster", "c1")])
+    sim.iam = Iam([cluster_only])
+    with pytest.raises(Exception, match=r"rds:RebootDBInstance on resource: .*:db:c1-instance-1"):
+        sim.reboot_db_cluster(DBClusterIdentifier="c1")
+    sim.iam = Iam([cluster_only, Statement({"rds:RebootDBInstance"}, [arn("db", "c1-*")])])
+    sim.reboot_db_cluster(DBClusterIdentifier="c1")
+    assert sorted(sim.reboots()) == ["c1-instance-1", "c1-instance-2"]
+
+
+def test_a_stopped_cluster_whose_group_was_swapped_fails_rather_than_promise_the_start() -> None:
+    sim = aurora()
+    sim.add_group("hand-made", {"rds.force_ssl": "0"}, cluster=True)
+    sim.clusters["c1"].group = "hand-made"
+    sim.clusters["c1"].status = "stopped"
+    run = run_provider(sim, cluster_event())
+    assert run.status == "FAILED"
+    assert "['hand-made'], not apg16-force-ssl" in run.reason
 
 
 def test_cluster_group_swapped_by_hand_fails() -> None:

@@ -1,12 +1,18 @@
 """Requests that overlap, repeat or undo each other, on one database, on the RDS simulator.
 
-The reconciler keeps no memory of its own: RDS's restart events are what keep two requests (or
-one request polled twice, or a rollback) from rebooting a database twice for one change.
+What keeps two requests (or one request polled twice, or a rollback) from rebooting a database
+twice for one change: RDS's restart events, and, for as long as those may lag behind the
+restart, the stack's memory of the reboots it asked for (a DynamoDB table).
 """
 
 from __future__ import annotations
 
-from simulator import Fault, RdsSimulator, rollback_of, run_concurrent, run_provider
+import pytest
+
+from rds_force_ssl.handlers import reboot
+from rds_force_ssl.handlers.decide import decide
+from rds_force_ssl.handlers.observe import observe
+from simulator import Fault, RdsSimulator, memory, rollback_of, run_concurrent, run_provider
 from tests.handlers.events import ENFORCED, GROUP, INTERVAL, event, instance_world, props
 
 TLS12 = {**ENFORCED, "ssl_min_protocol_version": "TLSv1.2"}
@@ -60,6 +66,95 @@ def test_a_redeploy_after_a_lost_answer_does_not_reboot_again() -> None:
     )
     assert [r.status for r in runs] == ["SUCCESS", "SUCCESS"]
     assert sim.reboots() == ["db1"]
+
+
+# ---- restart events later than the restart (AWS: "on a best effort basis") -----------------
+@pytest.mark.parametrize("event_lag", [100.0, 240.0])
+def test_events_later_than_the_restart_do_not_earn_a_second_reboot(event_lag: float) -> None:
+    """RDS logs the restart {event_lag} s late, longer than the 90 s reboot, and says
+    pending-reboot for 60 s after it: nothing RDS shows tells the restarted database from one
+    that still needs it. The memory does."""
+    sim = instance_world(
+        "pending-reboot", reboot_seconds=90, apply_lag_seconds=60, event_lag_seconds=event_lag
+    )
+    run = run_provider(sim, event(), query_interval=INTERVAL)
+    assert run.status == "SUCCESS", run.reason
+    assert sim.reboots() == ["db1"]
+    assert sim.call_names().count("RebootDBInstance") == 1
+    assert run.data["Rebooted"] == "true"  # the memory says so before the events do
+    assert sim.effective("db1", ENFORCED)
+
+
+def test_two_requests_30s_apart_with_late_events_reboot_once() -> None:
+    sim = instance_world(
+        "pending-reboot", reboot_seconds=90, apply_lag_seconds=60, event_lag_seconds=120
+    )
+    runs = run_concurrent(
+        sim,
+        [(0.0, event(request_id="req-a")), (30.0, event(request_id="req-b"))],
+        query_interval=INTERVAL,
+    )
+    assert [r.status for r in runs] == ["SUCCESS", "SUCCESS"]
+    assert sim.reboots() == ["db1"]
+
+
+def test_two_requests_deciding_at_once_with_a_lagging_view_reboot_once() -> None:
+    """Both look at the same instant, both see available/pending-reboot (DescribeDBInstances
+    lags the accepted reboot by 30 s, RDS's events by 120 s): the second reads the first's
+    claim from the memory (a consistent read) and waits."""
+    sim = instance_world(
+        "pending-reboot",
+        reboot_seconds=90,
+        apply_lag_seconds=60,
+        event_lag_seconds=120,
+        reboot_view_lag_seconds=30,
+    )
+    runs = run_concurrent(
+        sim,
+        [(0.0, event(request_id="req-a")), (0.0, event(request_id="req-b"))],
+        query_interval=INTERVAL,
+    )
+    assert [r.status for r in runs] == ["SUCCESS", "SUCCESS"]
+    assert sim.reboots() == ["db1"]
+    assert sim.call_names().count("RebootDBInstance") == 1
+
+
+def test_a_claim_written_between_a_look_and_a_reboot_holds_the_reboot_back() -> None:
+    """Two pollers both read the memory before either wrote: the conditional write refuses the
+    second claim, and it makes no reboot call."""
+    sim = instance_world("pending-reboot", reboot_seconds=90)
+    seen = observe(sim, reboot.parse(event(), sim.time()))
+    decision = decide(seen, reboot.parse(event(), sim.time()).request, sim.time())
+    assert decision.reboot == "db1"
+    other = memory(sim)
+    assert other.claim("db:db1", sim.time() - 5) == (True, "")  # the other poller's claim
+    accepted, done = reboot.act(sim, memory(sim), seen, decision, sim.time())
+    assert (accepted, sim.call_names().count("RebootDBInstance")) == (False, 0)
+    assert "held" in done
+
+
+@pytest.mark.parametrize("fault", ["throttle", "denied", "5xx", "lost"])
+def test_a_memory_that_fails_never_fails_the_deploy(fault: str) -> None:
+    """The table is throttled, denied, down, or its answer lost when the reboot is claimed: the
+    reboot goes ahead on RDS's events alone (prompt here), once."""
+    sim = instance_world("pending-reboot", reboot_seconds=90, apply_lag_seconds=60)
+    sim.faults.append(Fault("PutItem", fault, times=1))
+    sim.faults.append(Fault("BatchGetItem", fault if fault != "lost" else "5xx", times=3))
+    run = run_provider(sim, event(), query_interval=INTERVAL)
+    assert run.status == "SUCCESS", run.reason
+    assert sim.reboots() == ["db1"]
+    assert sim.effective("db1", ENFORCED)
+
+
+def test_a_reboot_claimed_but_refused_by_rds_waits_for_the_claim_then_reboots() -> None:
+    """The claim is written, then RDS refuses the reboot (the instance started modifying in
+    between): no restart happened, so after SETTLE_S the next poll claims and reboots."""
+    sim = instance_world("pending-reboot", reboot_seconds=90)
+    sim.faults.append(Fault("RebootDBInstance", "5xx", times=1))
+    run = run_provider(sim, event(), query_interval=INTERVAL)
+    assert run.status == "SUCCESS", run.reason
+    assert sim.reboots() == ["db1"]
+    assert sim.effective("db1", ENFORCED)
 
 
 def test_concurrent_requests_on_a_cluster_keep_one_member_down_at_a_time() -> None:
@@ -139,6 +234,31 @@ def test_a_rollback_repairs_incompatible_parameters_instead_of_refusing() -> Non
     assert "still incompatible-parameters after a restart" in failed.reason
     assert sim.instances["db1"].status == "incompatible-parameters"
     sim.modify_group(GROUP, good, lag=30)
+    back = run_provider(sim, rollback_of(forward, "req-rollback"), query_interval=INTERVAL)
+    assert back.status == "SUCCESS", back.reason
+    assert sim.reboots() == ["db1", "db1"]
+    assert sim.effective("db1", good)
+
+
+@pytest.mark.parametrize("restored_lag", [30.0, 95.0, 150.0, 290.0])
+def test_a_rollback_repair_waits_for_rds_to_show_the_restored_group(restored_lag: float) -> None:
+    """As above, but RDS shows the restored group only {restored_lag} s after CloudFormation
+    wrote it, longer than a reboot (90 s) in all but the first case. A repair before then would
+    load the broken group again and fail the rollback (UPDATE_ROLLBACK_FAILED); the repair waits
+    until RDS has had its 5 minutes, and one reboot puts the restored group in effect."""
+    sim = _tls_world()
+    good = {**TLS12, "shared_buffers": "16384"}
+    bad = {**TLS13, "shared_buffers": "99999999"}
+    sim.modify_group(GROUP, good)
+    sim.advance(1)
+    sim.break_group(GROUP, "shared_buffers", "99999999")
+    forward = event(
+        request="Update", enforced=TLS13, parameters=bad, old=props(enforced=TLS12, parameters=good)
+    )
+    sim.modify_group(GROUP, bad, lag=30)
+    assert run_provider(sim, forward, query_interval=INTERVAL).status == "FAILED"
+    assert sim.reboots() == ["db1"]
+    sim.modify_group(GROUP, good, lag=restored_lag)
     back = run_provider(sim, rollback_of(forward, "req-rollback"), query_interval=INTERVAL)
     assert back.status == "SUCCESS", back.reason
     assert sim.reboots() == ["db1", "db1"]

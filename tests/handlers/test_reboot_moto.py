@@ -21,7 +21,8 @@ import pytest
 from moto import mock_aws
 
 from rds_force_ssl import reboot_provider
-from rds_force_ssl.handlers import decide, observe, reboot
+from rds_force_ssl.handlers import decide, memory, observe, reboot
+from rds_force_ssl.handlers.memory import Memory
 from tests.handlers.events import event, props
 
 REGION = "us-east-1"
@@ -34,6 +35,19 @@ def rds(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         yield boto3.client("rds", region_name=REGION)
+
+
+@pytest.fixture
+def mem(rds: Any) -> Memory:
+    """The stack's table as the construct makes it (a string partition key, on demand)."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(
+        TableName="memory",
+        KeySchema=[{"AttributeName": memory.KEY, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": memory.KEY, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return Memory(client=client, table="memory")
 
 
 def _instance(rds: Any, ident: str = "db1", group: str = "pg-ssl") -> None:
@@ -62,13 +76,13 @@ def _instance(rds: Any, ident: str = "db1", group: str = "pg-ssl") -> None:
     )
 
 
-def test_a_redeploy_on_an_in_sync_instance_completes_at_once(rds: Any) -> None:
+def test_a_redeploy_on_an_in_sync_instance_completes_at_once(rds: Any, mem: Memory) -> None:
     _instance(rds)
     ev = event(request="Update", group="pg-ssl")
     started = reboot.handle_on_event(ev, rds, now=1000.0)
     assert started["PhysicalResourceId"] == "rds-force-ssl:instance:db1"
     assert started["Data"]["StateAtStart"] == "available/in-sync"
-    done = reboot.handle_is_complete({**ev, **started}, rds, now=1001.0)
+    done = reboot.handle_is_complete({**ev, **started}, rds, memory=mem, now=1001.0)
     assert done == {
         "IsComplete": True,
         "Data": {
@@ -106,15 +120,58 @@ def test_events_round_trip_through_botocore(rds: Any) -> None:
     assert all(isinstance(e["Date"], datetime) for e in raw)
 
 
-def test_reboot_round_trips_through_botocore(rds: Any) -> None:
+def _seen(ident: str) -> decide.Seen:
+    return decide.Seen(
+        kind=decide.KIND_INSTANCE,
+        ident=ident,
+        status="available",
+        groups=("pg-ssl",),
+        engine="postgres",
+        engine_version="16.9",
+        nodes=(decide.Node(ident, "available", "pending-reboot"),),
+        params={},
+    )
+
+
+def test_reboot_round_trips_through_botocore(rds: Any, mem: Memory) -> None:
     _instance(rds)
     forced = decide.Decision(decide.Verb.REBOOT, "seen", reboot="db1")
-    assert reboot.act(rds, forced) == "rebooted db1"
+    assert reboot.act(rds, mem, _seen("db1"), forced, 1000.0) == (True, "rebooted db1")
 
 
-def test_reboot_of_a_missing_instance_means_look_again(rds: Any) -> None:
+def test_reboot_of_a_missing_instance_means_look_again(rds: Any, mem: Memory) -> None:
     forced = decide.Decision(decide.Verb.REBOOT, "seen", reboot="gone")
-    assert "refused (DBInstanceNotFound" in reboot.act(rds, forced)
+    accepted, done = reboot.act(rds, mem, _seen("gone"), forced, 1000.0)
+    assert not accepted
+    assert "refused (DBInstanceNotFound" in done
+
+
+def test_the_memory_claims_a_reboot_once_per_settle_window(mem: Memory) -> None:
+    """DynamoDB's own conditional write (moto evaluates it): a second claim on the same node
+    within SETTLE_S is refused, on another node or after SETTLE_S it is not; and a consistent
+    read returns the claim."""
+    assert mem.claim("db:db1", 1000.0) == (True, "")
+    assert mem.claim("db:db1", 1000.0 + decide.SETTLE_S - 1) == (False, "")
+    assert mem.claim("db:db2", 1001.0) == (True, "")
+    assert mem.asked(["db:db1", "db:db2", "db:db3"]) == ({"db:db1": 1000.0, "db:db2": 1001.0}, "")
+    assert mem.claim("db:db1", 1000.0 + decide.SETTLE_S + 1) == (True, "")
+
+
+def test_a_memory_that_cannot_be_written_lets_the_reboot_go_ahead(rds: Any, mem: Memory) -> None:
+    """A missing table (or any failure but a refused claim) is reported, never fatal: the
+    reboot goes ahead on RDS's events alone."""
+    gone = Memory(client=mem.client, table="no-such-table")
+    go, problem = gone.claim("db:db1", 1000.0)
+    assert go
+    assert "ResourceNotFoundException" in problem
+    asked, problem = gone.asked(["db:db1"])
+    assert asked == {}
+    assert "ResourceNotFoundException" in problem
+    _instance(rds)
+    forced = decide.Decision(decide.Verb.REBOOT, "seen", reboot="db1")
+    accepted, done = reboot.act(rds, gone, _seen("db1"), forced, 1000.0)
+    assert accepted
+    assert "memory not written" in done
 
 
 def test_missing_instance_is_reported_as_gone(rds: Any) -> None:
@@ -122,13 +179,13 @@ def test_missing_instance_is_reported_as_gone(rds: Any) -> None:
         reboot.handle_on_event(event(), rds)
 
 
-def test_group_swapped_by_hand_fails_with_the_names(rds: Any) -> None:
+def test_group_swapped_by_hand_fails_with_the_names(rds: Any, mem: Memory) -> None:
     _instance(rds, group="hand-made")
     with pytest.raises(reboot.ReconcileError, match=r"\['hand-made'\], not pg-ssl"):
-        reboot.handle_is_complete(event(request="Update", group="pg-ssl"), rds)
+        reboot.handle_is_complete(event(request="Update", group="pg-ssl"), rds, memory=mem)
 
 
-def test_cluster_reads_members_its_group_and_completes(rds: Any) -> None:
+def test_cluster_reads_members_its_group_and_completes(rds: Any, mem: Memory) -> None:
     rds.create_db_cluster_parameter_group(
         DBClusterParameterGroupName="cpg-ssl",
         DBParameterGroupFamily="aurora-postgresql16",
@@ -163,7 +220,7 @@ def test_cluster_reads_members_its_group_and_completes(rds: Any) -> None:
     ev = event(request="Update", kind="cluster", ident="c1", group="cpg-ssl", members=members)
     started = reboot.handle_on_event(ev, rds, now=1000.0)
     assert started["PhysicalResourceId"] == "rds-force-ssl:cluster:c1"
-    done = reboot.handle_is_complete({**ev, **started}, rds, now=1001.0)
+    done = reboot.handle_is_complete({**ev, **started}, rds, memory=mem, now=1001.0)
     assert done["IsComplete"] is True
     assert done["Data"]["Outcome"] == reboot.OUTCOME_IN_SYNC
     assert "c1-writer:available/in-sync" in done["Data"]["State"]

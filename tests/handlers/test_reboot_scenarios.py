@@ -16,7 +16,7 @@ import pytest
 
 from rds_force_ssl.handlers import reboot
 from rds_force_ssl.handlers.decide import SETTLE_S
-from simulator import Fault, RdsSimulator, run_provider
+from simulator import Fault, RdsSimulator, memory, run_provider
 from tests.handlers.events import ENFORCED, GROUP, INTERVAL, event, instance_world
 
 
@@ -163,6 +163,17 @@ def _value_changed_by_hand() -> RdsSimulator:
     return sim
 
 
+def _stopped_and(world: Callable[[], RdsSimulator]) -> Callable[[], RdsSimulator]:
+    """``world``, with the instance stopped: it would start with that group and those values."""
+
+    def stopped() -> RdsSimulator:
+        sim = world()
+        sim.stop_instance("db1")
+        return sim
+
+    return stopped
+
+
 def _lower_case_group() -> RdsSimulator:
     sim = RdsSimulator(reboot_seconds=90)
     sim.add_group(GROUP.lower(), ENFORCED)
@@ -296,6 +307,24 @@ SCENARIOS = [
         rebooted="true",
     ),
     Scenario("stopped: done, applies at start", _stopped, "SUCCESS", [], 0, STOPPED),
+    # A stopped database starts with the group it has and the values it holds: "applies at
+    # next start" of the wrong group, or of rds.force_ssl=0, would be a false success.
+    Scenario(
+        "stopped, group swapped by hand: fails, never 'applies at next start'",
+        _stopped_and(_swapped_by_hand),
+        "FAILED",
+        [],
+        0,
+        reason="hand-made",
+    ),
+    Scenario(
+        "stopped, rds.force_ssl=0 set by hand: fails once RDS had 5 min to show ours",
+        _stopped_and(_value_changed_by_hand),
+        "FAILED",
+        [],
+        0,
+        reason="rds.force_ssl=0, not 1",
+    ),
     Scenario(
         "storage-optimization for 6 h: RDS allows the reboot, so reboot",
         _storage_optimization,
@@ -515,7 +544,7 @@ def test_delete_makes_no_aws_call_and_keeps_the_physical_id() -> None:
     sim = instance_world("pending-reboot")
     ev = event(request="Delete")
     assert reboot.handle_on_event(ev, sim) == {"PhysicalResourceId": "rds-force-ssl:instance:db1"}
-    assert reboot.handle_is_complete(ev, sim) == {"IsComplete": True}
+    assert reboot.handle_is_complete(ev, sim, memory=memory(sim)) == {"IsComplete": True}
     assert sim.calls == []
 
 

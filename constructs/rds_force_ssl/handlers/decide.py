@@ -197,19 +197,73 @@ class Param:
 
     value: str | None
     source: str = ""  # user | system | engine-default ("" when RDS does not say)
-    apply_type: str = ""  # static | dynamic ("" when RDS does not say)
+
+
+# Event times come from RDS's clock and "now" from Lambda's: allow for a little skew. Each use
+# below leans the way that costs, at worst, a later reboot or a longer wait, never a false
+# success.
+CLOCK_SKEW_S = 60
 
 
 @dataclass(frozen=True)
 class Restarts:
-    """What the database's own RDS events say about its restarts (DescribeEvents)."""
+    """A node's restarts: what its RDS events say (DescribeEvents, dated by RDS's clock), and
+    when a reconciler last asked RDS to reboot it (the stack's memory, dated by Lambda's clock).
 
-    # A restart began or ended after the request started.
-    during_request: bool = False
-    # RDS logged a shutdown (or a failover start) less than SETTLE_S ago and no restart after it.
-    in_progress: bool = False
-    # RDS logged a restart less than SETTLE_S ago.
-    recent: bool = False
+    Events are RDS's own record, but AWS emits them "on a best effort basis" and gives no bound
+    on how late they appear (RDS user guide, "Monitoring Amazon RDS events"). The memory is
+    written before every reboot call and read back consistently, so a reboot asked for a moment
+    ago holds back a second one even while its events are not visible yet."""
+
+    began: tuple[float, ...] = ()  # "DB instance shutdown", failover started
+    ended: tuple[float, ...] = ()  # "DB instance restarted", failover completed
+    asked: float | None = None  # the last reboot a reconciler of this stack asked for
+
+    def since(self, t: float) -> bool:
+        """A restart began or ended at ``t`` or later, or was asked for then: for ``Rebooted``,
+        which may say true of a restart up to CLOCK_SKEW_S before ``t``."""
+        events = any(x >= t - CLOCK_SKEW_S for x in self.began + self.ended)
+        return events or (self.asked is not None and self.asked >= t)
+
+    def began_after(self, t: float) -> bool:
+        """A restart surely began after ``t``: an RDS event at least CLOCK_SKEW_S after it, or
+        a reboot asked for at ``t`` or later."""
+        events = any(x >= t + CLOCK_SKEW_S for x in self.began + self.ended)
+        return events or (self.asked is not None and self.asked >= t)
+
+    def in_progress(self, now: float) -> bool:
+        """A restart is under way, as far as anyone can tell: RDS logged a shutdown less than
+        SETTLE_S ago and no restart after it, or a reboot was asked for less than SETTLE_S ago
+        and RDS has not logged its end yet."""
+        last_began = max(self.began, default=None)
+        last_ended = max(self.ended, default=None)
+        if (
+            last_began is not None
+            and (last_ended is None or last_ended < last_began)
+            and now - last_began < SETTLE_S
+        ):
+            return True
+        return (
+            self.asked is not None
+            and now - self.asked < SETTLE_S
+            and (last_ended is None or last_ended < self.asked)
+        )
+
+    def recent(self, now: float) -> bool:
+        """RDS logged a restart, or a reboot was asked for, less than SETTLE_S ago."""
+        last_ended = max(self.ended, default=None)
+        if last_ended is not None and now - last_ended < SETTLE_S:
+            return True
+        return self.asked is not None and now - self.asked < SETTLE_S
+
+    def merged(self, other: Restarts) -> Restarts:
+        """Both nodes' restarts as one (a Multi-AZ DB cluster's members)."""
+        asked = [a for a in (self.asked, other.asked) if a is not None]
+        return Restarts(
+            began=self.began + other.began,
+            ended=self.ended + other.ended,
+            asked=max(asked, default=None),
+        )
 
 
 @dataclass(frozen=True)
@@ -286,9 +340,6 @@ class Owed:
     waiting: tuple[str, ...] = ()  # RDS is still applying (applying, or a fix being re-applied)
     blocked: tuple[str, ...] = ()  # need a restart the stack may not do (IAM does not name them)
     failed: tuple[str, ...] = ()  # what a reboot will not fix (with the reason)
-    # Owned parameters this request changed that RDS reports as static (or does not say):
-    # a restart is owed for them.
-    static_changed: tuple[str, ...] = ()
 
 
 class Verb(Enum):
@@ -315,7 +366,15 @@ def _age(req: Request, now: float) -> float:
 
 
 def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
-    """Which nodes need a restart for the group to be in effect, from what RDS reports."""
+    """Which nodes need a restart for the group to be in effect, from what RDS reports.
+
+    A repair (``incompatible-parameters``, or ``failed-to-apply`` after a group change) is held
+    until SETTLE_S after the request started: a restart before RDS has the group this request
+    wrote would load the broken one again (a rollback's restored group takes RDS as long to
+    show as any other change). A repair has failed when the node is still broken after a
+    restart that loaded this request's group: one a reconciler asked for during the request
+    (it asks only once RDS shows the group, or after SETTLE_S), or any restart after SETTLE_S.
+    """
     targets: list[str] = []
     repairs: list[str] = []
     settling: list[str] = []
@@ -323,22 +382,27 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
     blocked: list[str] = []
     failed: list[str] = []
     young = _age(req, now) < SETTLE_S
+    settled = req.started_at + SETTLE_S
     for node in seen.nodes:
-        catching_up = node.restarts.in_progress or node.restarts.recent
+        r = node.restarts
+        catching_up = r.in_progress(now) or r.recent(now)
+        loaded = r.since(settled) or (r.asked is not None and r.asked >= req.started_at)
         if node.status == "incompatible-parameters":
-            if node.restarts.in_progress:
-                settling.append(node.ident)
-            elif not req.group_changed:
+            if not req.group_changed:
                 failed.append(
                     f"{node.ident} is incompatible-parameters and this deploy did not change "
                     "its group, so a reboot would not help; fix the values its RDS events name, "
                     "then deploy again"
                 )
-            elif node.restarts.during_request:
+            elif r.in_progress(now):
+                settling.append(node.ident)
+            elif loaded:
                 failed.append(
                     f"{node.ident} is still incompatible-parameters after a restart with the "
                     "new group; fix the values its RDS events name, then deploy again"
                 )
+            elif young:
+                waiting.append(node.ident)  # RDS may not show this request's group yet
             else:
                 (targets if node.visible else blocked).append(node.ident)
                 repairs.append(node.ident)
@@ -353,15 +417,15 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
                     f"parameter group is failed-to-apply on {node.ident} and this deploy did not "
                     "change it; fix the values its RDS events name, then deploy again"
                 )
-            elif young:
-                waiting.append(node.ident)  # RDS may still apply the new values by itself
             elif catching_up:
                 settling.append(node.ident)
-            elif node.restarts.during_request:
+            elif loaded:
                 failed.append(
                     f"parameter group is still failed-to-apply on {node.ident} after a restart; "
                     "fix the values its RDS events name, then deploy again"
                 )
+            elif young:
+                waiting.append(node.ident)  # RDS may still apply the new values by itself
             else:
                 # A restart reads the whole group afresh: how a rolled-back group is repaired.
                 (targets if node.visible else blocked).append(node.ident)
@@ -373,13 +437,6 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
             )
         elif node.apply != "in-sync":
             waiting.append(node.ident)  # applying, or a status RDS adds later
-    static_changed = tuple(
-        sorted(
-            name
-            for name in req.changed
-            if seen.params.get(name, Param(None)).apply_type != "dynamic"
-        )
-    )
     return Owed(
         targets=tuple(targets),
         repairs=tuple(repairs),
@@ -387,7 +444,6 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
         waiting=tuple(waiting),
         blocked=tuple(blocked),
         failed=tuple(failed),
-        static_changed=static_changed,
     )
 
 
@@ -439,13 +495,15 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
 
     what = "DB instance" if seen.kind == KIND_INSTANCE else "DB cluster"
     top, meaning = (instance_status if seen.kind == KIND_INSTANCE else cluster_status)(seen.status)
-    if top is Disposition.STOPPED:
-        return Decision(Verb.DONE, state, outcome=OUTCOME_STOPPED, owed=owed)
     if top is Disposition.FAIL:
         return fail(f"{what} {seen.ident} is {seen.status}: {meaning}; then deploy again")
     if top is Disposition.WAIT:
         return wait(f"{what} {seen.ident} is {seen.status}: {meaning}")
 
+    # The group checks come before "stopped": a stopped database starts with the group it has
+    # and the values that group holds, and RDS answers both reads while it is stopped. Saying
+    # "applies at next start" of a group that is not attached, or that does not hold what
+    # ForceSsl wrote, would be a false success that shows only when it starts.
     if req.group.lower() not in (g.lower() for g in seen.groups):
         # RDS stores group names in lower case; a template may spell them otherwise.
         return fail(
@@ -461,6 +519,8 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
             why + ". It is not what this stack wrote; someone changed it outside the stack. "
             "Deploy again to restore it."
         )
+    if top is Disposition.STOPPED:
+        return Decision(Verb.DONE, state, outcome=OUTCOME_STOPPED, owed=owed)
 
     for node in seen.nodes:
         if node.status is not None and instance_status(node.status)[0] is Disposition.FAIL:
@@ -490,7 +550,7 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
         return wait(f"RDS is still applying the group on {', '.join(owed.waiting)}")
     now_ = [n for n in owed.targets if req.ours(n, owed) and req.acts_now(n, owed)]
     if now_:
-        chosen = next_reboot(seen, replace(owed, targets=tuple(now_)))
+        chosen = next_reboot(seen, replace(owed, targets=tuple(now_)), now)
         if chosen is None:
             return wait(f"a restart is in progress; {', '.join(now_)} next")
         node = next(n for n in seen.nodes if n.ident == chosen)
@@ -541,13 +601,13 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
     return Decision(Verb.DONE, state, outcome=OUTCOME_IN_SYNC, owed=owed)
 
 
-def next_reboot(seen: Seen, owed: Owed) -> str | None:
+def next_reboot(seen: Seen, owed: Owed, now: float) -> str | None:
     """The one node to reboot now, or None while any restart is still under way.
 
     Aurora members go one at a time, readers first, without failover; where a writer reboot
     restarts the readers too (the engine table's ``read_availability``), the writer alone.
     """
-    if any(n.restarts.in_progress for n in seen.nodes):
+    if any(n.restarts.in_progress(now) for n in seen.nodes):
         return None
     by_id = {n.ident: n for n in seen.nodes}
     candidates = [by_id[i] for i in owed.targets]

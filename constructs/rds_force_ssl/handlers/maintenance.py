@@ -25,12 +25,13 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import window
-from .decide import Request, Verb, decide
+from .decide import KIND_AURORA, Request, Verb, decide
 from .engines import lookup
+from .memory import Memory, lambda_memory
 from .observe import (
     Denied,
     Gone,
@@ -42,7 +43,7 @@ from .observe import (
     observe,
     with_restarts,
 )
-from .reboot import KIND_CLUSTER, KIND_INSTANCE, act, handle_is_complete, rds_client
+from .reboot import KIND_CLUSTER, KIND_INSTANCE, act, handle_is_complete, rds_client, remember
 
 # The rule's constant input: {"RdsForceSsl": "maintenance-window", "Databases": [...]}, each
 # database [identifier, RebootOwedSince, members (comma-separated), flags]; flags: "c" a DB
@@ -136,7 +137,7 @@ def _describe(rds: RdsApi, entry: Entry) -> tuple[str, str, str]:
     )
 
 
-def reconcile(rds: RdsApi, entry: Entry, now: float) -> tuple[str, str]:
+def reconcile(rds: RdsApi, memory: Memory, entry: Entry, now: float) -> tuple[str, str]:
     """One database: (what happened, in a word; why). At most one reboot call."""
     text, group, engine = _describe(rds, entry)
     try:
@@ -164,28 +165,43 @@ def reconcile(rds: RdsApi, entry: Entry, now: float) -> tuple[str, str]:
     seen = observe(rds, target)
     decision = decide(seen, req, now)
     if decision.verb is Verb.REBOOT:
-        seen = with_restarts(rds, seen, needs_restarts(seen), started_at=req.started_at, now=now)
+        nodes = needs_restarts(seen)
+        seen = with_restarts(rds, seen, nodes, started_at=req.started_at, now=now)
+        seen, _ = remember(memory, seen, nodes)
         decision = decide(seen, req, now)
-    if decision.verb is not Verb.REBOOT:
-        return decision.verb.value, f"{decision.state}; {decision.why or decision.outcome}"
-    chosen = next(n for n in seen.nodes if n.ident == decision.reboot)
-    if decision.reboot in decision.owed.repairs:
+    ran_it: list[str] = []
+    while decision.verb is Verb.REBOOT:
+        chosen = next(n for n in seen.nodes if n.ident == decision.reboot)
+        if decision.reboot in decision.owed.repairs:
+            return "skipped", (
+                f"{chosen.ident} is {chosen.status}/{chosen.apply}: a repair, which a deploy "
+                "makes, not the schedule; deploy again"
+            )
+        # RebootOwedSince is when the deploy saw RDS show the restart owed: a restart that
+        # surely began after it loaded ForceSsl's change, so a pending-reboot the node shows
+        # now is someone else's. Leave it alone, and go on to the next member.
+        if not chosen.restarts.began_after(entry.owed_since):
+            accepted, done = act(rds, memory, seen, decision, now)
+            return ("rebooted" if accepted else "wait"), done
+        ran_it.append(chosen.ident)
+        if seen.kind != KIND_AURORA:
+            break
+        seen = replace(seen, nodes=tuple(n for n in seen.nodes if n.ident != chosen.ident))
+        decision = decide(seen, req, now)
+    if ran_it:
         return "skipped", (
-            f"{chosen.ident} is {chosen.status}/{chosen.apply}: a repair, which a deploy makes, "
-            "not the schedule; deploy again"
+            f"{', '.join(ran_it)} restarted since the deploy that found a reboot owed, so "
+            "ForceSsl's change is in effect there; the pending-reboot shown now is not "
+            "ForceSsl's" + (f"; then {decision.verb.value}: {decision.why}" if decision.why else "")
         )
-    if chosen.restarts.during_request:
-        return "skipped", (
-            f"{chosen.ident} restarted since the deploy that found a reboot owed, so it runs "
-            "ForceSsl's change; the pending-reboot it shows now is not ForceSsl's"
-        )
-    return "rebooted", act(rds, decision)
+    return decision.verb.value, f"{decision.state}; {decision.why or decision.outcome}"
 
 
 def handle(
     event: Mapping[str, Any],
     rds: RdsApi,
     *,
+    memory: Memory,
     now: float | None = None,
     out_of_time: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
@@ -204,6 +220,7 @@ def handle(
         "outside": 0,
         "rebooted": [],
         "errors": [],
+        "failed": [],
         "unchecked": [],
     }
     failures: list[str] = []
@@ -212,7 +229,7 @@ def handle(
             summary["unchecked"] = [e.ident for e in todo[todo.index(entry) :]]
             break
         try:
-            what, why = reconcile(rds, entry, at)
+            what, why = reconcile(rds, memory, entry, at)
         except (Gone, Denied, Transient) as err:
             what, why = "error", str(err)
         except Exception as err:  # one database's surprise must not starve the others
@@ -225,6 +242,10 @@ def handle(
             summary["rebooted"].append(entry.ident)
         if what == "error":
             summary["errors"].append(entry.ident)
+        if what == Verb.FAIL.value:
+            # The reboot its deploy promised (reboot-scheduled) cannot happen until someone acts.
+            summary["failed"].append(entry.ident)
+            failures.append(f"{entry.ident}: {why}")
         _log(run=INPUT_KIND, database=entry.ident, result=what, why=why)
     _log(**summary)
     if failures:
@@ -246,6 +267,7 @@ def poller(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return handle(
             event,
             rds_client(),
+            memory=lambda_memory(),
             out_of_time=lambda: time.time() > deadline - DEADLINE_RESERVE_S,
         )
-    return handle_is_complete(event, rds_client())
+    return handle_is_complete(event, rds_client(), memory=lambda_memory())

@@ -4,8 +4,8 @@ Reads, per poll:
 - DescribeDBInstances / DescribeDBClusters: statuses, the attached group and its apply status on
   every node (an Aurora member's ``DBClusterParameterGroupStatus`` and ``IsClusterWriter`` come
   with the cluster, so a member IAM does not name is never described);
-- DescribeDBParameters / DescribeDBClusterParameters: the value, Source and ApplyType of the
-  parameters ForceSsl owns, as the group holds them;
+- DescribeDBParameters / DescribeDBClusterParameters: the value and Source of the parameters
+  ForceSsl owns, as the group holds them;
 - DescribeEvents: the restarts RDS logged for a node (``RebootDBInstance``: "An Amazon RDS event is
   created when the reboot is completed"), the memory between polls and between requests that
   keeps a database from being rebooted twice for one change.
@@ -25,6 +25,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import HTTPClientError
 
 from .decide import (
+    CLOCK_SKEW_S,
     KIND_AURORA,
     KIND_INSTANCE,
     KIND_MULTI_AZ_CLUSTER,
@@ -41,8 +42,6 @@ from .decide import (
 AUTOSCALED_PREFIX = "application-autoscaling-"
 AUTOSCALED_TAG = "application-autoscaling:resourceId"
 
-# Event times come from RDS's clock and "now" from Lambda's: allow for a little skew.
-CLOCK_SKEW_S = 60
 PAGE = 100  # MaxRecords: RDS accepts 20-100
 
 _NOT_FOUND = {
@@ -196,7 +195,6 @@ def read_params(
                 found[name] = Param(
                     value=None if value is None else str(value),
                     source=str(p.get("Source", "")),
-                    apply_type=str(p.get("ApplyType", "")),
                 )
         marker = page.get("Marker")
         if not marker or len(found) == len(wanted):
@@ -226,8 +224,8 @@ def _epoch(value: Any) -> float:
 def read_restarts(
     rds: RdsApi, idents: Iterable[str], *, started_at: float, now: float
 ) -> dict[str, Restarts]:
-    """For each DB instance, what its RDS events say about restarts since the request started
-    and in the last SETTLE_S seconds (DescribeEvents, paginated)."""
+    """For each DB instance, the restarts its RDS events date since the request started (or in
+    the last SETTLE_S seconds, whichever is earlier), DescribeEvents, paginated."""
     since = min(started_at, now - SETTLE_S) - CLOCK_SKEW_S
     out: dict[str, Restarts] = {}
     for ident in idents:
@@ -257,18 +255,7 @@ def read_restarts(
             marker = page.get("Marker")
             if not marker:
                 break
-        last_began = max(began, default=None)
-        last_ended = max(ended, default=None)
-        in_progress = (
-            last_began is not None
-            and (last_ended is None or last_ended < last_began)
-            and now - last_began < SETTLE_S
-        )
-        out[ident] = Restarts(
-            during_request=any(t >= started_at for t in began + ended),
-            in_progress=in_progress,
-            recent=last_ended is not None and now - last_ended < SETTLE_S,
-        )
+        out[ident] = Restarts(began=tuple(sorted(began)), ended=tuple(sorted(ended)))
     return out
 
 
@@ -418,16 +405,18 @@ def with_restarts(
         return seen
     if seen.kind == KIND_MULTI_AZ_CLUSTER:
         found = read_restarts(rds, seen.members, started_at=started_at, now=now)
-        merged = Restarts(
-            during_request=any(r.during_request for r in found.values()),
-            in_progress=any(r.in_progress for r in found.values()),
-            recent=any(r.recent for r in found.values()),
+        merged = Restarts()
+        for restarts in found.values():
+            merged = merged.merged(restarts)
+        return replace(
+            seen,
+            nodes=tuple(replace(n, restarts=n.restarts.merged(merged)) for n in seen.nodes),
         )
-        return replace(seen, nodes=tuple(replace(n, restarts=merged) for n in seen.nodes))
     found = read_restarts(rds, sorted(chosen), started_at=started_at, now=now)
     return replace(
         seen,
         nodes=tuple(
-            replace(n, restarts=found[n.ident]) if n.ident in found else n for n in seen.nodes
+            replace(n, restarts=n.restarts.merged(found[n.ident])) if n.ident in found else n
+            for n in seen.nodes
         ),
     )

@@ -5,15 +5,17 @@ is polled by the provider until it answers done. Each poll reads RDS (``observe`
 (``decide``) and acts at most once: it reboots one node, or waits, or finishes, or fails with a
 message a person can act on. It never sleeps, and it keeps no memory of its own: what it needs
 to remember between polls, between two requests on one database, and across a rollback, RDS
-keeps for it (the group's values and ApplyType, each node's apply status, and the database's
-restart events).
+keeps for it (the group's values, each node's apply status, and the database's restart
+events), and a table of the stack's own remembers the reboots it asked for (``memory``), for as
+long as RDS's events may lag behind them.
 
 The rules (README, "When does a reboot happen?"):
 - never done on a lagging ``in-sync``: a request that changed what ForceSsl owns is not done
   before RDS has had ``SETTLE_S`` to show the change (ModifyDBParameterGroup API reference);
 - a reboot only where RDS says one is owed (``pending-reboot``, or a repair of
-  ``incompatible-parameters`` / ``failed-to-apply`` with a changed group), never on a node that
-  restarted in the last ``SETTLE_S`` seconds or is restarting, one node at a time;
+  ``incompatible-parameters`` / ``failed-to-apply`` with a changed group, once RDS has had
+  ``SETTLE_S`` to show that group), never on a node that restarted, or was asked to, in the last
+  ``SETTLE_S`` seconds, or is restarting, one node at a time;
 - throttling, 5xx, and AccessDenied while IAM may still be propagating mean "look again".
 
 Lambda code: stdlib and boto3 only, no CDK.
@@ -25,15 +27,27 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, cast
 
 from .decide import KIND_INSTANCE as KIND_INSTANCE
+from .decide import (
+    KIND_MULTI_AZ_CLUSTER,
+    SETTLE_S,
+    Decision,
+    Node,
+    Reboot,
+    Request,
+    Seen,
+    Verb,
+    decide,
+)
 from .decide import OUTCOME_IN_SYNC as OUTCOME_IN_SYNC
 from .decide import OUTCOME_OTHERS_PENDING as OUTCOME_OTHERS_PENDING
 from .decide import OUTCOME_PENDING_REBOOT as OUTCOME_PENDING_REBOOT
 from .decide import OUTCOME_REBOOT_SCHEDULED as OUTCOME_REBOOT_SCHEDULED
 from .decide import OUTCOME_STOPPED as OUTCOME_STOPPED
-from .decide import Decision, Reboot, Request, Verb, decide
+from .memory import Memory, key
 from .observe import (
     Denied,
     Gone,
@@ -72,8 +86,9 @@ PROP_OTHER_PARAMETERS = "RebootForOtherParameters"
 KIND_CLUSTER = "cluster"
 
 # Attributes (GetAtt) besides StateAtStart, Outcome, State, Rebooted and RebootedMembers: when a
-# request found a restart owed that the maintenance window is to make, the time it started
-# (epoch seconds, what the scheduled reconciler reads restarts since); "0" otherwise.
+# request found a restart owed that the maintenance window is to make, the time of the look at
+# which RDS showed it owed (epoch seconds): a restart after it loads ForceSsl's change, one
+# before it may not have (RDS may show a group change late). "0" otherwise.
 ATTR_REBOOT_OWED_SINCE = "RebootOwedSince"
 
 # IAM applies a policy change "eventually"; a stack that has just granted the reconciler its
@@ -167,11 +182,47 @@ def _policy(props: Mapping[str, Any]) -> Reboot:
         ) from None
 
 
-def act(rds: RdsApi, decision: Decision) -> str:
-    """Carry out a reboot decision (at most one call); say what happened, for the log."""
+def node_key(seen: Seen, node: Node) -> str:
+    """The memory's key for a node: a Multi-AZ DB cluster is rebooted, and remembered, whole."""
+    if seen.kind == KIND_MULTI_AZ_CLUSTER:
+        return key(seen.ident, cluster=True)
+    return key(node.ident, cluster=False)
+
+
+def remember(memory: Memory, seen: Seen, nodes: list[Node]) -> tuple[Seen, str]:
+    """``seen`` with, for ``nodes``, when a reboot of each was last asked for; and what went
+    wrong reading the memory ("" if nothing)."""
+    if not nodes:
+        return seen, ""
+    wanted = {n.ident for n in nodes}
+    asked, problem = memory.asked(node_key(seen, n) for n in nodes)
+    return (
+        replace(
+            seen,
+            nodes=tuple(
+                replace(n, restarts=replace(n.restarts, asked=asked.get(node_key(seen, n))))
+                if n.ident in wanted
+                else n
+                for n in seen.nodes
+            ),
+        ),
+        problem,
+    )
+
+
+def act(
+    rds: RdsApi, memory: Memory, seen: Seen, decision: Decision, now: float
+) -> tuple[bool, str]:
+    """Carry out a reboot decision (at most one reboot call, after claiming it in the memory):
+    whether RDS accepted a reboot, and what happened, for the log."""
     if decision.verb is not Verb.REBOOT:
-        return str(decision.verb.value)
+        return False, str(decision.verb.value)
     ident = decision.reboot
+    node = next(n for n in seen.nodes if n.ident == ident)
+    go, problem = memory.claim(node_key(seen, node), now)
+    if not go:
+        return False, f"reboot of {ident} held: one was asked for less than {SETTLE_S}s ago"
+    note = f" ({problem}; RDS's events alone keep it from a second reboot)" if problem else ""
     try:
         if decision.cluster_reboot:
             rds.reboot_db_cluster(DBClusterIdentifier=ident)
@@ -185,15 +236,19 @@ def act(rds: RdsApi, decision: Decision) -> str:
         if code in _INVALID_STATE:
             # Someone else is changing it, or RDS accepted our request, its answer was lost and
             # botocore's retry met the reboot under way. Either way: look again.
-            return f"reboot of {ident} refused ({code}); a restart or change is under way"
+            return False, (
+                f"reboot of {ident} refused ({code}); a restart or change is under way" + note
+            )
         if is_not_found(err):
-            return f"reboot of {ident} refused ({code}); it was deleted"
+            return False, f"reboot of {ident} refused ({code}); it was deleted"
         if is_transient(err):
-            return f"reboot of {ident}: {code or type(err).__name__}; its RDS events will tell"
+            return False, (
+                f"reboot of {ident}: {code or type(err).__name__}; its RDS events will tell"
+            )
         if code in ("AccessDenied", "AccessDeniedException"):
             raise Denied(f"reboot {ident}", err) from err
         raise
-    return f"rebooted {ident}" + (" with failover" if decision.failover else "")
+    return True, f"rebooted {ident}" + (" with failover" if decision.failover else "") + note
 
 
 def _log(**fields: Any) -> None:
@@ -229,7 +284,7 @@ def handle_on_event(
 
 
 def handle_is_complete(
-    event: Mapping[str, Any], rds: RdsApi, *, now: float | None = None
+    event: Mapping[str, Any], rds: RdsApi, *, memory: Memory, now: float | None = None
 ) -> dict[str, Any]:
     request = event["RequestType"]
     if request == "Delete":
@@ -239,18 +294,22 @@ def handle_is_complete(
     req = target.request
     age = at - req.started_at
     target_id = physical_id(req.kind, req.ident)
+    recalled = ""
     try:
         seen = observe(rds, target)
         decision = decide(seen, req, at)
         if decision.verb in (Verb.REBOOT, Verb.FAIL):
             # Restarts can only hold a reboot back, or turn a repair into a failure: read the
-            # events of the nodes that still need one, and decide again.
-            seen = with_restarts(rds, seen, needs_restarts(seen), started_at=req.started_at, now=at)
+            # events and the memory of the nodes that still need one, and decide again.
+            nodes = needs_restarts(seen)
+            seen = with_restarts(rds, seen, nodes, started_at=req.started_at, now=at)
+            seen, recalled = remember(memory, seen, nodes)
             decision = decide(seen, req, at)
         if decision.verb is Verb.DONE:
             # For Rebooted: every node's restarts during the request.
             seen = with_restarts(rds, seen, seen.nodes, started_at=req.started_at, now=at)
-        done = act(rds, decision)
+            seen, recalled = remember(memory, seen, list(seen.nodes))
+        _, done = act(rds, memory, seen, decision, at)
     except Gone as err:
         raise ReconcileError(_gone_message(req, err)) from err
     except Transient as err:
@@ -276,14 +335,14 @@ def handle_is_complete(
         why=decision.why,
         action=done,
         owed_targets=list(decision.owed.targets),
-        static_changed=list(decision.owed.static_changed),
+        **({"memory": recalled} if recalled else {}),
     )
     if decision.verb is Verb.FAIL:
         raise ReconcileError(decision.why)
     if decision.verb is not Verb.DONE:
         _give_up_if_late(event, f"{decision.state} ({decision.why or done})", age)
         return {"IsComplete": False}
-    rebooted = sorted(n.ident for n in seen.nodes if n.restarts.during_request)
+    rebooted = sorted(n.ident for n in seen.nodes if n.restarts.since(req.started_at))
     scheduled = decision.outcome == OUTCOME_REBOOT_SCHEDULED
     return {
         "IsComplete": True,
@@ -292,7 +351,7 @@ def handle_is_complete(
             "State": decision.state,
             "Rebooted": "true" if rebooted else "false",
             "RebootedMembers": ",".join(i for i in rebooted if i != req.ident),
-            ATTR_REBOOT_OWED_SINCE: str(int(req.started_at)) if scheduled else "0",
+            ATTR_REBOOT_OWED_SINCE: str(int(at)) if scheduled else "0",
         },
     }
 
