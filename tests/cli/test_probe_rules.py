@@ -4,13 +4,16 @@ notices before the answer, non-PostgreSQL bytes, and the endpoint syntax and exi
 
 from __future__ import annotations
 
+import socket
 import ssl
 import struct
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from rds_force_ssl.cli import pgwire
+from rds_force_ssl.cli import pgwire, wire
 from rds_force_ssl.cli.engines import ENGINES, for_proxy_family, for_rds_engine
 from rds_force_ssl.cli.probe import Result, Target, exit_code
 from rds_force_ssl.cli.wire import Endpoint, Identity, Outcome, Verdict, parse_endpoint
@@ -290,3 +293,80 @@ def test_engine_table_names_postgres_and_aurora_and_the_proxy_family() -> None:
     assert mysql.plaintext_probe is None
     assert "only after checking its password" in (mysql.no_probe or "")
     assert for_rds_engine("sqlserver-se") is None
+
+
+class FakeNetwork:
+    """A name with three addresses, and sockets on a fake clock: connecting to a silent address
+    takes the socket's whole timeout, a refused one a tenth of a second. Nothing real is dialed
+    and no time passes, so the bound is checked without a clock in the test."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.now = 0.0
+        self.answers = answers  # per address: "silent", "refused" or "ok"
+        self.timeouts: list[float] = []
+
+    def getaddrinfo(self, host: str, port: int, *_: object, **__: object) -> list[Any]:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", (f"192.0.2.{n}", port))
+            for n in range(1, len(self.answers) + 1)
+        ]
+
+    def socket(self, *_: object, **__: object) -> Any:
+        network = self
+
+        class Sock:
+            timeout: float | None = None
+
+            def settimeout(self, value: float | None) -> None:
+                self.timeout = value
+
+            def connect(self, address: tuple[str, int]) -> None:
+                network.timeouts.append(self.timeout or 0.0)
+                answer = network.answers[int(address[0].rsplit(".", 1)[1]) - 1]
+                if answer == "silent":
+                    network.now += self.timeout or 0.0
+                    raise TimeoutError
+                network.now += 0.1
+                if answer == "refused":
+                    raise ConnectionRefusedError
+
+            def close(self) -> None:
+                pass
+
+        return Sock()
+
+
+@pytest.fixture
+def network(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], FakeNetwork]:
+    def make(answers: list[str]) -> FakeNetwork:
+        fake = FakeNetwork(answers)
+        monkeypatch.setattr(socket, "getaddrinfo", fake.getaddrinfo)
+        monkeypatch.setattr(socket, "socket", fake.socket)
+        monkeypatch.setattr(time, "monotonic", lambda: fake.now)
+        return fake
+
+    return make
+
+
+def test_three_silent_addresses_share_one_timeout(
+    network: Callable[[list[str]], FakeNetwork],
+) -> None:
+    fake = network(["silent", "silent", "silent"])
+    outcome = wire.probe_endpoint(
+        Endpoint("db.example", 5432), pgwire.plaintext_probe, who=Identity(), timeout=2.0
+    )
+    assert (outcome.verdict, outcome.detail) == (U, "no TCP connection within 2 s")
+    assert fake.now <= 2.0  # create_connection gave each address 2 s: 6 s in all
+    assert fake.timeouts == [2.0]
+
+
+def test_a_refused_address_leaves_the_rest_of_the_time_to_the_next(
+    network: Callable[[list[str]], FakeNetwork],
+) -> None:
+    fake = network(["refused", "silent", "ok"])
+    outcome = wire.probe_endpoint(
+        Endpoint("db.example", 5432), pgwire.plaintext_probe, who=Identity(), timeout=2.0
+    )
+    assert (outcome.verdict, outcome.detail) == (U, "no TCP connection within 2 s")
+    assert fake.timeouts == [2.0, pytest.approx(1.9)]
+    assert fake.now == pytest.approx(2.0)

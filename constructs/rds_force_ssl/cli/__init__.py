@@ -58,6 +58,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from rds_force_ssl.cli.probe import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S
+
     parser = Parser(
         prog="rds-force-ssl",
         description="Prove that RDS databases and proxies refuse plaintext connections.",
@@ -87,10 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dbname", default="postgres", help="database name in the start-up")
     p.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds per endpoint, in all (default 5)"
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds per endpoint for its connections and answers, every address of its name "
+        f"included; resolving the name is not bounded by it (default {DEFAULT_TIMEOUT_S:g})",
     )
     p.add_argument(
-        "--concurrency", type=int, default=64, help="endpoints probed at once (default 64)"
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"endpoints probed at once (default {DEFAULT_CONCURRENCY})",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -126,14 +126,36 @@ def tls_error_text(err: ssl.SSLError) -> str:
 Conversation = Callable[[Wire, Identity], Outcome]
 
 
+def connect(endpoint: Endpoint, *, deadline: float) -> socket.socket:
+    """A TCP connection to the first address of the name that takes one, trying them in the
+    resolver's order, all before ``deadline``. (socket.create_connection would give each address
+    the whole timeout: three silent addresses, three timeouts.) Name resolution itself is not
+    bounded: getaddrinfo blocks."""
+    found = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+    error: OSError = OSError(f"{endpoint.host} resolves to no address")
+    for family, kind, proto, _, address in found:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(left)
+            sock.connect(address)
+        except OSError as err:
+            sock.close()
+            error = err
+            continue
+        return sock
+    raise error
+
+
 def probe_endpoint(
     endpoint: Endpoint, converse: Conversation, *, who: Identity, timeout: float
 ) -> Outcome:
     """Connect, hold ``converse``'s conversation within ``timeout`` seconds in all, and close."""
     deadline = time.monotonic() + timeout
     try:
-        # Name resolution is not bounded by the timeout (getaddrinfo blocks); connect is.
-        sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+        sock = connect(endpoint, deadline=deadline)
     except socket.gaierror as err:
         return Outcome(Verdict.UNREACHABLE, f"the host name does not resolve: {err.strerror}")
     except ValueError as err:  # UnicodeError: the name cannot even be encoded (e.g. "a..b")
