@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 MAX_INTERNAL_MESSAGE = 300  # a parser error can carry a whole HTML page
-SSLMODES = ("verify-full", "verify-ca", "require")  # verify.SSLMODES, without importing it
+SSLMODES = ("verify-full", "verify-ca", "require")  # libpq's that verify offers
 VERIFY_ENGINES = ("postgresql", "mysql")
 # Per engine: the port, the database and the password variable its own clients default to.
 VERIFY_DEFAULTS = {

@@ -27,7 +27,7 @@ the run, with its fix.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,8 +35,6 @@ from typing import Any, Protocol
 from rds_force_ssl.cli import aws
 from rds_force_ssl.handlers import engines as engine_table
 from rds_force_ssl.handlers.engines import PROXY, Engine
-
-PAGE_SIZE = 100
 
 SOURCE_EXPLICIT = "explicit"
 SOURCE_REPORTED_DEFAULT = "engine default (reported)"
@@ -205,14 +203,6 @@ def proxy_decision(require_tls: bool, status: str) -> tuple[str, bool]:
 
 
 # ---- reading the region --------------------------------------------------------------------
-def pages(
-    client: RdsPaginators, operation: str, key: str, *, page_size: int, **kwargs: Any
-) -> Iterator[Mapping[str, Any]]:
-    paginator = client.get_paginator(operation)
-    for page in paginator.paginate(PaginationConfig={"PageSize": page_size}, **kwargs):
-        yield from page.get(key, [])
-
-
 class GroupCache:
     """Parameter listings, fetched once per distinct group, stopping at the page that has the
     engine's SSL parameter."""
@@ -243,7 +233,7 @@ class GroupCache:
             action = "rds:DescribeDBParameters"
         found: list[Mapping[str, Any]] = []
         try:
-            for param in pages(
+            for param in aws.pages(
                 self._client,
                 operation,
                 "Parameters",
@@ -266,7 +256,7 @@ def ca_expiries(client: RdsPaginators, *, page_size: int) -> dict[str, datetime]
     try:
         return {
             c["CertificateIdentifier"]: c["ValidTill"]
-            for c in pages(client, "describe_certificates", "Certificates", page_size=page_size)
+            for c in aws.pages(client, "describe_certificates", "Certificates", page_size=page_size)
             if "ValidTill" in c
         }
     except aws.optional_failures() as err:
@@ -419,7 +409,7 @@ def proxies(client: RdsPaginators, *, page_size: int) -> list[Row] | Unread:
     try:
         return [
             proxy_row(p)
-            for p in pages(client, "describe_db_proxies", "DBProxies", page_size=page_size)
+            for p in aws.pages(client, "describe_db_proxies", "DBProxies", page_size=page_size)
         ]
     except aws.optional_failures() as err:
         return unread(err, "rds:DescribeDBProxies")
@@ -428,7 +418,7 @@ def proxies(client: RdsPaginators, *, page_size: int) -> list[Row] | Unread:
 def audit(
     client: RdsPaginators,
     *,
-    page_size: int = PAGE_SIZE,
+    page_size: int = aws.PAGE_SIZE,
     progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Every DB instance, DB cluster and RDS Proxy in the client's region, one row each, and
@@ -438,8 +428,8 @@ def audit(
     A cluster member is reported through its cluster: the parameter lives in the cluster
     parameter group there, and each member carries its own status for that group.
     """
-    clusters = list(pages(client, "describe_db_clusters", "DBClusters", page_size=page_size))
-    instances = list(pages(client, "describe_db_instances", "DBInstances", page_size=page_size))
+    clusters = list(aws.pages(client, "describe_db_clusters", "DBClusters", page_size=page_size))
+    instances = list(aws.pages(client, "describe_db_instances", "DBInstances", page_size=page_size))
     notes: list[str] = []
     complete = True
     cas = ca_expiries(client, page_size=page_size)

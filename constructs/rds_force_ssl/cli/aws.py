@@ -7,7 +7,7 @@ the README's policy; https://docs.aws.amazon.com/service-authorization/latest/re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rds_force_ssl.cli.errors import CliError
@@ -31,6 +31,7 @@ IAM_ACTIONS: Mapping[str, tuple[str, ...]] = {
 # Standard mode retries throttling and dropped connections with backoff; a large fleet can hit
 # the describe limits. A short connect timeout makes an unreachable API fail in seconds.
 MAX_ATTEMPTS = 5
+PAGE_SIZE = 100  # records per describe call (the most RDS returns)
 CONNECT_TIMEOUT_S = 5
 
 DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
@@ -46,6 +47,15 @@ REJECTED = frozenset(
 )
 MAX_REASON = 200  # a parser error can carry a whole HTML page
 POLICY_HINT = "the README's 'IAM policy' section has a ready read-only policy"
+
+
+def pages(
+    client: Any, operation: str, key: str, *, page_size: int = PAGE_SIZE, **kwargs: Any
+) -> Iterator[Mapping[str, Any]]:
+    """Every item of a describe call, read page by page."""
+    paginator = client.get_paginator(operation)
+    for page in paginator.paginate(PaginationConfig={"PageSize": page_size}, **kwargs):
+        yield from page.get(key, [])
 
 
 def actions(command: str) -> str:

@@ -17,7 +17,7 @@ found: the rest is still probed, a note says what is missing, and the run is inc
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,6 @@ from rds_force_ssl.cli import aws
 from rds_force_ssl.cli.engines import Engine, for_proxy_family, for_rds_engine
 from rds_force_ssl.cli.probe import Target
 from rds_force_ssl.cli.wire import Endpoint
-
-PAGE_SIZE = 100
 
 
 @dataclass
@@ -73,18 +71,12 @@ class Discovery:
         return self
 
 
-def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
-    paginator = client.get_paginator(operation)
-    for page in paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE}, **kwargs):
-        yield from page.get(key, [])
-
-
 def labelled(resource: str, status: str | None) -> str:
     return resource if status in (None, "available") else f"{resource} ({status})"
 
 
 def _instances(client: Any, found: Discovery) -> None:
-    for inst in pages(client, "describe_db_instances", "DBInstances"):
+    for inst in aws.pages(client, "describe_db_instances", "DBInstances"):
         engine = for_rds_engine(inst.get("Engine", ""))
         if engine is None or engine.plaintext_probe is None:
             found.unprobed(inst.get("Engine", "?"), engine.no_probe if engine else None)
@@ -99,7 +91,7 @@ def _instances(client: Any, found: Discovery) -> None:
 
 
 def _clusters(client: Any, found: Discovery) -> None:
-    for cluster in pages(client, "describe_db_clusters", "DBClusters"):
+    for cluster in aws.pages(client, "describe_db_clusters", "DBClusters"):
         engine = for_rds_engine(cluster.get("Engine", ""))
         if engine is None or engine.plaintext_probe is None:
             found.unprobed(cluster.get("Engine", "?"), engine.no_probe if engine else None)
@@ -119,7 +111,7 @@ def _clusters(client: Any, found: Discovery) -> None:
 
 def _proxies(client: Any, found: Discovery) -> dict[str, Engine]:
     families: dict[str, Engine] = {}
-    for proxy in pages(client, "describe_db_proxies", "DBProxies"):
+    for proxy in aws.pages(client, "describe_db_proxies", "DBProxies"):
         engine = for_proxy_family(proxy.get("EngineFamily", ""))
         if engine is None or engine.plaintext_probe is None:
             found.unprobed(
@@ -141,7 +133,7 @@ def _proxies(client: Any, found: Discovery) -> dict[str, Engine]:
 
 
 def _proxy_endpoints(client: Any, found: Discovery, families: Mapping[str, Engine]) -> None:
-    for ep in pages(client, "describe_db_proxy_endpoints", "DBProxyEndpoints"):
+    for ep in aws.pages(client, "describe_db_proxy_endpoints", "DBProxyEndpoints"):
         engine = families.get(ep.get("DBProxyName", ""))
         if engine is None:
             continue  # a proxy of another engine family (counted above), or one not listed

@@ -52,7 +52,6 @@ CONNECT_TIMEOUT_S = 10
 # someone else must not hang the run); libpq gives up on unacknowledged data past the same.
 QUERY_TIMEOUT_MS = CONNECT_TIMEOUT_S * 1000
 CERT_WARN_DAYS = 30
-SSLMODES = ("verify-full", "verify-ca", "require")
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 # TLS 1.0 and 1.1 are deprecated (RFC 8996); RDS for PostgreSQL supports 1.2 and 1.3.
 TLS_FLOOR = "TLSv1.2"
