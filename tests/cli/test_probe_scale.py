@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import threading
+from typing import Any
 
 import pytest
 
 from rds_force_ssl import cli
-from rds_force_ssl.cli import pgwire
+from rds_force_ssl.cli import pgwire, probe
 from rds_force_ssl.cli.probe import Target, probe_all
-from rds_force_ssl.cli.wire import Endpoint, Identity, Verdict
+from rds_force_ssl.cli.wire import Endpoint, Identity, Outcome, Verdict
 from tests.cli.fakepg import fake_fleet
 
 EXPECTED = {
@@ -88,3 +90,32 @@ def test_the_fake_records_bytes_sent_after_its_answer_even_at_once_before_it_sto
                 assert tls.recv(1) == b"R"
                 tls.sendall(b"p-tls")
     assert sorted(fleet.after_answer) == [b"p-plaintext", b"p-tls"]
+
+
+def test_never_more_endpoints_at_once_than_the_concurrency(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each probe holds at most one socket at a time (the TLS follow-up closes the first
+    connection before it dials again), so probes in flight bound the sockets open. The first 16
+    endpoints never answer, so 16 are in flight together whatever the machine's speed."""
+    in_flight, peak = 0, 0
+    lock = threading.Lock()
+    real = probe.probe_endpoint
+
+    def counted(*args: Any, **kwargs: Any) -> Outcome:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(probe, "probe_endpoint", counted)
+    with fake_fleet(["silent"] * 16 + ["refuse"] * 40 + ["password"] * 8) as fleet:
+        targets = [Target(Endpoint("127.0.0.1", port)) for port in fleet.parts]
+        results = probe_all(targets, who=Identity(), timeout=1.0, concurrency=16)
+    assert peak == 16
+    assert [r.outcome.verdict for r in results] == [EXPECTED[p] for p in fleet.parts.values()]
