@@ -232,6 +232,34 @@ def test_multi_az_db_cluster_reboots_as_a_whole() -> None:
     assert effective(sim)
 
 
+def test_an_aurora_cluster_optimizing_storage_has_its_members_rebooted() -> None:
+    """A cluster in storage-optimization works (it can last hours): waiting for it would wait
+    out the whole budget and fail; its members are rebooted as usual."""
+    sim = aurora()
+    sim.clusters["c1"].status = "storage-optimization"
+    run = run_provider(sim, cluster_event(), query_interval=INTERVAL)
+    assert (run.status, run.data["Outcome"]) == ("SUCCESS", reboot.OUTCOME_IN_SYNC), run.reason
+    assert sim.reboots() == ["r1", "r2", "w"]
+    assert effective(sim)
+
+
+def test_a_multi_az_cluster_optimizing_storage_is_tried_and_a_refusal_ends_with_its_state() -> None:
+    """Whether RDS takes RebootDBCluster during storage-optimization is not documented; the
+    simulator refuses it (InvalidDBClusterStateFault). The reconciler asks once per 5 minutes,
+    never reports a success, and fails before the provider's timeout with what it saw."""
+    sim = RdsSimulator(reboot_seconds=90)
+    sim.add_group(GROUP, ENFORCED, cluster=True)
+    sim.add_cluster("c1", group=GROUP, writer="w", readers=("r1", "r2"), engine="postgres")
+    sim.clusters["c1"].status = "storage-optimization"
+    ev = event(kind="cluster", ident="c1", group=GROUP)
+    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "2980"
+    run = run_provider(sim, ev, query_interval=INTERVAL, total_timeout=3000)
+    assert run.status == "FAILED"
+    assert run.reason.startswith("gave up after 2980s: still storage-optimization")
+    assert sim.reboots() == []
+    assert 9 <= sim.call_names().count("RebootDBCluster") <= 11  # once per 5 minutes
+
+
 def test_multi_az_db_cluster_with_late_events_reboots_once() -> None:
     sim = RdsSimulator(reboot_seconds=90, apply_lag_seconds=60, event_lag_seconds=150)
     sim.add_group(GROUP, ENFORCED, cluster=True)

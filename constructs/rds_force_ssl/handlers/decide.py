@@ -144,10 +144,18 @@ INSTANCE_STATUSES: dict[str, tuple[Disposition, str]] = {
 
 # Every DB cluster status in the Aurora user guide, "DB cluster status", plus what a Multi-AZ DB
 # cluster adds (rebooting). A cluster that is not available is waited on: the members are
-# rebooted only while RDS says the cluster is available.
+# rebooted only while RDS says the cluster is available, or optimizing storage.
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Status.html
 CLUSTER_STATUSES: dict[str, tuple[Disposition, str]] = {
     "available": (Disposition.REBOOT_ALLOWED, "healthy and available"),
+    # Documented for instances ("fully operational", may last over 24 hours; see above), not
+    # for clusters: no AWS page says whether RebootDBCluster, or a member's RebootDBInstance, is
+    # refused meanwhile. Waiting would wait out the whole budget and fail; trying costs nothing
+    # (a refusal is InvalidDBClusterStateFault or InvalidDBInstanceState: look again).
+    "storage-optimization": (
+        Disposition.REBOOT_ALLOWED,
+        "storage being optimized; working (unverified for clusters whether RDS takes a reboot)",
+    ),
     "backing-up": (Disposition.WAIT, "being backed up"),
     "backtracking": (Disposition.WAIT, "being backtracked"),
     "creating": (Disposition.WAIT, "being created"),
@@ -161,7 +169,6 @@ CLUSTER_STATUSES: dict[str, tuple[Disposition, str]] = {
     "resetting-master-credentials": (Disposition.WAIT, "master credentials being reset"),
     "starting": (Disposition.WAIT, "starting"),
     "stopping": (Disposition.WAIT, "stopping"),
-    "storage-optimization": (Disposition.WAIT, "storage being optimized"),
     "update-iam-db-auth": (Disposition.WAIT, "IAM authentication being updated"),
     "upgrading": (Disposition.WAIT, "engine version being upgraded"),
     "cloning-failed": (Disposition.FAIL, "cloning failed"),
@@ -577,8 +584,9 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
         )
     if owed.settling:
         return wait(
-            f"{', '.join(owed.settling)} restarted in the last {SETTLE_S}s and RDS still "
-            "reports pending-reboot; not rebooting again while RDS catches up"
+            f"{', '.join(owed.settling)} restarted (or a reboot was asked for) in the last "
+            f"{SETTLE_S}s and RDS still reports pending-reboot; not rebooting again while RDS "
+            "catches up"
         )
     watched = sorted(req.changed) or (["the group"] if req.others and req.group_changed else [])
     if watched and _age(req, now) < SETTLE_S:

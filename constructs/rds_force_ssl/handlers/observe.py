@@ -30,11 +30,13 @@ from .decide import (
     KIND_INSTANCE,
     KIND_MULTI_AZ_CLUSTER,
     SETTLE_S,
+    Disposition,
     Node,
     Param,
     Request,
     Restarts,
     Seen,
+    cluster_status,
 )
 
 # Readers Aurora Auto Scaling adds carry this prefix and this tag, set by AWS:
@@ -349,7 +351,7 @@ def observe(rds: RdsApi, target: Target) -> Seen:
             params=params,
         )
     nodes = []
-    if status == "available":
+    if cluster_status(status)[0] is Disposition.REBOOT_ALLOWED:
         for member in listed:
             ident = str(member["DBInstanceIdentifier"])
             visible = _visible(target, ident)
