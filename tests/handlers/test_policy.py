@@ -290,6 +290,33 @@ def test_deploy_under_a_policy(case: Case) -> None:
     assert owed == (str(int(EPOCH + (run.finished or 0))) if case.outcome == SCHEDULED else "0")
 
 
+def test_a_deploy_that_changes_only_its_timeout_does_not_reboot_for_the_users_change() -> None:
+    """The user raised shared_buffers by hand and means to restart in their own window; the
+    stack's next deploy only raises total_timeout. Nothing ForceSsl owns changed, and the last
+    deploy (IMMEDIATE) finished only once its parameters were in effect: no reboot."""
+    sim = _user_changed_their_static_parameter(lag=0)()
+    old = props(parameters={**ENFORCED, **USERS})
+    old[reboot.PROP_GIVE_UP_AFTER] = "2980"
+    ev = event(request="Update", old=old, parameters={**ENFORCED, **USERS})
+    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "3580"
+    run = run_provider(sim, ev, query_interval=INTERVAL)
+    assert (run.status, run.data["Outcome"], sim.reboots()) == ("SUCCESS", OTHERS, [])
+    assert run.polls == 1
+
+
+@pytest.mark.parametrize("lag", [0.0, 5.0, 60.0, 120.0])
+def test_with_reboot_for_other_parameters_a_static_change_of_the_users_is_one_reboot(
+    lag: float,
+) -> None:
+    """The README's row: with the opt-in, the user's static change costs one reboot whether
+    RDS shows it at once or {lag} s late (the 5-minute wait covers the group, not only
+    ForceSsl's parameters); without it, none."""
+    sim = _user_changed_their_static_parameter(lag=lag)()
+    run = run_provider(sim, _update(IMMEDIATE, others=True), query_interval=INTERVAL)
+    assert (run.status, run.data["Outcome"], sim.reboots()) == ("SUCCESS", IN_SYNC, ["db1"])
+    assert sim.instances["db1"].running.get("shared_buffers") == "256"
+
+
 def test_never_with_an_undeclared_member_that_needs_a_reboot_is_pending_not_failed() -> None:
     sim = RdsSimulator(reboot_seconds=90)
     sim.add_group("apg", ENFORCED, cluster=True)
