@@ -28,12 +28,22 @@ answers, throttling, IAM that is not in effect yet, statuses that allow a reboot
 start-up (Lambda, Step Functions) is taken as zero for both custom resources; the mechanism's own
 RDS calls are counted, CloudFormation's are not.
 
-Reported per scenario and variant: restarts RDS performed (CloudFormation's + the mechanism's)
-and how many changed nothing the engine runs (``unnecessary``); the stack's result, and for (c)
-the ``Outcome`` attribute; whether the engine ran with the wanted values when the stack finished
-("effective"), and a **false success** when the stack said done while it did not (a stack that
-says ``stopped-applies-at-next-start`` says so, and is not one); the same after the clock ran on
-two hours; completion time and how long after RDS was ready; downtime; API calls.
+Some scenarios deploy under ForceSsl's other reboot policies: ``Reboot.MAINTENANCE_WINDOW``
+(the deploy says ``reboot-scheduled``; then the stack's schedule runs every 5 minutes, as its
+EventBridge rule would, with the rule's input built from what the deploy returned, and restarts
+the database in its window) and ``Reboot.NEVER`` (the deploy says ``pending-reboot``: configured,
+not in effect, the restart is the user's).
+
+Reported per scenario and variant: restarts RDS performed (CloudFormation's + the mechanism's,
+the schedule's included) and how many changed nothing the engine runs (``unnecessary``); the
+stack's result, and for (c) the ``Outcome`` attribute; whether the engine ran with the wanted
+values when the stack finished ("effective"); the same after the clock ran on two hours; and a
+**false success** when the stack said done and the engine did not run the wanted values when
+the stack said it would: at once; after the start, for a stopped database (every variant: a
+stopped database takes no connections, and it starts with what its group holds then); after
+the window, for ``reboot-scheduled``. A stack that says ``pending-reboot`` (``Reboot.NEVER``)
+says it is not in effect, and is not one. Then completion time and how long after RDS was
+ready; downtime; API calls.
 
     .venv/bin/python benchmarks/deploy_sim.py [--reboot-seconds 117] [--query-interval 10]
         [--scenario NAME ...]
@@ -55,8 +65,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "constructs"))
 
-from rds_force_ssl.handlers import reboot
-from simulator import Fault, RdsSimulator, rollback_of, run_concurrent
+from rds_force_ssl.handlers import maintenance, reboot
+from rds_force_ssl.handlers.decide import Reboot
+from simulator import Fault, RdsSimulator, memory, rollback_of, run_concurrent
 
 # ---- durations (seconds of simulated time) ---------------------------------------------------
 # Odd values on purpose: RDS events that fall exactly on a poll would hide the polling delay.
@@ -69,6 +80,11 @@ FAILOVER_S = 43.0  # a Multi-AZ reboot with failover: 30-60 s
 BUSY_S = 300.0  # an instance busy modifying for 5 min (an earlier storage change still running)
 GROUP_LAG_S = 127.0  # how long RDS reports in-sync after a group change (undocumented; < 5 min)
 RESTART_LAG_S = 97.0  # how long pending-reboot lingers after a restart (undocumented)
+EVENT_LAG_S = 151.0  # how late RDS logs a restart ("best effort"; longer than a reboot here)
+RESTORED_LAG_S = 153.0  # how late RDS shows a rollback's restored group (longer than a reboot)
+# The maintenance window of the MAINTENANCE_WINDOW scenarios: it opens an hour after t=0 (the
+# simulator's t=0 is Monday 09:00 UTC), after the deploy.
+WINDOW = "mon:10:00-mon:10:30"
 START_S = 300.0  # starting a stopped instance, to show what happens later
 CFN_POLL_S = 15.0  # CloudFormation's stabilization checks (assumed)
 QUERY_INTERVAL_S = 10.0  # ForceSsl's default query_interval
@@ -249,6 +265,7 @@ class Scenario:
     iam_delay: float = 0.0  # IAM not in effect for the mechanism's first seconds
     # (c) fails, and should: what it cannot do is the user's to fix, and it says so.
     c_fails: bool = False
+    policy: str | None = None  # ForceSsl's Reboot (default: IMMEDIATE)
 
 
 def _existing(sim: WatchedSimulator, **kwargs: Any) -> None:
@@ -282,6 +299,19 @@ def _busy(sim: WatchedSimulator) -> None:
 def _stopped(sim: WatchedSimulator) -> None:
     _attached(sim)
     sim.stop_instance("db0")
+
+
+def _stopped_hand_swapped(sim: WatchedSimulator) -> None:
+    """Stopped, and someone attached a group of their own (rds.force_ssl=0) by hand: the stack's
+    group is not the one it will start with."""
+    sim.add_group("hand-made", {"rds.force_ssl": "0"})
+    sim.add_instance("db0", groups={"hand-made": "in-sync"})
+    sim.stop_instance("db0")
+
+
+def _in_window(sim: WatchedSimulator) -> None:
+    _force_ssl_0(sim)
+    sim.instances["db0"].window = WINDOW
 
 
 def _optimizing(sim: WatchedSimulator) -> None:
@@ -465,6 +495,60 @@ SCENARIOS = (
         stopped=True,
     ),
     Scenario(
+        "stopped-hand-swapped",
+        "static edit while the instance is stopped, its group swapped by hand for one with "
+        "rds.force_ssl=0",
+        "instance",
+        "db0",
+        ("db0",),
+        _stopped_hand_swapped,
+        (Step(_static_edit(), request="Update"),),
+        stopped=True,
+        c_fails=True,
+    ),
+    Scenario(
+        "event-lag",
+        f"as restart-lag, and RDS logs the restart {EVENT_LAG_S:g} s late (longer than a reboot)",
+        "instance",
+        "db0",
+        ("db0",),
+        _force_ssl_0,
+        (Step(_static_edit(), request="Update"),),
+        sim={"apply_lag_seconds": RESTART_LAG_S, "event_lag_seconds": EVENT_LAG_S},
+    ),
+    Scenario(
+        "window",
+        "static edit under Reboot.MAINTENANCE_WINDOW; the window opens an hour later",
+        "instance",
+        "db0",
+        ("db0",),
+        _in_window,
+        (Step(_static_edit(), request="Update"),),
+        policy=Reboot.MAINTENANCE_WINDOW.value,
+    ),
+    Scenario(
+        "window-event-lag",
+        f"as window, and RDS logs the restart {EVENT_LAG_S:g} s late and says pending-reboot "
+        f"for {RESTART_LAG_S:g} s after it",
+        "instance",
+        "db0",
+        ("db0",),
+        _in_window,
+        (Step(_static_edit(), request="Update"),),
+        policy=Reboot.MAINTENANCE_WINDOW.value,
+        sim={"apply_lag_seconds": RESTART_LAG_S, "event_lag_seconds": EVENT_LAG_S},
+    ),
+    Scenario(
+        "never",
+        "static edit under Reboot.NEVER",
+        "instance",
+        "db0",
+        ("db0",),
+        _force_ssl_0,
+        (Step(_static_edit(), request="Update"),),
+        policy=Reboot.NEVER.value,
+    ),
+    Scenario(
         "rollback",
         "TLS floor 1.2 -> 1.3 (static), then a later resource fails and the stack rolls back",
         "instance",
@@ -494,6 +578,30 @@ SCENARIOS = (
             ),
             Step(
                 lambda cfn: cfn.edit_group(GROUP, GOOD),
+                request="Rollback",
+                enforced=TLS12,
+                parameters=GOOD,
+            ),
+        ),
+        wanted=GOOD,
+        rollback=True,
+    ),
+    Scenario(
+        "rollback-repair-lag",
+        f"as rollback-repair, and RDS shows the restored group {RESTORED_LAG_S:g} s late",
+        "instance",
+        "db0",
+        ("db0",),
+        _good_buffers,
+        (
+            Step(
+                lambda cfn: cfn.edit_group(GROUP, BAD),
+                request="Update",
+                enforced=TLS13,
+                parameters=BAD,
+            ),
+            Step(
+                lambda cfn: cfn.edit_group(GROUP, GOOD, lag=RESTORED_LAG_S),
                 request="Rollback",
                 enforced=TLS12,
                 parameters=GOOD,
@@ -550,6 +658,7 @@ class Outcome:
     result: str  # the stack's
     attribute: str  # (c)'s Outcome attribute
     effective: str
+    judged: str  # when the stack's word is judged (see simulate)
     false_success: bool
     effective_later: str
     completed_s: float
@@ -573,6 +682,8 @@ def _props(scenario: Scenario, step: Step) -> dict[str, Any]:
         props[reboot.PROP_MEMBERS] = list(scenario.declared or scenario.members)
     if scenario.autoscaled_readers:
         props[reboot.PROP_AUTOSCALED_READERS] = "true"
+    if scenario.policy is not None:
+        props[reboot.PROP_REBOOT] = scenario.policy
     return props
 
 
@@ -600,7 +711,7 @@ def _event(
 
 def previous_enforced(scenario: Scenario) -> dict[str, str]:
     if scenario.name.startswith("rollback"):
-        return dict(GOOD if scenario.name == "rollback-repair" else TLS12)
+        return dict(GOOD if scenario.name.startswith("rollback-repair") else TLS12)
     return {"rds.force_ssl": "0"}
 
 
@@ -629,6 +740,22 @@ def _awscr(scenario: Scenario, rds: Recorder) -> str:
     return failure
 
 
+def _schedule(scenario: Scenario, rds: Recorder, owed_since: str, *, until: float) -> None:
+    """The stack's maintenance-window schedule, every RATE_MINUTES, with the input its template
+    would give it (the deploy's RebootOwedSince), until ``until``."""
+    sim = rds.sim
+    flags = maintenance.FLAG_CLUSTER if scenario.kind == "cluster" else ""
+    members = ",".join(scenario.declared or scenario.members) if flags else ""
+    event = {
+        maintenance.INPUT_KEY: maintenance.INPUT_KIND,
+        maintenance.INPUT_DATABASES: [[scenario.identifier, owed_since, members, flags]],
+    }
+    every = maintenance.RATE_MINUTES * 60.0
+    while sim.now < until:
+        sim.advance(min(every - sim.now % every or every, until - sim.now))
+        maintenance.handle(event, cast(RdsSimulator, rds), memory=memory(sim), now=sim.time())
+
+
 def simulate(
     scenario: Scenario, variant: str, *, reboot_s: float, query_interval: float
 ) -> Outcome:
@@ -644,6 +771,7 @@ def simulate(
     cfn = CloudFormation(sim)
     rds = Recorder(sim)
     failure, attribute, result = "", "", "SUCCESS"
+    owed_since = "0"
     previous: dict[str, Any] | None = None
     mechanism_start = 0.0
     for n, step in enumerate(scenario.steps):
@@ -668,6 +796,7 @@ def simulate(
             bad = [r for r in runs if r.status != "SUCCESS"]
             step_failure = bad[0].reason.split(";")[0][:70] if bad else ""
             attribute = runs[0].data.get("Outcome", "") if not bad else ""
+            owed_since = runs[0].data.get(reboot.ATTR_REBOOT_OWED_SINCE, "0")
         sim.faults.clear()
         if step.request == "Rollback":
             result = "ROLLBACK_FAILED" if step_failure else "ROLLBACK_COMPLETE"
@@ -679,15 +808,26 @@ def simulate(
     completed = sim.now
     effective_now = sim.ready()
     ready_at = sim.ready_since if effective_now else None
-    says_later = attribute == reboot.OUTCOME_STOPPED
     said_done = result in ("SUCCESS", "ROLLBACK_COMPLETE")
-    # Keep the clock running after the stack: where does RDS end up, and when?
+    # Keep the clock running after the stack: where does RDS end up, and when? A stopped
+    # database is started 10 minutes later; a reboot-scheduled one meets the stack's schedule,
+    # every 5 minutes, as its EventBridge rule runs it.
     if scenario.stopped:
         sim.advance(600.0)
         for member in scenario.members:
             if sim.instances[member].status == "stopped":
                 sim.start_instance(member, seconds=START_S)
-    sim.advance(SETTLE_S)
+    if variant == "forcessl" and attribute == reboot.OUTCOME_REBOOT_SCHEDULED:
+        _schedule(scenario, rds, owed_since, until=sim.now + SETTLE_S)
+    else:
+        sim.advance(SETTLE_S)
+    effective_later = sim.ready()
+    # When the stack's word is judged: when it finished, unless it said the database was
+    # stopped (every variant's stack says done for a stopped database; it starts with what its
+    # group holds then) or that the window would restart it. "pending-reboot" says it is not in
+    # effect: never a false success.
+    later = scenario.stopped or attribute == reboot.OUTCOME_REBOOT_SCHEDULED
+    honest_no = attribute == reboot.OUTCOME_PENDING_REBOOT
     downs = [(d.start, d.end if d.end is not None else sim.now) for d in sim.downtimes]
     lag = None
     if effective_now and ready_at is not None:
@@ -701,9 +841,17 @@ def simulate(
         result=result,
         attribute=attribute or "-",
         effective="stopped" if scenario.stopped else "yes" if effective_now else "no",
-        # A stopped instance takes no connections, and applies what is pending when it starts.
-        false_success=said_done and not effective_now and not says_later and not scenario.stopped,
-        effective_later="yes" if sim.ready() else "no",
+        judged="says not in effect"
+        if honest_no
+        else "after the start"
+        if scenario.stopped
+        else "after the window"
+        if later
+        else "at finish",
+        false_success=said_done
+        and not honest_no
+        and not (effective_later if later else effective_now),
+        effective_later="yes" if effective_later else "no",
         completed_s=completed,
         lag_s=lag,
         down_s=_union_seconds(downs),
@@ -717,7 +865,7 @@ def simulate(
 def table(outcomes: Sequence[Outcome]) -> list[str]:
     head = (
         "| scenario | variant | restarts: CFN + mechanism (unnecessary) | stack | Outcome "
-        "| effective at finish | false success | effective 2 h later | stack done s "
+        "| effective at finish | judged | false success | effective 2 h later | stack done s "
         "| done after effective s | down s | max down at once | API calls | failure |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -725,7 +873,8 @@ def table(outcomes: Sequence[Outcome]) -> list[str]:
         lines.append(
             f"| {o.scenario} | {LABELS[o.variant]} "
             f"| {o.cfn_restarts} + {o.restarts} ({o.unnecessary}) | {o.result} | {o.attribute} "
-            f"| {o.effective} | {'**yes**' if o.false_success else 'no'} | {o.effective_later} "
+            f"| {o.effective} | {o.judged} | {'**yes**' if o.false_success else 'no'} "
+            f"| {o.effective_later} "
             f"| {o.completed_s:.0f} | {'-' if o.lag_s is None else f'{o.lag_s:.0f}'} "
             f"| {o.down_s:.0f} | {o.max_down} | {o.api_calls} | {o.failure or '-'} |"
         )
@@ -739,12 +888,14 @@ def targets(
     mine = [o for o in outcomes if o.variant == "forcessl"]
     false_successes = [o.scenario for o in mine if o.false_success]
     unnecessary = sum(o.unnecessary for o in mine)
+    # Effective when the stack said it would be (at finish, after the start, after the
+    # window), except where it must fail, or says it is not (Reboot.NEVER).
     not_effective = [
         o.scenario
         for o in mine
-        if o.effective == "no"
-        and not by_name[o.scenario].stopped
-        and not by_name[o.scenario].c_fails
+        if not by_name[o.scenario].c_fails
+        and o.judged != "says not in effect"
+        and (o.effective_later if o.judged != "at finish" else o.effective) != "yes"
     ]
     wrong_result = [
         o.scenario
@@ -757,7 +908,11 @@ def targets(
     return [
         ("0 false successes", not false_successes, ", ".join(false_successes) or "none"),
         ("0 unnecessary restarts", unnecessary == 0, f"{unnecessary}"),
-        ("effective except stopped", not not_effective, ", ".join(not_effective) or "all"),
+        (
+            "effective when it says (at finish; stopped: after the start; window: after it)",
+            not not_effective,
+            ", ".join(not_effective) or "all",
+        ),
         (
             "fails only where it must, with the fix",
             not wrong_result,
@@ -813,13 +968,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     print()
     checks = targets(outcomes, chosen, args.query_interval)
+    stopped = sum(s.stopped for s in chosen)
+    window = sum(s.policy == Reboot.MAINTENANCE_WINDOW.value for s in chosen)
+    never = sum(s.policy == Reboot.NEVER.value for s in chosen)
     counts = ", ".join(
         f"{LABELS[v]} {sum(o.false_success for o in outcomes if o.variant == v)}" for v in VARIANTS
     )
     print(
         "SUMMARY deploy_sim: (c) "
         + "; ".join(f"{name}: {'met' if ok else 'MISSED'} ({got})" for name, ok, got in checks)
-        + f". False successes in {len(chosen)} scenarios: {counts}"
+        + f". False successes in {len(chosen)} scenarios ({stopped} stopped, judged after the "
+        f"start; {window} under MAINTENANCE_WINDOW, judged after the window; {never} under NEVER, "
+        f"which says pending-reboot): {counts}"
     )
     return 0
 
