@@ -199,7 +199,7 @@ def test_security_hub_controls() -> None:
 
 def test_the_reconciler_is_told_apply_type_is_not_to_be_trusted_for_postgresql() -> None:
     """FACTS: static or dynamic is disputed for rds.force_ssl on PostgreSQL; the column is
-    documentation, and the reconciler reads ApplyType at run time."""
+    documentation, and the reconciler goes by the apply status RDS reports at run time."""
     assert engines.POSTGRES.apply_type == "disputed"
     assert engines.SQLSERVER.apply_type == "static"
     assert engines.MYSQL.apply_type == engines.MARIADB.apply_type == "dynamic"

@@ -10,8 +10,8 @@ Three questions are kept apart:
    say which way), or fail.
 
 Nothing here hard-codes an engine's parameter names or whether they are static or dynamic: the
-request says which parameters ForceSsl owns and their values, and RDS says (DescribeDBParameters)
-what the group holds and each parameter's ApplyType.
+request says which parameters ForceSsl owns and their values, RDS says (DescribeDBParameters)
+what the group holds, and each node's apply status says whether a restart is owed.
 
 Lambda code: stdlib only.
 """

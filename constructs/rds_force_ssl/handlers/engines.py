@@ -5,8 +5,8 @@ the baseline's rules, the reconciler and the CLI's audit read these rows. (The m
 aws-cdk's ``instance-engine.ts``, one class per engine with the facts as fields, and Prowler's
 check metadata files.) Lambda code imports this module, so it is stdlib only.
 
-``apply_type`` is documentation only: sources disagree for PostgreSQL, so the reconciler reads
-``ApplyType`` / ``ParameterApplyStatus`` at run time and never trusts this column.
+``apply_type`` is documentation only: sources disagree for PostgreSQL, so the reconciler goes by
+what RDS reports at run time (``ParameterApplyStatus``) and never trusts this column.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ POSTGRES = Engine(
     value="1",
     enforcing=frozenset({"1"}),
     multi_az_cluster=True,
-    # Sources disagree on static vs dynamic: the reconciler reads ApplyType at run time.
+    # Sources disagree on static vs dynamic: the reconciler goes by ParameterApplyStatus.
     apply_type="disputed",
     default_on_from=(15,),
     family_format="{engine}{major}",

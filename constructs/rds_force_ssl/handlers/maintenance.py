@@ -3,18 +3,20 @@ deploy under ``Reboot.MAINTENANCE_WINDOW`` found owed for ForceSsl's parameters.
 
 One EventBridge rule per stack runs it every ``RATE_MINUTES``; its input, written into the
 template, lists the stack's MAINTENANCE_WINDOW databases and, for each, the ``RebootOwedSince``
-attribute of its reboot resource: when the deploy that found a restart owed started ("0": none
+attribute of its reboot resource: when the deploy saw RDS show a restart owed ("0": none
 owed). So the list, the poller role's IAM (which names the same databases) and the deploys'
-findings agree, and nothing is stored anywhere else.
+findings agree.
 
 Each run is stateless. For each database that is owed a restart it reads RDS (the window, which
 may have changed since the deploy; the statuses; the group), decides with the deploy's own rules
 (``decide``), and acts at most once: one reboot, of one node. What keeps a database from being
-restarted twice is what RDS keeps: a node restarting, or restarted in the last ``SETTLE_S``, is
-not rebooted again (as in the deploy), and a node that restarted since the deploy has loaded
-ForceSsl's change, so a ``pending-reboot`` it shows now is someone else's and is left alone.
-Aurora members go one per run, readers first. Repairs (``incompatible-parameters``) are the
-deploy's, never the schedule's.
+restarted twice is what RDS keeps and what the stack's memory table holds (``memory``): a node
+restarting, or restarted (or asked to) in the last ``SETTLE_S``, is not rebooted again (as in
+the deploy), and a node that surely restarted after ``RebootOwedSince`` has loaded ForceSsl's
+change, so a ``pending-reboot`` it shows now is someone else's and is left alone; the other
+members go on. Aurora members go one per run, readers first. Repairs
+(``incompatible-parameters``) are the deploy's, never the schedule's. A database whose owed
+restart cannot happen (a decision to fail) fails the run, after the others had their turn.
 
 Lambda code: stdlib and boto3 only.
 """

@@ -7,8 +7,9 @@ Reads, per poll:
 - DescribeDBParameters / DescribeDBClusterParameters: the value and Source of the parameters
   ForceSsl owns, as the group holds them;
 - DescribeEvents: the restarts RDS logged for a node (``RebootDBInstance``: "An Amazon RDS event is
-  created when the reboot is completed"), the memory between polls and between requests that
-  keeps a database from being rebooted twice for one change.
+  created when the reboot is completed"), dated: with the stack's memory table (``memory``),
+  what keeps a database from being rebooted twice for one change, between polls and between
+  requests.
 
 Lambda code: stdlib and boto3 only.
 """
