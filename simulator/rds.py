@@ -19,7 +19,9 @@ spare anyone:
   ``storage-optimization`` or ``incompatible-parameters``; a restart with a value the engine
   cannot start with ends in ``incompatible-parameters``;
 - restarts are logged as RDS events ("DB instance shutdown", "DB instance restarted", and the
-  Multi-AZ failover pair), visible ``event_lag_seconds`` after they happen;
+  Multi-AZ failover pair), visible ``event_lag_seconds`` after they happen: 120 s unless a
+  test says otherwise, longer than a default reboot, because AWS emits events "on a best effort
+  basis" and bounds their delay nowhere;
 - faults on demand: throttling and 5xx that outlast botocore's retries, lost responses (the call
   takes effect, the caller sees a timeout, or what botocore's retry of it meets), and an IAM
   policy that names only some resources, or is not in effect yet (propagation);
@@ -214,7 +216,7 @@ class RdsSimulator:
         failover_seconds: float = 60.0,
         apply_lag_seconds: float = 0.0,
         reboot_view_lag_seconds: float = 0.0,
-        event_lag_seconds: float = 0.0,
+        event_lag_seconds: float = 120.0,
         applying_seconds: float = 20.0,
         parameter_filters: str = "honoured",
         strict: bool = True,
