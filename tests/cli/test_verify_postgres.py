@@ -447,6 +447,11 @@ def test_json_output_is_machine_readable(run_verify: Verify) -> None:
     assert certificate["not_checked"] == []
     assert [c["not_after"][:10] for c in certificate["ca_chain"]] == ["3000-01-01"]
     assert "password" not in json.dumps(report["target"])
+    # which libpq did the login: the [cli] extra's, in the test environment
+    from rds_force_ssl.cli import libpq
+
+    assert report["libpq"]["path"] == (libpq.vendored() or ["?"])[0]
+    assert re.fullmatch(r"1[3-9]\.\d+|[2-9]\d\.\d+", report["libpq"]["version"])
 
 
 def verify_args(pg: PgServer) -> list[str]:

@@ -501,8 +501,8 @@ def no_libpq(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         (
             "libpq",
             "rds-force-ssl verify needs libpq: no libpq could be loaded (tried: nothing found)",
-            "install the CLI's extra: pip install 'rds-force-ssl[cli]' (psycopg-binary brings "
-            "libpq), or the system's libpq (e.g. apt install libpq5)",
+            "install the CLI's extra: pip install 'rds-force-ssl[cli]' (psycopg-binary brings a "
+            "current libpq), or the system's libpq 13 or later (e.g. apt install libpq5)",
         ),
         (
             "cryptography",
@@ -610,3 +610,23 @@ def test_a_failed_handshake_reads_as_a_sentence_in_the_certificate_row() -> None
     assert finding.evidence.startswith("could not read the certificate: ")
     assert "[SSL" not in finding.evidence
     assert "_ssl.c" not in finding.evidence
+
+
+def test_a_libpq_older_than_13_is_refused_before_any_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libpq 12 would fail on channel_binding as an unknown option, in libpq's own words."""
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    monkeypatch.setattr(libpq, "version", lambda: 120022)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)  # a prompt would be an error too
+    argv = ["verify", "--host", "127.0.0.1", "--user", "u", "--sslrootcert", str(ca), "--json"]
+    assert cli.main(argv) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["code"] == "missing-dependency"
+    assert error["message"].startswith(
+        "rds-force-ssl verify needs libpq 13 or later (channel_binding); the one that loads "
+        "is 12.22 ("
+    )
+    assert "pip install 'rds-force-ssl[cli]'" in error["fix"]

@@ -276,6 +276,22 @@ def test_the_installed_cli_verifies_an_ssl_only_server(
     assert "verdict: ENFORCED (exit 0)" in done.stdout
 
 
+def test_the_cli_extra_loads_its_own_libpq_not_the_systems(
+    venvs: dict[str, Venv], tmp_path: Path
+) -> None:
+    """psycopg-binary vendors libpq; if its wheel layout changed, verify would fall back to the
+    system's libpq5 (which CI has), and every other test would still pass."""
+    script = (
+        "import json; from rds_force_ssl.cli import libpq; "
+        "print(json.dumps({'vendored': libpq.vendored(), **libpq.describe()}))"
+    )
+    done = _ok(venvs["cli"].run(venvs["cli"].bin / "python", "-c", script, cwd=tmp_path))
+    found = json.loads(done.stdout)
+    assert found["vendored"], "no libpq found in psycopg-binary's wheel"
+    assert found["path"] == found["vendored"][0]
+    assert Path(found["path"]).is_relative_to(venvs["cli"].path)
+
+
 def test_verify_without_the_cli_extra_exits_2_and_says_what_to_install(
     venvs: dict[str, Venv], pg: PgServer, tmp_path: Path
 ) -> None:

@@ -455,7 +455,14 @@ def _verify_json(
         ],
         "verdict": str(verdict),
         "exit_code": code,
+        **({"libpq": _libpq()} if target.engine == "postgresql" else {}),
     }
+
+
+def _libpq() -> dict[str, str]:
+    from rds_force_ssl.cli import libpq
+
+    return libpq.describe()
 
 
 def _verify_table(target: Target, findings: list[Finding], verdict: Conclusion, code: int) -> str:

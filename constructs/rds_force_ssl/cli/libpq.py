@@ -7,7 +7,10 @@ needs one connection and one query. (https://www.postgresql.org/docs/current/lib
 https://www.postgresql.org/docs/current/libpq-exec.html)
 
 Which libpq: the one psycopg-binary carries (the ``[cli]`` extra installs it; its wheels vendor
-libpq next to the package), else the system's (Debian's libpq5, Homebrew's libpq).
+libpq next to the package), else the system's, by the name the dynamic loader knows (Debian's
+libpq5). Homebrew's libpq is keg-only, off the loader's path, so on macOS it is the extra's. It
+must be 13 or later: verify passes channel_binding (13), gssencmode and tcp_user_timeout (12),
+which an older libpq rejects as unknown options.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
+MIN_VERSION = 130000  # PQlibVersion of libpq 13.0
 CONNECTION_OK = 0
 PGRES_TUPLES_OK = 2
 # Where psycopg-binary's wheels put libpq: auditwheel/delvewheel (Linux, Windows) and delocate
@@ -99,6 +103,13 @@ def _declare(lib: ctypes.CDLL) -> None:
 def version() -> int:
     """libpq's version, e.g. 180006 for 18.6."""
     return int(load().PQlibVersion())
+
+
+def describe() -> dict[str, str]:
+    """Which libpq serves, for the record: the file (or the name the loader resolved), and its
+    version."""
+    number = version()
+    return {"path": str(load()._name), "version": f"{number // 10000}.{number % 10000}"}
 
 
 Row = tuple[str | None, ...]

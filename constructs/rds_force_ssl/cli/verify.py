@@ -651,15 +651,24 @@ def session_params(target: Target, *, password: str) -> dict[str, Any]:
 def require_drivers() -> None:
     """A usage error, before any prompt or connection, if libpq or cryptography is missing."""
     errors.require("cryptography", command="verify")
+    fix = (
+        f"install the CLI's extra: {errors.INSTALL_HINT} (psycopg-binary brings a current "
+        "libpq), or the system's libpq 13 or later (e.g. apt install libpq5)"
+    )
     try:
         libpq.load()
     except ImportError as err:
         raise errors.CliError(
-            "missing-dependency",
-            f"rds-force-ssl verify needs libpq: {err}",
-            fix=f"install the CLI's extra: {errors.INSTALL_HINT} (psycopg-binary brings "
-            "libpq), or the system's libpq (e.g. apt install libpq5)",
+            "missing-dependency", f"rds-force-ssl verify needs libpq: {err}", fix=fix
         ) from err
+    if libpq.version() < libpq.MIN_VERSION:
+        found = libpq.describe()
+        raise errors.CliError(
+            "missing-dependency",
+            f"rds-force-ssl verify needs libpq 13 or later (channel_binding); the one that "
+            f"loads is {found['version']} ({found['path']})",
+            fix=fix,
+        )
 
 
 def check_tls(target: Target, *, password: str) -> tuple[Finding, ServerView | None]:
