@@ -4,7 +4,8 @@ loopback and over a link with a 10 ms round-trip time.
 Starts the test suite's TLS PostgreSQL server (SSL-only rules). For the 10 ms link it makes a
 network namespace with netem on a veth pair, and removes it at the end; where the kernel has no
 netem it says so and uses a userspace delay relay instead, labelled as such (see netlink.py).
-In every round, alternating so that drift hits all alike, it runs as fresh processes:
+In every round it runs, as fresh processes, each in turn going first (the order rotates by one
+each round, so that drift and warm caches hit all alike):
 
 - ``rds-force-ssl verify`` (the whole command, the headline);
 - psql with ``sslmode=disable``: the plaintext attempt, refused by the server;
@@ -202,9 +203,11 @@ def main() -> int:
             for cmd, expect in plan.values():
                 timed(cmd, env, expect=expect)
         samples = {link: {name: [] for name in plan} for link, plan in plans.items()}
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
             for link, plan in plans.items():
-                for name, (cmd, expect) in plan.items():
+                order = list(plan.items())
+                shift = round_ % len(order)
+                for name, (cmd, expect) in order[shift:] + order[:shift]:
                     samples[link][name].append(timed(cmd, env, expect=expect))
 
     results = {link: report(link, samples[link], rounds=args.rounds) for link in links}
