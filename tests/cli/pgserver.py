@@ -50,6 +50,11 @@ HBA_HOST_PASSWORD = (f"host all all {ADDRESS}/32 password",)
 # SSL-only over TCP, and a cleartext password over the Unix-domain socket, where libpq never
 # uses TLS whatever its sslmode: what a --host naming the socket would reach.
 HBA_SSL_ONLY_LOCAL_PASSWORD = (*HBA_SSL_ONLY, f"local all {APP_USER} password")
+# SSL-only, for one user only: any other name is refused, with TLS or without.
+HBA_APP_SSL_ONLY = (
+    f"hostssl all {APP_USER} {ADDRESS}/32 scram-sha-256",
+    f"hostnossl all all {ADDRESS}/32 reject",
+)
 # A line for one user only: any other name is refused whether it comes with TLS or not.
 HBA_APP_ONLY = (f"host all {APP_USER} {ADDRESS}/32 scram-sha-256",)
 # Plaintext for one user, TLS for everyone: SSL-only for every name but that one.

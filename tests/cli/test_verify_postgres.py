@@ -26,6 +26,7 @@ from tests.cli.pgserver import (
     APP_DB,
     APP_USER,
     CIPHERS_LEGACY,
+    HBA_APP_SSL_ONLY,
     HBA_HOST,
     HBA_PLAINTEXT_PASSWORD,
     HBA_SSL_ONLY,
@@ -65,7 +66,7 @@ def test_ssl_only_server_passes(run_verify: Verify) -> None:
         "PASS",
         "refused in plaintext by pg_hba.conf: pg_hba.conf rejects connection for host "
         f'"127.0.0.1", user "{APP_USER}", database "{APP_DB}", no encryption (SQLSTATE 28000); '
-        "over TLS the same start-up was asked for SASL (SCRAM-SHA-256-PLUS, SCRAM-SHA-256)",
+        "the verified session, the same user and database over TLS, got past it",
     )
     assert table["verified TLS"][0] == "PASS"
     assert table["verified TLS"][1].startswith("TLSv1.3 TLS_AES_256_GCM_SHA384 256 bits")
@@ -203,13 +204,34 @@ def test_every_connection_dials_the_address_resolved_once(
     assert report["findings"][2]["details"]["checked"] == ["chain and host name by libpq"]
 
 
+def test_a_user_with_no_line_at_all_proves_nothing(pg: PgServer, run_verify: Verify) -> None:
+    """pg_hba.conf names only the app user: another user is refused in plaintext and over TLS
+    alike, so the plaintext refusal is not for want of encryption."""
+    pg.configure(hba=HBA_APP_SSL_ONLY)
+    run = run_verify(user="someone_else")
+    table = rows(run.out)
+    assert run.code == 2, run.out
+    status, evidence = table["plaintext refused"]
+    assert status == "ERROR"
+    assert "this identity is refused with and without TLS" in evidence
+    assert evidence.endswith("pass the --user/--dbname your clients use")
+    assert "verdict: INCONCLUSIVE (exit 2)" in run.out
+
+
 def test_wrong_ca_is_not_verified(run_verify: Verify, tmp_path: Path) -> None:
     other = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
     run = run_verify(sslrootcert=str(other))
     table = rows(run.out)
     assert run.code == 3, run.out
-    assert table["plaintext refused"][0] == "PASS"
+    # The verified session stopped at the certificate, before pg_hba.conf: the probe's own
+    # unverified TLS start-up proves the other half.
+    assert table["plaintext refused"] == (
+        "PASS",
+        "refused in plaintext by pg_hba.conf: pg_hba.conf rejects connection for host "
+        f'"127.0.0.1", user "{APP_USER}", database "{APP_DB}", no encryption (SQLSTATE 28000); '
+        "over TLS the same start-up was asked for SASL (SCRAM-SHA-256-PLUS, SCRAM-SHA-256)",
+    )
     assert table["verified TLS"][0] == "FAIL"
     assert "a client that verifies the server cannot connect" in table["verified TLS"][1]
     assert "certificate verify failed" in table["verified TLS"][1]

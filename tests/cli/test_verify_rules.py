@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from rds_force_ssl import cli
-from rds_force_ssl.cli import libpq
+from rds_force_ssl.cli import libpq, pgwire
 from rds_force_ssl.cli.verify import (
     EXIT_CODES,
     Conclusion,
@@ -39,6 +39,7 @@ from rds_force_ssl.cli.verify import (
     conclusion,
     plaintext_finding,
     settings_finding,
+    settle_plaintext,
     tls_finding,
     version_below,
 )
@@ -630,3 +631,53 @@ def test_a_libpq_older_than_13_is_refused_before_any_password(
         "is 12.22 ("
     )
     assert "pip install 'rds-force-ssl[cli]'" in error["fix"]
+
+
+HALF = Outcome(
+    Verdict.INCONCLUSIVE,
+    "refused in plaintext by pg_hba.conf: no pg_hba.conf entry ..., no encryption",
+    {"sqlstate": "28000", "message": "...", pgwire.HALF_PROVEN: True},
+)
+
+
+def test_the_verified_session_past_pg_hba_settles_a_plaintext_refusal() -> None:
+    settled = settle_plaintext(HALF, past_pg_hba=True)
+    assert settled is not None
+    assert settled.verdict == Verdict.ENFORCED
+    assert settled.detail.endswith(
+        "the verified session, the same user and database over TLS, got past it"
+    )
+    assert pgwire.HALF_PROVEN not in settled.evidence
+
+
+def test_a_session_that_never_reached_pg_hba_leaves_it_to_the_probes_follow_up() -> None:
+    assert settle_plaintext(HALF, past_pg_hba=False) is None
+
+
+@pytest.mark.parametrize(
+    "verdict", [Verdict.NOT_ENFORCED, Verdict.UNREACHABLE, Verdict.INCONCLUSIVE]
+)
+def test_other_outcomes_need_no_settling(verdict: Verdict) -> None:
+    outcome = Outcome(verdict, "as the probe said")
+    assert settle_plaintext(outcome, past_pg_hba=True) is outcome
+
+
+@pytest.mark.parametrize(
+    ("error", "past"),
+    [
+        (f'{AT}FATAL:  password authentication failed for user "u"', True),
+        (f'{AT}FATAL:  role "u" does not exist', True),
+        (
+            f'{AT}FATAL:  no pg_hba.conf entry for host "h", user "u", database "d", '
+            "SSL encryption",
+            False,
+        ),
+        (f"{AT}SSL error: certificate verify failed", False),
+        (
+            f"{AT}channel binding required but not supported by server's authentication request",
+            True,
+        ),
+    ],
+)
+def test_which_session_failures_came_after_pg_hba(error: str, past: bool) -> None:
+    assert classify_tls_error(error, target=REQUIRE).details.get("past_pg_hba", False) is past

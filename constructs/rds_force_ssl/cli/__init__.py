@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from rds_force_ssl.cli.verify import Conclusion, Finding, Target
 
 EXIT_USAGE = 2
+# probe's defaults, stated here only: importing probe to read them would put its engine table in
+# front of verify's login on every run.
+PROBE_TIMEOUT_S = 5.0
+PROBE_CONCURRENCY = 64
 MAX_INTERNAL_MESSAGE = 300  # a parser error can carry a whole HTML page
 SSLMODES = ("verify-full", "verify-ca", "require")  # libpq's that verify offers
 VERIFY_ENGINES = ("postgresql", "mysql")
@@ -58,8 +62,6 @@ class Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from rds_force_ssl.cli.probe import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S
-
     parser = Parser(
         prog="rds-force-ssl",
         description="Prove that RDS databases and proxies refuse plaintext connections.",
@@ -91,15 +93,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout",
         type=float,
-        default=DEFAULT_TIMEOUT_S,
+        default=PROBE_TIMEOUT_S,
         help=f"seconds per endpoint for its connections and answers, every address of its name "
-        f"included; resolving the name is not bounded by it (default {DEFAULT_TIMEOUT_S:g})",
+        f"included; resolving the name is not bounded by it (default {PROBE_TIMEOUT_S:g})",
     )
     p.add_argument(
         "--concurrency",
         type=int,
-        default=DEFAULT_CONCURRENCY,
-        help=f"endpoints probed at once (default {DEFAULT_CONCURRENCY})",
+        default=PROBE_CONCURRENCY,
+        help=f"endpoints probed at once (default {PROBE_CONCURRENCY})",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 

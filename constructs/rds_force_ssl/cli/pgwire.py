@@ -326,9 +326,14 @@ def follow_up_over_tls(wire: Wire, who: Identity, *, refusal: Mapping[str, str])
     return classify_over_tls(answer, refusal=said, evidence=evidence)
 
 
-def plaintext_probe(wire: Wire, who: Identity) -> Outcome:
+HALF_PROVEN = "pg_hba_refused_in_plaintext"  # evidence key of an Outcome not followed up yet
+
+
+def plaintext_probe(wire: Wire, who: Identity, *, follow_up: bool = True) -> Outcome:
     """Send the plaintext StartupMessage and classify the first answer that decides; a
-    pg_hba.conf refusal is followed up over TLS."""
+    pg_hba.conf refusal is followed up over TLS. With ``follow_up=False`` (for a caller that
+    has its own TLS session as the same user) such a refusal is INCONCLUSIVE, its evidence
+    marked ``HALF_PROVEN``, for the caller to settle."""
     wire.send(startup_message(who))
     answer = first_answer(wire)
     if isinstance(answer, Outcome):
@@ -337,6 +342,12 @@ def plaintext_probe(wire: Wire, who: Identity) -> Outcome:
     if kind == AUTHENTICATION:
         return classify_authentication(body)
     fields = error_fields(body)
-    if is_hba_refusal(fields):
+    if not is_hba_refusal(fields):
+        return classify_error(fields)
+    if follow_up:
         return follow_up_over_tls(wire, who, refusal=fields)
-    return classify_error(fields)
+    return Outcome(
+        Verdict.INCONCLUSIVE,
+        f"refused in plaintext by pg_hba.conf: {quoted(fields)}",
+        {"sqlstate": fields.get("C") or None, "message": fields.get("M", ""), HALF_PROVEN: True},
+    )

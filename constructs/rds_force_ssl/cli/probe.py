@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from rds_force_ssl.cli.engines import DEFAULT_ENGINE, ENGINES
 from rds_force_ssl.cli.wire import Endpoint, Identity, Outcome, Verdict, probe_endpoint
 
-DEFAULT_TIMEOUT_S = 5.0
-DEFAULT_CONCURRENCY = 64
-
 EXIT_ENFORCED = 0
 EXIT_NOT_ENFORCED = 1
 EXIT_INCOMPLETE = 2
@@ -49,8 +46,8 @@ def probe_all(
     targets: Sequence[Target],
     *,
     who: Identity,
-    timeout: float = DEFAULT_TIMEOUT_S,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float,
+    concurrency: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Result]:
     """Every target's result, in the order given."""

@@ -210,7 +210,8 @@ def classify_tls_error(error: str, *, target: Target) -> Finding:
             "or `trust`, which asks for nothing), so libpq stopped and the password was not "
             "sent. Use --sslmode verify-full with the CA bundle, or pass "
             "--allow-unverified-password to go on without channel binding",
-            {"tls_established": True},
+            # The server's authentication request came: the session was past pg_hba.conf.
+            {"tls_established": True, "past_pg_hba": True},
         )
     if "FATAL" not in error and _CERT_FAILURE.search(said):
         return Finding(
@@ -220,11 +221,14 @@ def classify_tls_error(error: str, *, target: Target) -> Finding:
             fails_as=Conclusion.NOT_VERIFIED,
         )
     # A FATAL comes from the server, so the TLS handshake (and libpq's checks) came first.
+    from rds_force_ssl.cli.pgwire import PAST_HBA
+
+    fatal = "FATAL" in error
     return Finding(
         check,
         Status.ERROR,
         f"could not log in (sslmode={target.sslmode}): {said}",
-        {"tls_established": "FATAL" in error},
+        {"tls_established": fatal, "past_pg_hba": fatal and bool(PAST_HBA.search(said))},
     )
 
 
@@ -589,17 +593,39 @@ class Job(threading.Thread, Generic[T]):
         return self._value  # type: ignore[return-value]
 
 
-def probe_plaintext(target: Target) -> Outcome:
+def probe_plaintext(target: Target, *, follow_up: bool) -> Outcome:
+    """The credential-free plaintext probe, as --user to --dbname. Without ``follow_up``, a
+    pg_hba.conf refusal is left for ``settle_plaintext``: the verified session is the same
+    start-up over TLS, so a second TLS connection is needed only when that session failed
+    before pg_hba.conf (on the certificate, say)."""
     # Imported here, not at the top: it is not needed before the libpq session has started.
-    from rds_force_ssl.cli.engines import ENGINES
+    from functools import partial
 
-    converse = ENGINES["postgresql"].plaintext_probe
-    assert converse is not None
+    from rds_force_ssl.cli import pgwire
+
     return probe_endpoint(
         Endpoint(target.dial, target.port),
-        converse,
+        partial(pgwire.plaintext_probe, follow_up=follow_up),
         who=Identity(target.user, target.dbname, APPLICATION_NAME),
         timeout=CONNECT_TIMEOUT_S,
+    )
+
+
+def settle_plaintext(outcome: Outcome, *, past_pg_hba: bool) -> Outcome | None:
+    """A plaintext refusal by pg_hba.conf proves SSL only if TLS gets the same user and database
+    past it: the verified session did (``past_pg_hba``), or it says nothing (None: ask the
+    probe's own TLS follow-up)."""
+    from rds_force_ssl.cli.pgwire import HALF_PROVEN
+
+    if not outcome.evidence.get(HALF_PROVEN):
+        return outcome
+    if not past_pg_hba:
+        return None
+    evidence = {k: v for k, v in outcome.evidence.items() if k != HALF_PROVEN}
+    return Outcome(
+        Verdict.ENFORCED,
+        f"{outcome.detail}; the verified session, the same user and database over TLS, got past it",
+        {**evidence, "over_tls": "the verified session"},
     )
 
 
@@ -773,14 +799,18 @@ def run_verify(target: Target, *, password: str, check_floor: bool, now: datetim
     """Every check, concurrently: the three connections start at once, and cryptography is
     imported while they wait on the network."""
     tls_job = Job(lambda: check_tls(target, password=password))
-    plaintext_job = Job(lambda: probe_plaintext(target))
+    plaintext_job = Job(lambda: probe_plaintext(target, follow_up=False))
     cert_job = Job(lambda: fetch_certificate(target.dial, target.port, server_name=target.host))
     try:
         bundle = load_bundle(target.sslrootcert)
     except ImportError as err:
         raise errors.missing("cryptography", command="verify") from err
     tls, view = tls_job.result()
-    findings = [plaintext_finding(plaintext_job.result()), tls]
+    past_pg_hba = view is not None or bool(tls.details.get("past_pg_hba"))
+    plaintext = settle_plaintext(plaintext_job.result(), past_pg_hba=past_pg_hba)
+    if plaintext is None:
+        plaintext = probe_plaintext(target, follow_up=True)
+    findings = [plaintext_finding(plaintext), tls]
     findings += [
         certificate_check(
             cert_job,
