@@ -63,9 +63,10 @@ NOTES = {
     '"Specified qdisc kind is unknown"), the 10 ms figures come from the userspace relay the '
     "script falls back to and labels: it delays application round trips as a 10 ms link "
     "would, and does not model kernel queueing or segment timing, so read them as an estimate.",
-    "probe_fleet.py": "Loopback is the easy case for the probe: over a real network each "
-    "endpoint costs two round trips, with 64 in flight at once, and an unreachable endpoint "
-    "costs up to `--timeout`.",
+    "probe_fleet.py": "Loopback is the easy case for the probe: over a real network an SSL-only "
+    "endpoint costs about six round trips (the plaintext start-up on one connection; an "
+    "SSLRequest, a TLS handshake and the same start-up on a second), with 64 endpoints in "
+    "flight at once, and an unreachable endpoint costs up to `--timeout`.",
     "synth_cost.py": "Each figure is a whole process, as `cdk synth` runs it. On 2 cores, CDK's "
     "built-in validation (most of each process, and multi-threaded) competes with anything "
     "else running, so read the figures with the load average above them; the jsii round trips "
