@@ -3,18 +3,21 @@
 
 Every read or write of a CDK object from Python, and every call from CDK back into Python (an
 Aspect's visit, a token's resolve, a validation), is a round trip to jsii's Node process. This
-counts them while the app is built and while ``app.synth()`` runs, for each variant at two sizes
-(one fresh process each, as ``cdk synth`` runs an app), and reports the round trips one more
-database costs. Counting wraps the methods of jsii's kernel process provider
+counts them while the app is built and while ``app.synth()`` runs, for each variant at three
+sizes (one fresh process each, as ``cdk synth`` runs an app), and reports the round trips one
+more database costs between each two sizes: the same from 10 to 50 as from 50 to 100 means
+nothing the library does per database grows with the app (what Node does within a call is not
+counted). Counting wraps the methods of jsii's kernel process provider
 (``jsii._kernel.providers.process.ProcessProvider``), a private API of the jsii runtime: the
 counts are exact for the jsii version installed. Validation is off (it runs in Node alone).
 
-    .venv/bin/python benchmarks/jsii_calls.py [--n 10 50]
+    .venv/bin/python benchmarks/jsii_calls.py [--n 10 50 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import subprocess
@@ -32,6 +35,7 @@ from benchmarks.variants import LABELS, build_app, import_for
 
 MEASURED = ("plain", "forcessl", "baseline")
 # Requests Python sends, and the callback completions it answers with.
+PHASES = ("build", "synth")
 KINDS = ("create", "get", "set", "invoke", "sget", "sset", "sinvoke", "delete", "sync_complete")
 
 
@@ -80,37 +84,55 @@ def total(counts: dict[str, int]) -> int:
     return sum(counts.values())
 
 
-def run(small: int, large: int, argv: Sequence[str]) -> int:
-    got = {(v, n): measure(v, n) for v in MEASURED for n in (small, large)}
-    print(f"jsii round trips, counted at N={small} and N={large}; validation off")
+def run(ns: Sequence[int], argv: Sequence[str]) -> int:
+    got = {(v, n): measure(v, n) for v in MEASURED for n in ns}
+    sizes = " / ".join(f"N={n}" for n in ns)
+    steps = list(itertools.pairwise(ns))
+    print(f"jsii round trips, counted at {sizes}; validation off")
     print()
     print(f"command: .venv/bin/python benchmarks/jsii_calls.py {shlex.join(argv)}".rstrip())
     print()
     head = (
-        f"| variant | build, N={small} / N={large} | app.synth(), N={small} / N={large} "
-        "| one more database: build + synth | over (a) | of which callbacks into Python |"
+        f"| variant | build, {sizes} | app.synth(), {sizes} "
+        "| one more database, build + synth: "
+        + " · ".join(f"N={a}→{b}" for a, b in steps)
+        + " | over (a) | of which callbacks into Python |"
     )
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
-    each: dict[str, float] = {}
+    marginal: dict[str, list[float]] = {}
     for v in MEASURED:
-        lo, hi = got[(v, small)], got[(v, large)]
-        per_db = {p: (total(hi[p]) - total(lo[p])) / (large - small) for p in ("build", "synth")}
+        cells = []
+        marginal[v] = []
+        for a, b in steps:
+            per_db = [(total(got[(v, b)][p]) - total(got[(v, a)][p])) / (b - a) for p in PHASES]
+            marginal[v].append(sum(per_db))
+            cells.append(f"{per_db[0]:g} + {per_db[1]:g} = {sum(per_db):g}")
+        first, last = got[(v, ns[0])], got[(v, ns[-1])]
         callbacks = sum(
-            hi[p].get("sync_complete", 0) - lo[p].get("sync_complete", 0) for p in hi
-        ) / (large - small)
-        each[v] = per_db["build"] + per_db["synth"]
+            last[p].get("sync_complete", 0) - first[p].get("sync_complete", 0) for p in PHASES
+        ) / (ns[-1] - ns[0])
         print(
-            f"| {LABELS[v]} | {total(lo['build'])} / {total(hi['build'])} "
-            f"| {total(lo['synth'])} / {total(hi['synth'])} "
-            f"| {per_db['build']:g} + {per_db['synth']:g} = {each[v]:g} "
-            f"| {each[v] - each['plain']:+g} | {callbacks:g} |"
+            f"| {LABELS[v]} | {' / '.join(str(total(got[(v, n)]['build'])) for n in ns)} "
+            f"| {' / '.join(str(total(got[(v, n)]['synth'])) for n in ns)} "
+            f"| {' · '.join(cells)} | {marginal[v][-1] - marginal['plain'][-1]:+g} "
+            f"| {callbacks:g} |"
         )
     print()
+    flat = all(max(m) - min(m) <= 1 for m in marginal.values())
     print(
         "SUMMARY jsii_calls: one more database costs "
-        + ", ".join(f"{LABELS[v].split(' ', 1)[0]} {each[v]:g}" for v in MEASURED)
+        + ", ".join(f"{LABELS[v].split(' ', 1)[0]} {marginal[v][-1]:g}" for v in MEASURED)
         + " round trips"
+        + (
+            f"; the same from N={ns[0]} to N={ns[-1]} for each (flat: met)"
+            if flat
+            else "; it GROWS with N for "
+            + ", ".join(
+                LABELS[v].split(" ", 1)[0] for v, m in marginal.items() if max(m) - min(m) > 1
+            )
+            + " (flat: MISSED)"
+        )
     )
     return 0
 
@@ -119,17 +141,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--n", type=int, nargs=2, default=[10, 50], metavar=("SMALL", "LARGE"), help="(10 50)"
+        "--n", type=int, nargs="+", default=[10, 50, 100], help="two or more sizes (10 50 100)"
     )
     parser.add_argument("--worker", nargs=2, metavar=("VARIANT", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(args_in)
     if args.worker:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]))))
         return 0
-    small, large = sorted(args.n)
-    if small < 1 or small == large:
-        parser.error("--n needs two different sizes, both at least 1")
-    return run(small, large, args_in)
+    ns = sorted(set(args.n))
+    if len(ns) < 2 or ns[0] < 1:
+        parser.error("--n needs two or more different sizes, each at least 1")
+    return run(ns, args_in)
 
 
 if __name__ == "__main__":

@@ -69,8 +69,9 @@ NOTES = {
     "flight at once, and an unreachable endpoint costs up to `--timeout`.",
     "synth_cost.py": "Each figure is a whole process, as `cdk synth` runs it. On 2 cores, CDK's "
     "built-in validation (most of each process, and multi-threaded) competes with anything "
-    "else running, so read the figures with the load average above them; the jsii round trips "
-    "section gives the same cost in a unit that load does not move.",
+    "else running, so read the figures with the load average above them. The cost of one more "
+    "database is milliseconds taken from differences of seconds, which only a quiet machine "
+    "resolves; the jsii round trips section counts the same cost exactly, at each size.",
 }
 
 
