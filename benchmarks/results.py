@@ -3,8 +3,9 @@
 
 Each script's output goes in verbatim, under the command that produced it, with the machine's
 load average before and after it and how long it took; the targets are each script's own
-SUMMARY line. Nothing else runs while a script runs, so that the timings are this machine's:
-run it when the machine is otherwise quiet.
+SUMMARY line. benchmarks/EARLIER.md, written by hand (measurements from other runs: A/B
+comparisons, history), follows under its own heading. Nothing else runs while a script runs,
+so that the timings are this machine's: run it when the machine is otherwise quiet.
 
     .venv/bin/python benchmarks/results.py [--out benchmarks/RESULTS.md]
 
@@ -29,6 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Written by hand: measurements from other runs (A/B comparisons, history), appended under their
+# own heading so that everything above it is from the one run.
+EARLIER = ROOT / "benchmarks" / "EARLIER.md"
 # (script, arguments, what it shows); run in this order, the timing runs last, the longest last.
 SCRIPTS: tuple[tuple[str, list[str], str], ...] = (
     ("footprint.py", [], "Template footprint"),
@@ -200,6 +204,8 @@ def write(out: Path, runs: list[Ran], started: str) -> None:
         ]
         if ran.script in NOTES:
             lines += ["", NOTES[ran.script]]
+    if EARLIER.is_file():
+        lines += ["", "## Earlier runs (not this run)", "", EARLIER.read_text().rstrip()]
     out.write_text("\n".join(lines) + "\n")
 
 
