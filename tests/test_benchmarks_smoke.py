@@ -109,3 +109,5 @@ def test_results_md_puts_each_command_next_to_its_output_and_lists_every_verdict
     assert "`cmd one` took 0.5 min; load average 0.1 0.2 before" in text[one:two]
     assert "| a |\nSUMMARY one: met\n```\n\n" + results.NOTES["footprint.py"] in text[one:two]
     assert "it exited 3" in text[two:]
+    # Measurements from other runs come after everything from this one, under their own heading.
+    assert text.index("## Earlier runs (not this run)") > two
