@@ -440,3 +440,39 @@ def test_a_later_force_ssl_0_fails_synth(sandbox: Sandbox) -> None:
     users.add_parameter("rds.force_ssl", "0")
     with pytest.raises(RuntimeError, match=r"Stack/Db: parameter group .*rds.force_ssl=0 after"):
         sandbox.app.synth()
+
+
+@pytest.mark.parametrize("kind", ["own group", "user's group", "cluster"])
+def test_a_later_change_of_the_databases_group_fails_synth(sandbox: Sandbox, kind: str) -> None:
+    """The group still enforcing proves nothing once the database uses another one: without
+    this check synth passed and the report said "protected" with the default group attached."""
+    if kind == "cluster":
+        cluster = sandbox.cluster()
+        ForceSsl(sandbox.stack, "Ssl", database=cluster)
+        cfn = cluster.node.default_child
+        assert isinstance(cfn, rds.CfnDBCluster)
+        cfn.db_cluster_parameter_group_name = "default.aurora-postgresql16"
+        path = "Stack/Cluster"
+    else:
+        users = rds.ParameterGroup(sandbox.stack, "Users", engine=PG16)
+        db = sandbox.instance(parameter_group=users if kind == "user's group" else None)
+        ForceSsl(sandbox.stack, "Ssl", database=db)
+        cfn = db.node.default_child
+        assert isinstance(cfn, rds.CfnDBInstance)
+        cfn.db_parameter_group_name = "default.postgres16"
+        path = "Stack/Db"
+    with pytest.raises(
+        RuntimeError,
+        match=rf"{path}: uses parameter group default\.\S+ after ForceSsl gave it Stack/\S+; "
+        "remove the later change",
+    ):
+        sandbox.app.synth()
+
+
+def test_a_group_left_as_force_ssl_attached_it_passes_the_check(sandbox: Sandbox) -> None:
+    """The other half: the same databases, unchanged, synthesize."""
+    users = rds.ParameterGroup(sandbox.stack, "Users", engine=PG16)
+    ForceSsl(sandbox.stack, "Ssl1", database=sandbox.instance("Db1", parameter_group=users))
+    ForceSsl(sandbox.stack, "Ssl2", database=sandbox.instance("Db2"))
+    ForceSsl(sandbox.stack, "Ssl3", database=sandbox.cluster())
+    assert sandbox.app.synth().get_stack_by_name("Stack").template

@@ -173,6 +173,34 @@ def test_report_reads_the_rendered_group_and_catches_an_override(tmp_path: Path)
     assert report.main([str(tmp_path)]) == 1
 
 
+def test_report_catches_a_database_overridden_onto_another_group(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The group still enforces, but the database no longer uses it: the report used to say
+    "protected" here."""
+    app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)
+    stack = cdk.Stack(app, "Swapped")
+    db = rds.CfnDBInstance(
+        stack,
+        "Db",
+        engine="mysql",
+        engine_version="8.0.39",
+        db_instance_class="db.t4g.micro",
+        allocated_storage="20",
+    )
+    ForceSsl(stack, "Ssl", database=db)
+    db.add_property_override("DBParameterGroupName", "default.mysql8.0")
+    app.synth()
+    (row,) = report.protected(tmp_path)
+    assert row["parameters"] == {"require_secure_transport": "1"}
+    assert row["enforced"] is False
+    assert row["why"] == (
+        'the database\'s DBParameterGroupName is "default.mysql8.0", not the group ForceSsl wrote'
+    )
+    assert report.main([str(tmp_path)]) == 1
+    assert "NOT ENFORCED in the template: Swapped/Db (instance)" in capsys.readouterr().out
+
+
 def cdk_synth(out: Path, *app: str) -> subprocess.CompletedProcess[str]:
     """`npx cdk synth` with the pinned CLI; ``app`` overrides cdk.json's app command."""
     npx = shutil.which("npx")

@@ -283,7 +283,7 @@ class ForceSsl(Construct):
             self._warn_if_rolling_reboot_is_too_long(db, provider)
         elif policy is Reboot.MAINTENANCE_WINDOW:
             self._warn_if_members_outnumber_the_window(db)
-        _checks(scope).append(_StillEnforced(db, group.l1, facts, wanted))
+        _checks(scope).append(_StillEnforced(db, group.l1, group.ref, facts, wanted))
         # The Refs above already order it after the database and its group; cluster members are
         # not referenced, yet their creation must finish before anything is rebooted.
         if db.members:
@@ -497,24 +497,34 @@ def enforced_parameters(
 
 
 class _StillEnforced:
-    """At synth, the group must still say what ForceSsl put in it: a later
-    ``add_parameter("rds.force_ssl", "0")`` in the user's code must not ship."""
+    """At synth, the database must still use the group, and the group must still say what
+    ForceSsl put in it: a later ``add_parameter("rds.force_ssl", "0")``, or a later
+    ``db_parameter_group_name = ...``, in the user's code must not ship."""
 
     def __init__(
         self,
         db: Database,
         group: cdk.CfnResource,
+        group_name: str,
         facts: engines.Engine,
         wanted: Mapping[str, str],
     ) -> None:
         self._db = db
         self.group = group
+        self._group_name = group_name  # the group's Ref, as ForceSsl attached or found it
         self._facts = facts
         self._wanted = dict(wanted)
 
     def problems(self, have: Mapping[str, object]) -> list[str]:
         """What is wrong, given the group's parameters as synth resolves them now."""
         problems = []
+        uses = self._db.group_name
+        if uses != self._group_name:
+            shown = tree.stack_of(self.group).resolve(uses) if uses is not None else "no group"
+            problems.append(
+                f"{self._db.path}: uses parameter group {shown} after ForceSsl gave it "
+                f"{tree.path_of(self.group)}; remove the later change"
+            )
         for key, value in self._wanted.items():
             now = have.get(key)
             held = self._facts.enforces(now) if key == self._facts.parameter else str(now) == value

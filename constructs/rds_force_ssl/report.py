@@ -13,7 +13,7 @@ from typing import Any
 
 from rds_force_ssl.handlers import engines
 from rds_force_ssl.handlers.decide import Reboot
-from rds_force_ssl.handlers.reboot import PROP_REBOOT, RESOURCE_TYPE
+from rds_force_ssl.handlers.reboot import KIND_CLUSTER, PROP_REBOOT, RESOURCE_TYPE
 
 PROTECTED_BY = "rds-force-ssl:protected-by"
 
@@ -50,13 +50,13 @@ def protected(assembly: Path) -> list[dict[str, Any]]:
                         "enforced": require_tls is True,
                     }
                 else:
-                    row |= _database_row(metadata, resources, guard)
+                    row |= _database_row(metadata, resources, guard, target)
                 rows.append(row)
     return rows
 
 
 def _database_row(
-    metadata: dict[str, Any], resources: dict[str, Any], guard: str
+    metadata: dict[str, Any], resources: dict[str, Any], guard: str, database: dict[str, Any]
 ) -> dict[str, Any]:
     logical_id = _logical_id(metadata, f"/{guard}/Reboot/Default")
     res = resources.get(logical_id, {})
@@ -67,12 +67,21 @@ def _database_row(
     parameters = group_props.get("Parameters", {})
     facts = engines.for_family(str(group_props.get("Family", "")))
     parameter = facts.parameter if facts else None
-    return {
+    row = {
         "kind": props.get("Kind", "?"),
         "reboot": props.get(PROP_REBOOT, Reboot.IMMEDIATE.value),
         "parameters": parameters,
         "enforced": bool(facts and parameter and facts.enforces(parameters.get(parameter))),
     }
+    # The group holds the parameter only for the databases that use it: a later change (or a raw
+    # override) that gives the database another group leaves the group enforcing and the
+    # database not.
+    key = "DBClusterParameterGroupName" if row["kind"] == KIND_CLUSTER else "DBParameterGroupName"
+    uses = database.get("Properties", {}).get(key)
+    if group_ref is None or uses != group_ref:
+        row["enforced"] = False
+        row["why"] = f"the database's {key} is {json.dumps(uses)}, not the group ForceSsl wrote"
+    return row
 
 
 def _logical_id(metadata: dict[str, Any], path: str) -> str:
@@ -98,10 +107,12 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in sorted(row["parameters"].items())
         )
         verdict = "protected" if row["enforced"] else "NOT ENFORCED in the template"
+        why = f" ({row['why']})" if "why" in row else ""
         policy = row.get("reboot", Reboot.IMMEDIATE.value)
         when = "" if policy == Reboot.IMMEDIATE.value else f" (reboot: {policy})"
         print(
             f"{verdict}: {row['database']} ({row['kind']}) by {row['protected_by']}: {params}{when}"
+            f"{why}"
         )
     return 0 if all(row["enforced"] for row in rows) else 1
 
