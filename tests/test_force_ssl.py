@@ -11,7 +11,7 @@ from aws_cdk.assertions import Match, Template
 
 from rds_force_ssl import ForceSsl, protected_by
 from rds_force_ssl.handlers import reboot as contract
-from tests.conftest import PG16, Sandbox
+from tests.conftest import MYSQL80, PG16, Sandbox
 
 REBOOT = contract.RESOURCE_TYPE
 
@@ -476,3 +476,43 @@ def test_a_group_left_as_force_ssl_attached_it_passes_the_check(sandbox: Sandbox
     ForceSsl(sandbox.stack, "Ssl2", database=sandbox.instance("Db2"))
     ForceSsl(sandbox.stack, "Ssl3", database=sandbox.cluster())
     assert sandbox.app.synth().get_stack_by_name("Stack").template
+
+
+def test_a_group_of_another_family_is_refused(sandbox: Sandbox) -> None:
+    """One CDK ParameterGroup given to a PostgreSQL and a MySQL instance: ForceSsl used to write
+    require_secure_transport into the postgres16 group (and a postgres16 group onto PostgreSQL
+    14) and synth passed; RDS refuses either at deploy."""
+
+    shared = rds.ParameterGroup(sandbox.stack, "Shared", engine=PG16)
+    ForceSsl(sandbox.stack, "PgSsl", database=sandbox.instance("Pg", parameter_group=shared))
+    my = sandbox.instance("My", engine=MYSQL80, parameter_group=shared)
+    with pytest.raises(ValueError, match="ForceSsl cannot protect") as info:
+        ForceSsl(sandbox.stack, "MySsl", database=my)
+    assert (
+        "Stack/My: parameter group Stack/Shared/Resource is of family postgres16, but mysql "
+        "8.0.39 takes mysql8.0; give the database a group of family mysql8.0"
+    ) in str(info.value)
+    pg14 = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_14_17)
+    old = sandbox.instance("Old", engine=pg14, parameter_group=shared)
+    with pytest.raises(ValueError, match=r"Stack/Old: .* family postgres16, but postgres 14\.17"):
+        ForceSsl(sandbox.stack, "OldSsl", database=old)
+    _, group = only(Template.from_stack(sandbox.stack), "AWS::RDS::DBParameterGroup")
+    assert group["Properties"]["Parameters"] == {"rds.force_ssl": "1"}
+
+
+def test_an_l1_group_of_the_databases_family_is_accepted(sandbox: Sandbox) -> None:
+    group = rds.CfnDBParameterGroup(
+        sandbox.stack, "Group", family="postgres16", description="mine", parameters={"a": "1"}
+    )
+    db = rds.CfnDBInstance(
+        sandbox.stack,
+        "L1",
+        engine="postgres",
+        engine_version="16.9",
+        db_instance_class="db.t4g.micro",
+        db_parameter_group_name=group.ref,
+    )
+    ForceSsl(sandbox.stack, "Ssl", database=db)
+    Template.from_stack(sandbox.stack).has_resource_properties(
+        "AWS::RDS::DBParameterGroup", {"Parameters": {"a": "1", "rds.force_ssl": "1"}}
+    )

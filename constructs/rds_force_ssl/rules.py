@@ -13,6 +13,7 @@ import aws_cdk as cdk
 from constructs import IConstruct
 
 from rds_force_ssl import parameter_group as pg
+from rds_force_ssl import tree
 from rds_force_ssl.database import Database, Proxy
 from rds_force_ssl.handlers import engines
 
@@ -201,7 +202,7 @@ def group_problems(
                 f"app, so its {facts.parameter} cannot be checked or set; {fix}",
             )
         ]
-    problems = []
+    problems = family_problems(db, group)
     for key, value in wanted.items():
         have = (group.parameters or {}).get(key)
         if have is None or str(have) == value:
@@ -232,6 +233,25 @@ def group_problems(
                 )
             )
     return problems + member_problems(scope, db)
+
+
+def family_problems(db: Database, group: pg.GroupRef) -> list[Problem]:
+    """A group of another family than the database's: RDS refuses the pair at deploy, and a group
+    shared by databases of different engines or versions would get parameters that one of
+    them does not have (CDK checks neither)."""
+    family = getattr(group.l1, "family", None)
+    if not isinstance(family, str) or tree.unresolved(family) or db.family is None:
+        return []
+    if family.lower() == db.family.lower():
+        return []
+    return [
+        Problem(
+            None,
+            f"{db.path}: parameter group {group.name} is of family {family}, but {db.engine} "
+            f"{db.version} takes {db.family}; give the database a group of family {db.family} "
+            "(a group is shared only by databases of one engine and major version)",
+        )
+    ]
 
 
 def member_problems(scope: IConstruct, db: Database) -> list[Problem]:
