@@ -14,7 +14,7 @@ from aws_cdk.assertions import Template
 
 from rds_force_ssl import ForceSsl, SslBaseline, exempt
 from rds_force_ssl.baseline import COMPLIANCE, EXEMPT
-from rds_force_ssl.handlers.reboot import RESOURCE_TYPE
+from rds_force_ssl.handlers.reboot import PROP_AUTOSCALED_READERS, PROP_IDENTIFIER, RESOURCE_TYPE
 from tests.conftest import (
     AURORA16,
     AURORA_MYSQL3,
@@ -548,3 +548,29 @@ def test_an_exempted_oracle_database_has_no_warning(sandbox: Sandbox) -> None:
     baseline, messages = synth(sandbox, "audit")
     assert [level for level, _ in messages["Stack/Db"]] == ["info"]
     assert verdict(baseline, "Stack/Db") == "EXEMPT"
+
+
+def test_autoscaled_readers_reach_the_aurora_clusters_only(sandbox: Sandbox) -> None:
+    """A baseline option ForceSsl refuses on an instance or a proxy: it used to make every one
+    of them NON_COMPLIANT ("applies to Aurora clusters only; remove it")."""
+    sandbox.instance("Db")
+    sandbox.cluster("Cluster")
+    sandbox.proxy("Proxy", target=sandbox.instance("Target"))
+    baseline = SslBaseline.apply(sandbox.app, mode="enforce", autoscaled_readers=True)
+    stack = sandbox.app.synth().get_stack_by_name("Stack")
+    assert [str(m.entry.data) for m in stack.messages if m.level.name == "ERROR"] == []
+    assert {v.path: v.compliance for v in baseline.verdicts} == {
+        "Stack/Db": "COMPLIANT",
+        "Stack/Cluster": "COMPLIANT",
+        "Stack/Target": "COMPLIANT",
+        "Stack/Proxy": "COMPLIANT",
+    }
+    reboots = Template.from_stack(sandbox.stack).find_resources(RESOURCE_TYPE)
+    flagged = {
+        props["Properties"][PROP_IDENTIFIER]["Ref"]
+        for props in reboots.values()
+        if props["Properties"].get(PROP_AUTOSCALED_READERS) == "true"
+    }
+    assert len(reboots) == 3
+    (cluster,) = flagged
+    assert cluster.startswith("Cluster")

@@ -89,7 +89,8 @@ class SslBaseline:
     force_ssl_options: passed to each ForceSsl that enforce mode adds (``min_tls_version``,
         ``ca_certificate``, ``force_failover``, ``query_interval``, ``total_timeout``). Where
         the engine table says a database (or a proxy) cannot take ``min_tls_version`` or
-        ``ca_certificate``, that option is left out for it, with a warning that says why.
+        ``ca_certificate``, that option is left out for it, with a warning that says why;
+        ``autoscaled_readers`` applies to the Aurora clusters only.
 
     Use ``SslBaseline.apply(app, mode=...)``, which adds it with the right priority.
     """
@@ -233,6 +234,11 @@ class SslBaseline:
             )
         if db is None and options.pop("ca_certificate", None) is not None:
             skipped.append("ca_certificate is not applied: an RDS Proxy serves its own certificate")
+        if db is None or not (db.is_cluster and db.is_aurora):
+            # An allowance for Aurora's autoscaled readers, which nothing else has: like
+            # force_failover where there is no failover, it does not apply (ForceSsl itself
+            # refuses it there, which would fail every instance and proxy of the app).
+            options.pop("autoscaled_readers", None)
         return options, skipped
 
     def _audit_proxy(self, node: IConstruct, proxy: Proxy) -> None:
