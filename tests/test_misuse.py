@@ -15,7 +15,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from rds_force_ssl import ForceSsl, ForceSslError, SslBaseline
+from rds_force_ssl import ForceSsl, ForceSslError, SslBaseline, exempt
 from rds_force_ssl.baseline import COMPLIANCE
 from rds_force_ssl.handlers.reboot import RESOURCE_TYPE
 from tests.conftest import AURORA16, PG16, Sandbox, isolated_vpc
@@ -55,6 +55,25 @@ def test_a_construct_that_is_not_a_database(sandbox: Sandbox) -> None:
     bucket = s3.Bucket(sandbox.stack, "Bucket")
     msg = refused(sandbox, database=bucket)
     assert "Stack/Ssl: database is the Bucket at Stack/Bucket, not an RDS database" in msg
+
+
+@pytest.mark.parametrize(
+    ("database", "where"),
+    [(None, "exempt(None): NoneType"), ("orders-db", "exempt('orders-db'): str")],
+)
+def test_exempt_of_something_that_is_not_a_database(
+    sandbox: Sandbox, database: Any, where: str
+) -> None:
+    with pytest.raises(ValueError, match="is not a database the baseline judges") as info:
+        exempt(database, reason="legacy client")
+    assert str(info.value).startswith(where)
+    assert "pass the rds.DatabaseInstance, rds.DatabaseCluster" in str(info.value)
+
+
+def test_exempt_of_a_construct_that_is_not_a_database_names_it(sandbox: Sandbox) -> None:
+    bucket = s3.Bucket(sandbox.stack, "Bucket")
+    with pytest.raises(ValueError, match=r"^exempt\(Stack/Bucket\): Bucket is not a database"):
+        exempt(bucket, reason="legacy client")
 
 
 # ---- option types and values -------------------------------------------------------------

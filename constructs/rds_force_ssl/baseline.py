@@ -60,7 +60,14 @@ def exempt(database: IConstruct, *, reason: str) -> None:
     The reason lands in the synthesized metadata (``rds-force-ssl:exempt``) and as an info
     annotation that ``cdk synth`` prints, so an exemption is never silent.
     """
-    if not reason or not reason.strip():
+    if not isinstance(database, CANDIDATES):
+        where = database.node.path if isinstance(database, Construct) else repr(database)
+        raise ValueError(
+            f"exempt({where}): {type(database).__name__} is not a database the baseline judges, "
+            "so exempting it would exempt nothing; pass the rds.DatabaseInstance, "
+            "rds.DatabaseCluster or rds.DatabaseProxy (or its L1) declared in this app"
+        )
+    if not isinstance(reason, str) or not reason.strip():
         raise ValueError(
             f"{database.node.path}: an exemption needs a reason, e.g. exempt(db, "
             "reason='legacy client without TLS until Q3; ticket DB-123')"
