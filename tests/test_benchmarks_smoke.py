@@ -7,6 +7,7 @@ separate processes) at their smallest settings, with CDK's built-in validation o
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,18 @@ def test_results_md_puts_each_command_next_to_its_output_and_lists_every_verdict
     assert "it exited 3" in text[two:]
     # Measurements from other runs come after everything from this one, under their own heading.
     assert text.index("## Earlier runs (not this run)") > two
+
+
+def test_synth_cost_measures_every_variant_from_cached_bytecode(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An installed wheel's modules are compiled at install, so a user's app does not compile
+    the library in every process; with PYTHONDONTWRITEBYTECODE set here, the measured processes
+    would, and only the library's variants would pay for it."""
+    from benchmarks.synth_cost import bytecode_env
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = bytecode_env(str(tmp_path))
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path)
+    assert env["PATH"] == os.environ["PATH"]  # everything else as it was
