@@ -412,21 +412,29 @@ def test_databases_without_a_group_share_the_stacks_group(sandbox: Sandbox) -> N
     t.resource_count_is("AWS::RDS::DBClusterParameterGroup", 1)
 
 
-def test_the_reboot_resource_sees_l1_parameters_set_after_force_ssl(sandbox: Sandbox) -> None:
+def l1_instance_in_l1_group(
+    sandbox: Sandbox, construct_id: str
+) -> tuple[rds.CfnDBParameterGroup, rds.CfnDBInstance]:
+    """An L1 PostgreSQL 16.9 instance in an L1 postgres16 group that sets {"a": "1"}."""
     group = rds.CfnDBParameterGroup(
         sandbox.stack, "Group", family="postgres16", description="mine", parameters={"a": "1"}
     )
     db = rds.CfnDBInstance(
         sandbox.stack,
-        "Db",
+        construct_id,
         engine="postgres",
         engine_version="16.9",
         db_instance_class="db.t4g.micro",
         allocated_storage="20",
         db_parameter_group_name=group.ref,
     )
+    return group, db
+
+
+def test_the_reboot_resource_sees_l1_parameters_set_after_force_ssl(sandbox: Sandbox) -> None:
+    group, db = l1_instance_in_l1_group(sandbox, "Db")
     ForceSsl(sandbox.stack, "Ssl", database=db)
-    group.parameters = {**group.parameters, "work_mem": "8192"}  # type: ignore[dict-item]
+    group.parameters = {**group.parameters, "work_mem": "8192"}
     expected = {"a": "1", "rds.force_ssl": "1", "work_mem": "8192"}
     t = Template.from_stack(sandbox.stack)
     t.has_resource_properties("AWS::RDS::DBParameterGroup", {"Parameters": expected})
@@ -501,17 +509,7 @@ def test_a_group_of_another_family_is_refused(sandbox: Sandbox) -> None:
 
 
 def test_an_l1_group_of_the_databases_family_is_accepted(sandbox: Sandbox) -> None:
-    group = rds.CfnDBParameterGroup(
-        sandbox.stack, "Group", family="postgres16", description="mine", parameters={"a": "1"}
-    )
-    db = rds.CfnDBInstance(
-        sandbox.stack,
-        "L1",
-        engine="postgres",
-        engine_version="16.9",
-        db_instance_class="db.t4g.micro",
-        db_parameter_group_name=group.ref,
-    )
+    _, db = l1_instance_in_l1_group(sandbox, "L1")
     ForceSsl(sandbox.stack, "Ssl", database=db)
     Template.from_stack(sandbox.stack).has_resource_properties(
         "AWS::RDS::DBParameterGroup", {"Parameters": {"a": "1", "rds.force_ssl": "1"}}
