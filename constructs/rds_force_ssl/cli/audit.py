@@ -282,11 +282,40 @@ def _skipped(
     )
 
 
+def _judged(
+    engine: str,
+    version: str,
+    status: str,
+    configured: Callable[[Engine, str], Configured],
+    **fields: Any,
+) -> Row:
+    """The row of a database: skipped where no parameter can enforce SSL on its engine, else
+    what its group configures (``configured(row, parameter)``) and whether it is in effect."""
+    row = engine_table.lookup(engine)
+    skip = not_enforceable(row, engine, version)
+    if skip is not None:
+        return _skipped(row, engine, version, skip, **fields)
+    assert row is not None  # what not_enforceable checked
+    assert row.parameter is not None
+    value = configured(row, row.parameter)
+    state, enforced = decide(value, status, row=row)
+    return Row(
+        engine=engine,
+        version=version,
+        parameter=row.parameter,
+        value=value.value,
+        source=value.source,
+        state=state,
+        enforced=enforced,
+        control=row.security_hub,
+        **fields,
+    )
+
+
 def instance_row(
     inst: Mapping[str, Any], *, groups: GroupCache, cas: Mapping[str, datetime]
 ) -> Row:
     engine, version = inst["Engine"], inst["EngineVersion"]
-    row = engine_table.lookup(engine)
     group_list = inst.get("DBParameterGroups", [])
     names = tuple(g["DBParameterGroupName"] for g in group_list)
     status = apply_state(g.get("ParameterApplyStatus", "in-sync") for g in group_list)
@@ -299,32 +328,14 @@ def instance_row(
         "ca": ca,
         "ca_valid_till": cas.get(ca) if ca else None,
     }
-    skip = not_enforceable(row, engine, version)
-    if skip is not None:
-        return _skipped(row, engine, version, skip, **common)
-    assert row is not None  # what not_enforceable checked
-    assert row.parameter is not None
-    configured = (
-        configured_value(
-            groups.parameters(cluster=False, group=names[0], parameter=row.parameter),
-            row=row,
-            version=version,
-        )
-        if names
-        else Configured(engine_default(row, version), SOURCE_ASSUMED_DEFAULT)
-    )
-    state, enforced = decide(configured, status, row=row)
-    return Row(
-        engine=engine,
-        version=version,
-        parameter=row.parameter,
-        value=configured.value,
-        source=configured.source,
-        state=state,
-        enforced=enforced,
-        control=row.security_hub,
-        **common,
-    )
+
+    def configured(row: Engine, parameter: str) -> Configured:
+        if not names:
+            return Configured(engine_default(row, version), SOURCE_ASSUMED_DEFAULT)
+        values = groups.parameters(cluster=False, group=names[0], parameter=parameter)
+        return configured_value(values, row=row, version=version)
+
+    return _judged(engine, version, status, configured, **common)
 
 
 def cluster_row(
@@ -335,7 +346,6 @@ def cluster_row(
     cas: Mapping[str, datetime],
 ) -> Row:
     engine, version = cluster["Engine"], cluster["EngineVersion"]
-    row = engine_table.lookup(engine)
     group = cluster["DBClusterParameterGroup"]
     member_status = {
         m["DBInstanceIdentifier"]: m.get("DBClusterParameterGroupStatus", "in-sync")
@@ -359,28 +369,12 @@ def cluster_row(
         "ca_valid_till": min(expiries) if expiries else None,
         "members": member_status,
     }
-    skip = not_enforceable(row, engine, version)
-    if skip is not None:
-        return _skipped(row, engine, version, skip, **common)
-    assert row is not None  # what not_enforceable checked
-    assert row.parameter is not None
-    configured = configured_value(
-        groups.parameters(cluster=True, group=group, parameter=row.parameter),
-        row=row,
-        version=version,
-    )
-    state, enforced = decide(configured, status, row=row)
-    return Row(
-        engine=engine,
-        version=version,
-        parameter=row.parameter,
-        value=configured.value,
-        source=configured.source,
-        state=state,
-        enforced=enforced,
-        control=row.security_hub,
-        **common,
-    )
+
+    def configured(row: Engine, parameter: str) -> Configured:
+        values = groups.parameters(cluster=True, group=group, parameter=parameter)
+        return configured_value(values, row=row, version=version)
+
+    return _judged(engine, version, status, configured, **common)
 
 
 def proxy_row(proxy: Mapping[str, Any]) -> Row:
