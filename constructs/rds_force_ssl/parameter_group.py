@@ -95,7 +95,7 @@ def merge(group: GroupRef, wanted: Mapping[str, str]) -> None:
 
 
 @jsii.implements(cdk.IResolvable)
-class LiveParameters:
+class LiveParameters(tree.Resolvable):
     """A group's ``Parameters`` as they are when the template is written, not when ForceSsl ran.
 
     The reboot resource carries them so that any later change to the group (a parameter the
@@ -105,14 +105,6 @@ class LiveParameters:
     def __init__(self, group: cdk.CfnResource) -> None:
         self._group = group
 
-    @property
-    def creation_stack(self) -> list[str]:
-        return []
-
-    @property
-    def type_hint(self) -> None:
-        return None
-
     def resolve(self, context: cdk.IResolveContext) -> Any:
         parameters = getattr(self._group, "parameters", None)
         if isinstance(parameters, Mapping) and all(
@@ -121,6 +113,3 @@ class LiveParameters:
         ):
             return dict(parameters)  # plain strings (ForceSsl's own groups): nothing to resolve
         return context.resolve(parameters)
-
-    def to_string(self) -> str:
-        return cdk.Token.as_string(self)

@@ -361,7 +361,7 @@ def framework_grants(
 
 
 @jsii.implements(cdk.IResolvable)
-class WindowInput:
+class WindowInput(tree.Resolvable):
     """The schedule's input, as maintenance.entries reads it, written when the template is:
     every MAINTENANCE_WINDOW database of the stack, whichever ForceSsl added it last.
 
@@ -389,14 +389,6 @@ class WindowInput:
             + sum(entry + n * (RDS_IDENTIFIER_MAX + 1) for n in members)
         )
 
-    @property
-    def creation_stack(self) -> list[str]:
-        return []
-
-    @property
-    def type_hint(self) -> None:
-        return None
-
     def resolve(self, context: cdk.IResolveContext) -> Any:
         parts: list[Any] = [self.HEAD]
         for i, (ident, since, members, flags) in enumerate(self.entries):
@@ -413,9 +405,6 @@ class WindowInput:
             elif value != "":
                 joined.append(value)
         return {"Fn::Join": ["", joined]}
-
-    def to_string(self) -> str:
-        return cdk.Token.as_string(self)
 
 
 def reboot_resource(

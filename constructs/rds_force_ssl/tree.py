@@ -89,3 +89,20 @@ def unresolved(value: object) -> bool:
     if isinstance(value, str):
         return _MARKER in value and _STRING_TOKEN.search(value) is not None
     return bool(cdk.Token.is_unresolved(value))
+
+
+class Resolvable:
+    """What every Python ``cdk.IResolvable`` here repeats: no creation stack, no type hint, and
+    a string token for itself. A subclass writes ``resolve`` and carries
+    ``@jsii.implements(cdk.IResolvable)``."""
+
+    @property
+    def creation_stack(self) -> list[str]:
+        return []
+
+    @property
+    def type_hint(self) -> None:
+        return None
+
+    def to_string(self) -> str:
+        return cdk.Token.as_string(self)
