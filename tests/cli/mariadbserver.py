@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -30,7 +29,7 @@ from typing import Any
 
 import trustme
 
-from tests.cli.pgserver import ADDRESS, HOST, free_port
+from tests.cli.pgserver import ADDRESS, HOST, as_user, free_port, give_to_user
 
 SERVER_USER = "mysql"
 APP_USER = "app"
@@ -50,16 +49,6 @@ def find_binaries() -> tuple[Path, Path] | None:
     server = shutil.which("mariadbd", path=path)
     install = shutil.which("mariadb-install-db", path=path)
     return (Path(server), Path(install)) if server and install else None
-
-
-def _as_server_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", SERVER_USER, "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-def _give_to_server_user(path: Path) -> None:
-    if os.geteuid() == 0:
-        entry = pwd.getpwnam(SERVER_USER)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
 @dataclass
@@ -95,7 +84,7 @@ class MariaDbServer:
     def init(self) -> None:
         for folder in (self.root, self.root / "tls"):
             folder.mkdir(exist_ok=True)
-            _give_to_server_user(folder)
+            give_to_user(folder, SERVER_USER)
         self.ca.cert_pem.write_to_path(str(self.ca_file))
         a_year = datetime.now(UTC) + timedelta(days=365)
         leaf = self.ca.issue_cert(HOST, common_name=HOST, not_after=a_year)
@@ -104,7 +93,7 @@ class MariaDbServer:
         leaf.private_key_pem.write_to_path(str(key))
         key.chmod(0o600)
         for path in (crt, key):
-            _give_to_server_user(path)
+            give_to_user(path, SERVER_USER)
         self._run(
             str(self.install_db),
             "--no-defaults",
@@ -140,7 +129,7 @@ class MariaDbServer:
             "--skip-log-bin",
         ]
         self.process = subprocess.Popen(
-            _as_server_user(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            as_user(cmd, SERVER_USER), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 30
         while True:
@@ -198,7 +187,11 @@ class MariaDbServer:
 
     def _run(self, *cmd: str) -> None:
         done = subprocess.run(
-            _as_server_user(list(cmd)), capture_output=True, text=True, cwd=self.root, check=False
+            as_user(list(cmd), SERVER_USER),
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(

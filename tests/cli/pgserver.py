@@ -110,13 +110,15 @@ def free_port() -> int:
         return port
 
 
-def _as_server_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", SERVER_USER, "--", *cmd] if os.geteuid() == 0 else cmd
+def as_user(cmd: list[str], user: str = SERVER_USER) -> list[str]:
+    """``cmd`` run as the server's own user when the tests run as root (the servers refuse root)."""
+    return ["runuser", "-u", user, "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-def _give_to_server_user(path: Path) -> None:
+def give_to_user(path: Path, user: str = SERVER_USER) -> None:
+    """Make ``path`` the server user's when the tests run as root."""
     if os.geteuid() == 0:
-        entry = pwd.getpwnam(SERVER_USER)
+        entry = pwd.getpwnam(user)
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
@@ -151,7 +153,7 @@ class PgServer:
     def init(self) -> None:
         for folder in (self.root, self.socket_dir, self.root / "tls"):
             folder.mkdir(exist_ok=True)
-            _give_to_server_user(folder)
+            give_to_user(folder)
         self.ca.cert_pem.write_to_path(str(self.ca_file))
         self._run(
             str(self.bindir / "initdb"),
@@ -233,7 +235,7 @@ class PgServer:
         cert.private_key_pem.write_to_path(str(key))
         key.chmod(0o600)
         for path in (crt, key):
-            _give_to_server_user(path)
+            give_to_user(path)
 
     def configure(
         self,
@@ -293,7 +295,7 @@ class PgServer:
 
     def _run(self, *cmd: str) -> None:
         done = subprocess.run(
-            _as_server_user(list(cmd)), capture_output=True, text=True, cwd=self.root, check=False
+            as_user(list(cmd)), capture_output=True, text=True, cwd=self.root, check=False
         )
         if done.returncode != 0:
             raise RuntimeError(
