@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from aws_cdk.assertions import Template
 
 from rds_force_ssl import ForceSsl, SslBaseline, exempt
-from rds_force_ssl.baseline import COMPLIANCE, EXEMPT
+from rds_force_ssl.baseline import ANCHOR_ID, COMPLIANCE, EXEMPT
 from rds_force_ssl.handlers.reboot import PROP_AUTOSCALED_READERS, PROP_IDENTIFIER, RESOURCE_TYPE
 from tests.conftest import (
     AURORA16,
@@ -574,3 +575,107 @@ def test_autoscaled_readers_reach_the_aurora_clusters_only(sandbox: Sandbox) -> 
     assert len(reboots) == 3
     (cluster,) = flagged
     assert cluster.startswith("Cluster")
+
+
+# ---- how it runs: one call from CDK per synth, judged in CDK's order ----------------------
+# Without the flag, CDK invokes Aspects once over the tree; with it (cdk.json), until the tree
+# stops changing. The baseline must behave the same under both.
+STABILIZATION = "@aws-cdk/core:aspectStabilization"
+
+
+@pytest.fixture(params=[False, True], ids=["aspects-once", "aspects-stabilized"])
+def app(request: pytest.FixtureRequest) -> cdk.App:
+    return cdk.App(
+        builtin_cloud_formation_validation=False, context={STABILIZATION: request.param}
+    )
+
+
+def test_cdk_calls_the_baseline_once_per_synth(
+    app: cdk.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb = Sandbox(app)
+    for i in range(3):
+        sb.instance(f"Db{i}")
+    calls: list[str] = []
+    visit = SslBaseline.visit
+
+    def counted(self: SslBaseline, node: Any) -> None:
+        calls.append(node.node.path)
+        visit(self, node)
+
+    monkeypatch.setattr(SslBaseline, "visit", counted)
+    baseline = SslBaseline.apply(app, mode="enforce")
+    app.synth()
+    assert calls == [ANCHOR_ID]
+    assert [(v.path, v.compliance) for v in baseline.verdicts] == [
+        (f"Stack/Db{i}", "COMPLIANT") for i in range(3)
+    ]
+    Template.from_stack(sb.stack).resource_count_is(RESOURCE_TYPE, 3)
+
+
+def test_an_audit_applied_first_still_judges_after_the_enforce_baseline(app: cdk.App) -> None:
+    audit = SslBaseline.apply(app, mode="audit")  # before the stack: its anchor comes first
+    sb = Sandbox(app)
+    sb.instance("Db")
+    enforce = SslBaseline.apply(sb.stack, mode="enforce")
+    assembly = app.synth()
+    assert [(v.path, v.compliance) for v in enforce.verdicts] == [("Stack/Db", "COMPLIANT")]
+    assert [(v.path, v.compliance) for v in audit.verdicts] == [("Stack/Db", "COMPLIANT")]
+    levels = [str(m.level) for s in assembly.stacks for m in s.messages]
+    assert not [level for level in levels if "ERROR" in level.upper()]
+
+
+@jsii.implements(cdk.IAspect)
+class _AddsADatabase:
+    """Another team's Aspect that creates a database at synth, when it reaches the stack."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self.sb = sb
+
+    def visit(self, node: Any) -> None:
+        if node is self.sb.stack and self.sb.stack.node.try_find_child("Late") is None:
+            self.sb.instance("Late")
+
+
+def test_a_database_another_aspect_adds_after_the_baseline_fails_synth(app: cdk.App) -> None:
+    SslBaseline.apply(app, mode="enforce")  # its anchor is visited before the stack
+    sb = Sandbox(app)
+    sb.instance("Db")
+    cdk.Aspects.of(sb.stack).add(_AddsADatabase(sb))
+    with pytest.raises(RuntimeError) as info:
+        app.synth()
+    assert (
+        "Stack/Late: the rds-force-ssl enforce baseline never judged it: it was added after the "
+        "baseline ran, by another Aspect; protect it with ForceSsl(database=...)"
+    ) in str(info.value)
+    assert "Stack/Db:" not in str(info.value)
+
+
+def test_a_database_another_aspect_adds_first_is_judged(app: cdk.App) -> None:
+    sb = Sandbox(app)
+    cdk.Aspects.of(sb.stack).add(_AddsADatabase(sb))
+    baseline = SslBaseline.apply(app, mode="enforce")  # its anchor comes after the stack
+    app.synth()
+    assert [(v.path, v.compliance) for v in baseline.verdicts] == [("Stack/Late", "COMPLIANT")]
+
+
+def test_nested_stages_are_left_to_their_own_baseline_as_cdk_aspects_are(app: cdk.App) -> None:
+    Sandbox(app, "Top").instance("Db")
+    stage = cdk.Stage(app, "Prod")
+    Sandbox(stage, "Stack").instance("Db")  # type: ignore[arg-type]
+    outer = SslBaseline.apply(app, mode="audit")
+    inner = SslBaseline.apply(stage, mode="audit")
+    app.synth()
+    assert [(v.path, v.compliance) for v in outer.verdicts] == [("Top/Db", "NON_COMPLIANT")]
+    assert [(v.path, v.compliance) for v in inner.verdicts] == [("Prod/Stack/Db", "NON_COMPLIANT")]
+
+
+def test_added_with_aspects_of_it_judges_each_database_once(app: cdk.App) -> None:
+    sb = Sandbox(app)
+    sb.instance("Db")
+    sb.cluster("Cluster")
+    baseline = SslBaseline(mode="enforce")
+    cdk.Aspects.of(app).add(baseline, priority=baseline.priority)
+    app.synth()
+    assert sorted(v.path for v in baseline.verdicts) == ["Stack/Cluster", "Stack/Db"]
+    Template.from_stack(sb.stack).resource_count_is(RESOURCE_TYPE, 2)

@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from rds_force_ssl import ForceSsl, ForceSslError, SslBaseline, exempt
-from rds_force_ssl.baseline import COMPLIANCE
+from rds_force_ssl.baseline import ANCHOR_ID, COMPLIANCE
 from rds_force_ssl.handlers.reboot import RESOURCE_TYPE
 from tests.conftest import AURORA16, PG16, Sandbox, isolated_vpc
 
@@ -117,6 +117,7 @@ def test_a_misspelt_baseline_option_fails_in_apply(sandbox: Sandbox) -> None:
     assert "SslBaseline.apply(app): 'min_tls_verison' is not a ForceSsl option" in msg
     assert "did you mean 'min_tls_version'?" in msg
     assert cdk.Aspects.of(sandbox.app).all == []
+    assert sandbox.app.node.try_find_child(ANCHOR_ID) is None
 
 
 def test_invalid_baseline_values_fail_in_apply_not_once_per_database(sandbox: Sandbox) -> None:
@@ -134,6 +135,7 @@ def test_invalid_baseline_values_fail_in_apply_not_once_per_database(sandbox: Sa
     assert "SslBaseline.apply(Stack): total_timeout (3000s) is not a multiple" in msg
     assert "SslBaseline.apply(Stack): query_interval=10" not in msg
     assert cdk.Aspects.of(sandbox.stack).all == []
+    assert sandbox.stack.node.try_find_child(ANCHOR_ID) is None
 
 
 def test_audit_takes_no_options_and_says_where_they_belong(sandbox: Sandbox) -> None:
@@ -154,7 +156,7 @@ def test_the_same_baseline_twice_is_one_baseline(sandbox: Sandbox) -> None:
     first = SslBaseline.apply(sandbox.app, mode="enforce", query_interval=cdk.Duration.seconds(10))
     again = SslBaseline.apply(sandbox.app, mode="enforce", query_interval=cdk.Duration.seconds(10))
     assert again is first
-    assert len(cdk.Aspects.of(sandbox.app).all) == 1
+    assert len(cdk.Aspects.of(sandbox.app.node.find_child(ANCHOR_ID)).all) == 1
     assert compliance_entries(sandbox.app, "Stack") == {"/Stack/Db": ["COMPLIANT"]}
     Template.from_stack(sandbox.stack).resource_count_is(RESOURCE_TYPE, 1)
 

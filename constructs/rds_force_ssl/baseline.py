@@ -16,6 +16,15 @@ audit baseline where one reaches it, which runs last), and ``summary()`` counts 
 Applying a baseline twice: the same mode with the same options is one baseline (``apply``
 returns the first), with other options it is an error; enforce and audit together is the
 documented pair (enforce, then audit proves it).
+
+How it runs: an Aspect on the app is called back from jsii for every construct in it (0.6 ms a
+call, most of the baseline's synth cost). ``apply`` adds the Aspect instead to one empty child of
+the scope (``RdsForceSslBaseline``), so CDK calls it once per synth, when the Aspects run; that
+call reads every construct under the scope in one round trip (``find_all``, not entering nested
+Stages, which CDK's Aspects do not enter either) and judges the databases in tree order. Every
+baseline of the Stage runs then, in the order CDK would give them on each construct: by
+priority (enforce before audit), then the outer scope first. A database added later by another
+Aspect fails synth with its path (a validation on that child), never passes unjudged.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from typing import Any, Literal, cast
 
 import aws_cdk as cdk
 import jsii
-from constructs import Construct, IConstruct
+from constructs import Construct, IConstruct, IValidation
 
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import rules, tree
@@ -48,6 +57,9 @@ Mode = Literal["enforce", "audit"]
 # a test suite makes many), the baseline visiting a database is the only one of its mode that
 # can reach it, and _baselines() need not read the Aspects of every scope above it through jsii.
 _CREATED: Counter[str] = Counter()
+# The baselines that apply() added: jsii reference of the scope -> its baselines.
+_APPLIED: dict[str, list[SslBaseline]] = {}
+ANCHOR_ID = "RdsForceSslBaseline"
 # What exempt() wrote to the metadata (EXEMPT, kept in the synthesized assembly), remembered so
 # that the Aspect need not read every database's metadata back through jsii: jsii reference ->
 # the reason.
@@ -111,6 +123,12 @@ class SslBaseline:
         # jsii references of the databases and proxies seen, and of the L1s that belong to
         # them (an L2's own resource, a cluster's members), which the Aspect visits next.
         self._seen: set[str] = set()
+        # Every database construct the pass looked at, whatever it found (for _Unjudged).
+        self._looked_at: set[str] = set()
+        self._scope: IConstruct | None = None  # where apply() (or CDK's first call) put it
+        self._root = ""  # jsii reference of the Stage that synthesizes the scope
+        self._done = False
+        self._depth = 0  # how deep the scope is: the outer baseline runs first
 
     @property
     def priority(self) -> int:
@@ -136,16 +154,60 @@ class SslBaseline:
                 "baseline, with the options you want"
             )
         baseline = cls(mode=mode, **options)
-        cdk.Aspects.of(scope).add(baseline, priority=baseline.priority)
+        anchor = tree.node_of(scope).try_find_child(ANCHOR_ID)
+        if anchor is None:
+            anchor = _Anchor(scope, ANCHOR_ID)
+        elif not isinstance(anchor, _Anchor):
+            raise ValueError(
+                f"{where}: {tree.path_of(anchor)} is not the baseline's; the baseline needs the "
+                f"child ID {ANCHOR_ID} of {scope.node.path or 'the app'}, rename that construct"
+            )
+        baseline._register(scope)
+        cdk.Aspects.of(anchor).add(baseline, priority=baseline.priority)
         return baseline
+
+    def _register(self, scope: IConstruct) -> None:
+        self._scope = scope
+        root = scope if isinstance(scope, cdk.Stage) else cdk.Stage.of(scope)
+        self._root = tree.ref(root) if root is not None else ""
+        path = tree.path_of(scope)
+        self._depth = path.count("/") + 1 if path else 0
+        _APPLIED.setdefault(tree.ref(scope), []).append(self)
 
     def same_options(self, options: dict[str, Any]) -> bool:
         return _comparable(self.options) == _comparable(options)
 
     def visit(self, node: IConstruct) -> None:
-        # Called for every construct in the app: anything but an RDS construct returns here
-        # without a round trip to jsii.
-        if not isinstance(node, CANDIDATES) or tree.ref(node) in self._seen:
+        # Added by apply(), CDK calls this once, on the anchor. Added to a scope with
+        # Aspects.of(scope).add(), it is called first on that scope, then on every construct
+        # under it, which the pass has already judged.
+        if self._scope is None:
+            self._register(node)
+        if not self._done:
+            _run_pending(self._root)
+
+    def _run(self) -> None:
+        """Judge every database and proxy under the scope, in tree order (one pass)."""
+        assert self._scope is not None
+        self._done = True
+        for node in _reachable(self._scope):
+            if isinstance(node, CANDIDATES):
+                self._looked_at.add(tree.ref(node))
+                self._judge(node)
+
+    def unjudged(self) -> list[str]:
+        """What a validation reports: databases under the scope that the pass never saw."""
+        assert self._scope is not None
+        return [
+            f"{tree.path_of(node)}: the rds-force-ssl {self.mode} baseline never judged it: it "
+            "was added after the baseline ran, by another Aspect; protect it with "
+            "ForceSsl(database=...) where that Aspect creates it"
+            for node in _reachable(self._scope)
+            if isinstance(node, CANDIDATES) and tree.ref(node) not in self._looked_at
+        ]
+
+    def _judge(self, node: IConstruct) -> None:
+        if tree.ref(node) in self._seen:
             return
         db = database_of(node)
         proxy = proxy_of(node) if db is None else None
@@ -342,13 +404,62 @@ def _check_arguments(where: str, mode: object, options: dict[str, Any]) -> None:
 
 
 def _baselines(node: IConstruct, mode: str) -> list[SslBaseline]:
-    """The baselines of ``mode`` on ``node`` and the scopes above it, outermost first."""
+    """The baselines of ``mode`` on ``node`` and the scopes above it up to its Stage (which
+    CDK's Aspects do not cross), outermost first."""
+    scopes = tree.node_of(node).scopes
+    stages = [i for i, scope in enumerate(scopes) if isinstance(scope, cdk.Stage)]
     return [
-        aspect
-        for scope in node.node.scopes
-        for aspect in cdk.Aspects.of(scope).all
-        if isinstance(aspect, SslBaseline) and aspect.mode == mode
+        baseline
+        for scope in scopes[stages[-1] if stages else 0 :]
+        for baseline in _APPLIED.get(tree.ref(scope), [])
+        if baseline.mode == mode
     ]
+
+
+def _run_pending(root: str) -> None:
+    """Run every baseline of the Stage ``root`` that has not run, in the order CDK invokes
+    Aspects on one construct: by priority, then the outer scope first."""
+    pending = [
+        b for baselines in _APPLIED.values() for b in baselines if b._root == root and not b._done
+    ]
+    pending.sort(key=lambda b: (b.priority, b._depth))
+    for baseline in pending:
+        baseline._run()
+
+
+def _reachable(scope: IConstruct) -> list[IConstruct]:
+    """``scope`` and everything under it, in tree order, but for nested Stages: one round trip."""
+    everything = tree.node_of(scope).find_all()
+    top = tree.ref(scope)
+    stages = [c for c in everything if isinstance(c, cdk.Stage) and tree.ref(c) != top]
+    if not stages:
+        return everything
+    hidden = {tree.ref(c) for stage in stages for c in tree.node_of(stage).find_all()}
+    return [c for c in everything if tree.ref(c) not in hidden]
+
+
+class _Anchor(Construct):
+    """The empty child of a baseline's scope that carries its Aspect, so that CDK calls the
+    Aspect once per synth; its validation fails synth on a database the baseline never saw."""
+
+    def __init__(self, scope: IConstruct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)  # type: ignore[arg-type]
+        self._scope_ref = tree.ref(scope)
+        self.node.add_validation(_Unjudged(self._scope_ref))
+
+
+@jsii.implements(IValidation)
+class _Unjudged:
+    def __init__(self, scope_ref: str) -> None:
+        self._scope_ref = scope_ref
+
+    def validate(self) -> list[str]:
+        return [
+            problem
+            for baseline in _APPLIED.get(self._scope_ref, [])
+            if baseline._done
+            for problem in baseline.unjudged()
+        ]
 
 
 def _comparable(options: dict[str, Any]) -> dict[str, Any]:
