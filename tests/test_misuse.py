@@ -143,6 +143,19 @@ def test_audit_takes_no_options_and_says_where_they_belong(sandbox: Sandbox) -> 
         SslBaseline.apply(sandbox.app, mode="audit", min_tls_version="TLSv1.2")
 
 
+def test_a_construct_of_the_users_with_the_baselines_id_is_named_with_the_fix(
+    sandbox: Sandbox,
+) -> None:
+    cdk.CfnOutput(sandbox.stack, ANCHOR_ID, value="mine")
+    with pytest.raises(ValueError, match="is not the baseline's") as info:
+        SslBaseline.apply(sandbox.stack, mode="enforce")
+    assert (
+        f"SslBaseline.apply(Stack): Stack/{ANCHOR_ID} is not the baseline's; the baseline needs "
+        f"the child ID {ANCHOR_ID} of Stack, rename that construct"
+    ) in str(info.value)
+    assert cdk.Aspects.of(sandbox.stack.node.find_child(ANCHOR_ID)).all == []
+
+
 # ---- SslBaseline.apply called twice --------------------------------------------------------
 def compliance_entries(app: cdk.App, stack: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}

@@ -153,7 +153,6 @@ class SslBaseline:
                 f"({_show(existing.options)} here, {_show(options)} now); apply one {mode} "
                 "baseline, with the options you want"
             )
-        baseline = cls(mode=mode, **options)
         anchor = tree.node_of(scope).try_find_child(ANCHOR_ID)
         if anchor is None:
             anchor = _Anchor(scope, ANCHOR_ID)
@@ -162,6 +161,7 @@ class SslBaseline:
                 f"{where}: {tree.path_of(anchor)} is not the baseline's; the baseline needs the "
                 f"child ID {ANCHOR_ID} of {scope.node.path or 'the app'}, rename that construct"
             )
+        baseline = cls(mode=mode, **options)
         baseline._register(scope)
         cdk.Aspects.of(anchor).add(baseline, priority=baseline.priority)
         return baseline
