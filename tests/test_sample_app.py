@@ -201,6 +201,28 @@ def test_report_catches_a_database_overridden_onto_another_group(
     assert "NOT ENFORCED in the template: Swapped/Db (instance)" in capsys.readouterr().out
 
 
+def test_report_reads_the_stacks_of_a_stage(tmp_path: Path) -> None:
+    """A Stage's stacks are synthesized into a nested assembly (assembly-<stage>/)."""
+    app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)
+    for scope in (app, cdk.Stage(app, "Prod")):
+        stack = cdk.Stack(scope, "Shop")
+        db = rds.CfnDBInstance(
+            stack,
+            "Db",
+            engine="postgres",
+            engine_version="16.9",
+            db_instance_class="db.t4g.micro",
+            allocated_storage="20",
+        )
+        ForceSsl(stack, "Ssl", database=db)
+    app.synth()
+    rows = report.protected(tmp_path)
+    assert sorted((row["database"], row["enforced"]) for row in rows) == [
+        ("Prod/Shop/Db", True),
+        ("Shop/Db", True),
+    ]
+
+
 def cdk_synth(out: Path, *app: str) -> subprocess.CompletedProcess[str]:
     """`npx cdk synth` with the pinned CLI; ``app`` overrides cdk.json's app command."""
     npx = shutil.which("npx")

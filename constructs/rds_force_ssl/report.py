@@ -16,6 +16,8 @@ from rds_force_ssl.handlers.decide import Reboot
 from rds_force_ssl.handlers.reboot import KIND_CLUSTER, PROP_REBOOT, RESOURCE_TYPE
 
 PROTECTED_BY = "rds-force-ssl:protected-by"
+# The manifest's artifact for a Stage's own assembly (cloud-assembly-schema ArtifactType).
+NESTED_ASSEMBLY = "cdk:cloud-assembly"
 
 
 def protected(assembly: Path) -> list[dict[str, Any]]:
@@ -25,6 +27,9 @@ def protected(assembly: Path) -> list[dict[str, Any]]:
     manifest = json.loads((assembly / "manifest.json").read_text())
     rows = []
     for name, artifact in sorted(manifest.get("artifacts", {}).items()):
+        if artifact.get("type") == NESTED_ASSEMBLY:  # a Stage: its stacks are in a folder
+            rows += protected(assembly / artifact["properties"]["directoryName"])
+            continue
         if artifact.get("type") != "aws:cloudformation:stack":
             continue
         metadata = dict(artifact.get("metadata") or {})
