@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -148,6 +149,21 @@ def test_report_exit_codes(
     assert report.main([str(tmp_path)]) == 2
 
 
+def l1_db(
+    stack: cdk.Stack, engine: str = "postgres", version: str = "16.9", **kwargs: Any
+) -> rds.CfnDBInstance:
+    """The smallest L1 instance the report tests protect."""
+    return rds.CfnDBInstance(
+        stack,
+        "Db",
+        engine=engine,
+        engine_version=version,
+        db_instance_class="db.t4g.micro",
+        allocated_storage="20",
+        **kwargs,
+    )
+
+
 def test_report_reads_the_rendered_group_and_catches_an_override(tmp_path: Path) -> None:
     """A raw override is invisible to synth-time checks; the template is the truth."""
     app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)
@@ -155,16 +171,7 @@ def test_report_reads_the_rendered_group_and_catches_an_override(tmp_path: Path)
     group = rds.CfnDBParameterGroup(
         stack, "Group", family="postgres16", description="mine", parameters={"a": "1"}
     )
-    db = rds.CfnDBInstance(
-        stack,
-        "Db",
-        engine="postgres",
-        engine_version="16.9",
-        db_instance_class="db.t4g.micro",
-        allocated_storage="20",
-        db_parameter_group_name=group.ref,
-    )
-    ForceSsl(stack, "Ssl", database=db)
+    ForceSsl(stack, "Ssl", database=l1_db(stack, db_parameter_group_name=group.ref))
     group.add_property_override("Parameters.rds\\.force_ssl", "0")
     app.synth()
     (row,) = report.protected(tmp_path)
@@ -180,14 +187,7 @@ def test_report_catches_a_database_overridden_onto_another_group(
     "protected" here."""
     app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)
     stack = cdk.Stack(app, "Swapped")
-    db = rds.CfnDBInstance(
-        stack,
-        "Db",
-        engine="mysql",
-        engine_version="8.0.39",
-        db_instance_class="db.t4g.micro",
-        allocated_storage="20",
-    )
+    db = l1_db(stack, "mysql", "8.0.39")
     ForceSsl(stack, "Ssl", database=db)
     db.add_property_override("DBParameterGroupName", "default.mysql8.0")
     app.synth()
@@ -206,15 +206,7 @@ def test_report_reads_the_stacks_of_a_stage(tmp_path: Path) -> None:
     app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)
     for scope in (app, cdk.Stage(app, "Prod")):
         stack = cdk.Stack(scope, "Shop")
-        db = rds.CfnDBInstance(
-            stack,
-            "Db",
-            engine="postgres",
-            engine_version="16.9",
-            db_instance_class="db.t4g.micro",
-            allocated_storage="20",
-        )
-        ForceSsl(stack, "Ssl", database=db)
+        ForceSsl(stack, "Ssl", database=l1_db(stack))
     app.synth()
     rows = report.protected(tmp_path)
     assert sorted((row["database"], row["enforced"]) for row in rows) == [
