@@ -95,6 +95,21 @@ class Sandbox:
             **kwargs,
         )
 
+    def multi_az_cluster(self, construct_id: str = "MultiAz") -> rds.CfnDBCluster:
+        """A Multi-AZ DB cluster (not Aurora): an L1 only, as CDK has no L2 for it."""
+        return rds.CfnDBCluster(
+            self.stack,
+            construct_id,
+            engine="postgres",
+            engine_version="16.9",
+            db_cluster_instance_class="db.m6gd.large",
+            allocated_storage=100,
+            storage_type="io1",
+            iops=1000,
+            master_username="postgres",
+            manage_master_user_password=True,
+        )
+
     def cluster(self, construct_id: str = "Cluster", **kwargs: Any) -> rds.DatabaseCluster:
         kwargs.setdefault("engine", AURORA16)
         kwargs.setdefault("writer", rds.ClusterInstance.provisioned("Writer"))

@@ -218,18 +218,7 @@ def l1_cluster_off(sb: Sandbox) -> None:
 
 
 def multi_az_cluster(sb: Sandbox) -> None:
-    rds.CfnDBCluster(
-        sb.stack,
-        "Db",
-        engine="postgres",
-        engine_version="16.9",
-        db_cluster_instance_class="db.m6gd.large",
-        allocated_storage=100,
-        storage_type="io1",
-        iops=1000,
-        master_username="postgres",
-        manage_master_user_password=True,
-    )
+    sb.multi_az_cluster("Db")
 
 
 def mysql_default(sb: Sandbox) -> None:
@@ -585,9 +574,7 @@ STABILIZATION = "@aws-cdk/core:aspectStabilization"
 
 @pytest.fixture(params=[False, True], ids=["aspects-once", "aspects-stabilized"])
 def app(request: pytest.FixtureRequest) -> cdk.App:
-    return cdk.App(
-        builtin_cloud_formation_validation=False, context={STABILIZATION: request.param}
-    )
+    return cdk.App(builtin_cloud_formation_validation=False, context={STABILIZATION: request.param})
 
 
 def test_cdk_calls_the_baseline_once_per_synth(

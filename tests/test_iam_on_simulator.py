@@ -18,7 +18,6 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk import aws_rds as rds
 from aws_cdk.assertions import Template
 
 from rds_force_ssl import ForceSsl, Reboot
@@ -74,27 +73,12 @@ def policy(template: dict[str, Any], role_prefix: str) -> Iam:
     return Iam(statements)
 
 
-def multi_az_cluster(sandbox: Sandbox) -> rds.CfnDBCluster:
-    return rds.CfnDBCluster(
-        sandbox.stack,
-        "MultiAz",
-        engine="postgres",
-        engine_version="16.9",
-        db_cluster_instance_class="db.m6gd.large",
-        allocated_storage=100,
-        storage_type="io1",
-        iops=1000,
-        master_username="postgres",
-        manage_master_user_password=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     sandbox = Sandbox()
     ForceSsl(sandbox.stack, "DbSsl", database=sandbox.instance("Db"))
     ForceSsl(sandbox.stack, "ClusterSsl", database=sandbox.cluster(), autoscaled_readers=True)
-    ForceSsl(sandbox.stack, "MultiAzSsl", database=multi_az_cluster(sandbox))
+    ForceSsl(sandbox.stack, "MultiAzSsl", database=sandbox.multi_az_cluster())
     sandbox.instance("Unprotected")
     return dict(Template.from_stack(sandbox.stack).to_json())
 
@@ -236,7 +220,7 @@ def windowed() -> dict[str, Any]:
     ForceSsl(
         sandbox.stack,
         "MultiAzSsl",
-        database=multi_az_cluster(sandbox),
+        database=sandbox.multi_az_cluster(),
         reboot=Reboot.MAINTENANCE_WINDOW,
     )
     sandbox.instance("Unprotected")
