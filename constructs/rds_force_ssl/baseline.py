@@ -434,7 +434,10 @@ def _reachable(scope: IConstruct) -> list[IConstruct]:
     stages = [c for c in everything if isinstance(c, cdk.Stage) and tree.ref(c) != top]
     if not stages:
         return everything
-    hidden = {tree.ref(c) for stage in stages for c in tree.node_of(stage).find_all()}
+    hidden: set[str] = set()
+    for stage in stages:  # outer Stages come first: one inside another is already hidden
+        if tree.ref(stage) not in hidden:
+            hidden.update(tree.ref(c) for c in tree.node_of(stage).find_all())
     return [c for c in everything if tree.ref(c) not in hidden]
 
 
@@ -444,8 +447,7 @@ class _Anchor(Construct):
 
     def __init__(self, scope: IConstruct, construct_id: str) -> None:
         super().__init__(scope, construct_id)  # type: ignore[arg-type]
-        self._scope_ref = tree.ref(scope)
-        self.node.add_validation(_Unjudged(self._scope_ref))
+        self.node.add_validation(_Unjudged(tree.ref(scope)))
 
 
 @jsii.implements(IValidation)
