@@ -2,9 +2,9 @@
 simulator's world: the same clock, call log, faults and IAM.
 
 What it keeps of DynamoDB, and where it is less kind than moto:
-- ``PutItem`` with a ``ConditionExpression`` of ``attribute_not_exists(...)`` and ``<`` terms
-  joined by ``OR`` (anything else is refused, so the handler cannot rely on syntax this double
-  does not check); a failed condition is ``ConditionalCheckFailedException``;
+- ``PutItem`` with a ``ConditionExpression`` of ``attribute_not_exists(...)``, ``<`` and ``=``
+  terms joined by ``OR`` (anything else is refused, so the handler cannot rely on syntax this
+  double does not check); a failed condition is ``ConditionalCheckFailedException``;
 - ``BatchGetItem``: a read with ``ConsistentRead`` sees every write that succeeded before it
   (DynamoDB developer guide, "Read consistency"); an eventually consistent one here misses the
   writes of the last ``eventual_lag_seconds``, and the first call of a batch may come back with
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 TABLE = "stack-rdsforcesslrebootprovidermemory-a1b2c3d4"
 _TERM_NOT_EXISTS = re.compile(r"^attribute_not_exists\((#?\w+)\)$")
-_TERM_LESS = re.compile(r"^(#?\w+) < (:\w+)$")
+_TERM_COMPARE = re.compile(r"^(#?\w+) (<|=) (:\w+)$")
 
 
 def table_arn(name: str) -> str:
@@ -59,9 +59,8 @@ class SimTable:
         world = self.world
         world.calls.append((op, kwargs))
         shapes.check_request(op, kwargs, "dynamodb")
-        fault = next((f for f in world.faults if f.operation == op and f.times > 0), None)
+        fault = next((f for f in world.faults if f.hits(op, world.now)), None)
         if fault is not None:
-            fault.times -= 1
             if fault.kind == "throttle":
                 raise client_error(op, "ProvisionedThroughputExceededException", "Throttled")
             if fault.kind == "5xx":
@@ -142,15 +141,18 @@ class SimTable:
         for term in (t.strip() for t in condition.split(" OR ")):
             if m := _TERM_NOT_EXISTS.match(term):
                 results.append(item is None or attribute(m.group(1)) not in item)
-            elif m := _TERM_LESS.match(term):
+            elif m := _TERM_COMPARE.match(term):
                 have = (item or {}).get(attribute(m.group(1)))
-                want = values[m.group(2)]
-                results.append(
-                    have is not None
-                    and "N" in have
-                    and "N" in want
-                    and Decimal(have["N"]) < Decimal(want["N"])
-                )
+                want = values[m.group(3)]
+                if m.group(2) == "=":
+                    results.append(have == want)
+                else:
+                    results.append(
+                        have is not None
+                        and "N" in have
+                        and "N" in want
+                        and Decimal(have["N"]) < Decimal(want["N"])
+                    )
             else:
                 raise AssertionError(f"condition term this simulator does not evaluate: {term!r}")
         return any(results)

@@ -13,8 +13,12 @@ spare anyone:
   dynamic is the group's, reported as ``ApplyType``, never assumed by the caller;
 - a newly associated group is ``pending-reboot`` until a restart, whatever its parameters;
 - after a restart the status is ``available`` ``apply_lag_seconds`` before the group says
-  ``in-sync``; after a reboot is accepted, DescribeDBInstances may keep saying ``available``
-  for ``reboot_view_lag_seconds`` (RDS itself refuses a second reboot meanwhile);
+  ``in-sync``, or for the next ``pending_reboot_looks`` describes of it; after a reboot is
+  accepted, DescribeDBInstances may keep saying ``available`` for ``reboot_view_lag_seconds``
+  (RDS itself refuses a second reboot meanwhile); a restart lasts ``reboot_seconds`` (RDS
+  publishes no bound: the matrix runs 5 to 20 minutes);
+- a change RDS cannot apply (``stuck_pending``): the database stays ``pending-reboot`` after
+  every restart;
 - RebootDBInstance fails with InvalidDBInstanceState unless the instance is ``available``,
   ``storage-optimization`` or ``incompatible-parameters``; a restart with a value the engine
   cannot start with ends in ``incompatible-parameters``;
@@ -22,9 +26,12 @@ spare anyone:
   Multi-AZ failover pair), visible ``event_lag_seconds`` after they happen: 120 s unless a
   test says otherwise, longer than a default reboot, because AWS emits events "on a best effort
   basis" and bounds their delay nowhere;
-- faults on demand: throttling and 5xx that outlast botocore's retries, lost responses (the call
-  takes effect, the caller sees a timeout, or what botocore's retry of it meets), and an IAM
-  policy that names only some resources, or is not in effect yet (propagation);
+- faults on demand, for a number of calls or for a stretch of simulated time: throttling and
+  5xx that outlast botocore's retries, lost responses (the call takes effect, the caller sees a
+  timeout, or what botocore's retry of it meets, with ``RetryAttempts`` saying a retry was
+  made), and an IAM policy that names only some resources, or is not in effect yet
+  (propagation);
+- a member that is ``deleting`` for a while, then gone (Aurora Auto Scaling scaling in);
 - Aurora: members with their cluster group status, a writer that restarts its readers on old
   versions, readers added by Aurora Auto Scaling (named and tagged as AWS does);
   Multi-AZ DB clusters rebooted as a whole with RebootDBCluster, whose dependent action
@@ -69,11 +76,14 @@ APPLY_TYPES = {
 REBOOTABLE = ("available", "storage-optimization", "incompatible-parameters")
 
 
-def client_error(operation: str, code: str, message: str, status: int = 400) -> ClientError:
-    """The error botocore raises for an RDS error response (its parsed shape)."""
+def client_error(
+    operation: str, code: str, message: str, status: int = 400, *, retries: int = 0
+) -> ClientError:
+    """The error botocore raises for an RDS error response (its parsed shape): ``retries`` is
+    how many times botocore had retried the call when this answer came."""
     response: Any = {
         "Error": {"Code": code, "Message": message, "Type": "Sender"},
-        "ResponseMetadata": {"HTTPStatusCode": status},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": retries},
     }
     return ClientError(response, operation)
 
@@ -128,6 +138,10 @@ class SimInstance:
     background: str | None = None  # an operational status, e.g. storage-optimization
     shown_status: str | None = None  # what DescribeDBInstances shows while its view lags
     shown_until: float = 0.0
+    # Describes left in which the group's apply status still reads pending-reboot after a
+    # restart (the instance's own group; an Aurora member's cluster group).
+    stale_looks: int = 0
+    stale_cluster_looks: int = 0
     # PreferredMaintenanceWindow (UTC); RDS picks one at random when none is given.
     window: str = "sun:05:00-sun:05:30"
 
@@ -171,7 +185,8 @@ class Downtime:
 
 @dataclass
 class Fault:
-    """The next ``times`` calls of ``operation`` fail this way:
+    """The next ``times`` calls of ``operation`` fail this way (every call before the simulated
+    time ``until``, when it is given):
     - ``throttle``: Throttling, after botocore's retries gave up (nothing happens);
     - ``5xx``: InternalFailure, HTTP 500 (nothing happens);
     - ``lost``: the call takes effect, the answer is lost (the caller sees a read timeout);
@@ -182,6 +197,18 @@ class Fault:
     operation: str
     kind: str
     times: int = 1
+    until: float | None = None
+
+    def hits(self, operation: str, now: float) -> bool:
+        """Whether this fault answers a call of ``operation`` made at ``now`` (and counts it)."""
+        if self.operation != operation:
+            return False
+        if self.until is not None:
+            return now < self.until
+        if self.times > 0:
+            self.times -= 1
+            return True
+        return False
 
 
 @dataclass
@@ -218,6 +245,7 @@ class RdsSimulator:
         reboot_view_lag_seconds: float = 0.0,
         event_lag_seconds: float = 120.0,
         applying_seconds: float = 20.0,
+        pending_reboot_looks: int = 0,
         parameter_filters: str = "honoured",
         strict: bool = True,
     ) -> None:
@@ -230,6 +258,9 @@ class RdsSimulator:
         self.reboot_view_lag_seconds = reboot_view_lag_seconds
         self.event_lag_seconds = event_lag_seconds
         self.applying_seconds = applying_seconds
+        self.pending_reboot_looks = pending_reboot_looks
+        # Instances on which RDS never applies the group with a restart (stays pending-reboot).
+        self.stuck_pending: set[str] = set()
         self.parameter_filters = parameter_filters
         self.strict = strict
         self.instances: dict[str, SimInstance] = {}
@@ -464,10 +495,20 @@ class RdsSimulator:
         inst.status = "starting"
         self.at(seconds, lambda: self._come_up(inst, downtime=None))
 
-    def delete_instance(self, identifier: str) -> None:
-        inst = self.instances.pop(identifier)
-        if inst.cluster:
-            self.clusters[inst.cluster].members.remove(identifier)
+    def delete_instance(self, identifier: str, *, seconds: float = 0.0) -> None:
+        """Delete an instance: ``deleting`` for ``seconds`` (still listed, as a cluster member
+        too), then gone."""
+
+        def gone() -> None:
+            inst = self.instances.pop(identifier)
+            if inst.cluster:
+                self.clusters[inst.cluster].members.remove(identifier)
+
+        if seconds <= 0:
+            gone()
+            return
+        self.instances[identifier].status = "deleting"
+        self.at(seconds, gone)
 
     def add_noise_events(self, identifier: str, count: int) -> None:
         """Backup events that share the database's event stream (for pagination)."""
@@ -547,17 +588,23 @@ class RdsSimulator:
         self.calls.append((op, kwargs))
         if self.strict:
             shapes.check_request(op, kwargs)
-        fault = next((f for f in self.faults if f.operation == op and f.times > 0), None)
+        fault = next((f for f in self.faults if f.hits(op, self.now)), None)
         if fault is not None:
-            fault.times -= 1
             if fault.kind == "throttle":
-                raise client_error(op, "Throttling", "Rate exceeded")
+                raise client_error(op, "Throttling", "Rate exceeded", retries=7)
             if fault.kind == "5xx":
-                raise client_error(op, "InternalFailure", "An internal error occurred.", 500)
+                raise client_error(
+                    op, "InternalFailure", "An internal error occurred.", 500, retries=7
+                )
             impl(kwargs)  # it happens; the answer is lost
             if fault.kind == "lost":
                 raise ReadTimeoutError(endpoint_url=f"https://rds.{REGION}.amazonaws.com/")
-            impl(kwargs)  # botocore retries the same call: whatever it meets is the answer
+            # botocore retries the same call: whatever it meets is the answer
+            try:
+                impl(kwargs)
+            except ClientError as err:
+                err.response["ResponseMetadata"]["RetryAttempts"] = 1
+                raise
             raise AssertionError(f"{op}: the retry of a lost call succeeded; use kind='lost'")
         response = impl(kwargs)
         if self.strict:
@@ -864,6 +911,11 @@ class RdsSimulator:
             downtime.end = self.now
         if inst.identifier not in self.instances:
             return
+        if inst.identifier in self.stuck_pending:
+            # RDS restarted it but could not apply the group: the engine runs what it ran.
+            inst.status = self._base_status(inst)
+            self._event(inst.identifier, "DB instance restarted", ["availability"])
+            return
         loaded = {**inst.registered, **inst.cluster_registered}
         breaking = {
             k
@@ -888,9 +940,15 @@ class RdsSimulator:
             return "failed-to-apply" if bad else "in-sync"
 
         def caught_up() -> None:
+            if inst.identifier in self.stuck_pending:
+                return
             if inst.apply in ("pending-reboot", "failed-to-apply"):
+                if inst.apply == "pending-reboot":
+                    inst.stale_looks = self.pending_reboot_looks
                 inst.apply = after(inst.registered)
             if inst.cluster_group_status in ("pending-reboot", "failed-to-apply"):
+                if inst.cluster_group_status == "pending-reboot":
+                    inst.stale_cluster_looks = self.pending_reboot_looks
                 inst.cluster_group_status = after(inst.cluster_registered)
 
         if self.apply_lag_seconds:
@@ -911,6 +969,10 @@ class RdsSimulator:
         status = inst.status
         if lagging and inst.shown_status is not None and self.now < inst.shown_until:
             status = inst.shown_status
+        apply = inst.apply
+        if lagging and inst.stale_looks > 0:
+            inst.stale_looks -= 1
+            apply = "pending-reboot"
         view: dict[str, Any] = {
             "DBInstanceIdentifier": inst.identifier,
             "DBInstanceArn": arn("db", inst.identifier),
@@ -919,7 +981,7 @@ class RdsSimulator:
             "EngineVersion": inst.engine_version,
             "MultiAZ": inst.multi_az,
             "DBParameterGroups": (
-                [{"DBParameterGroupName": inst.group, "ParameterApplyStatus": inst.apply}]
+                [{"DBParameterGroupName": inst.group, "ParameterApplyStatus": apply}]
                 if inst.group
                 else []
             ),
@@ -930,6 +992,12 @@ class RdsSimulator:
         if inst.cluster:
             view["DBClusterIdentifier"] = inst.cluster
         return view
+
+    def _cluster_group_status(self, member: SimInstance) -> str:
+        """A member's cluster group status, as it reads after a restart while RDS lags."""
+        if member.stale_cluster_looks > 0:
+            return _stale(member)
+        return member.cluster_group_status
 
     def _cluster_view(self, cluster: SimCluster) -> dict[str, Any]:
         members = [self.instances[m] for m in cluster.members if m in self.instances]
@@ -946,12 +1014,17 @@ class RdsSimulator:
                 {
                     "DBInstanceIdentifier": m.identifier,
                     "IsClusterWriter": m.is_writer,
-                    "DBClusterParameterGroupStatus": m.cluster_group_status,
+                    "DBClusterParameterGroupStatus": self._cluster_group_status(m),
                     "PromotionTier": 1,
                 }
                 for m in members
             ],
         }
+
+
+def _stale(inst: SimInstance) -> str:
+    inst.stale_cluster_looks -= 1
+    return "pending-reboot"
 
 
 def _writer_takes_readers(inst: SimInstance) -> bool:

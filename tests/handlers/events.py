@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rds_force_ssl.handlers import reboot
-from simulator import RdsSimulator
+from simulator import RdsSimulator, run_provider
 
 GROUP = "stack-dbparametergroup-abc"
 ENFORCED = {"rds.force_ssl": "1"}
@@ -77,3 +77,12 @@ def instance_world(apply: str = "in-sync", **sim_kwargs: Any) -> RdsSimulator:
     sim.add_group(GROUP, ENFORCED)
     sim.add_instance("db1", groups={GROUP: apply})
     return sim
+
+
+def deployed_in_effect(sim: RdsSimulator, **kwargs: Any) -> None:
+    """The stack's earlier deploy (``event(**kwargs)``, a Create under IMMEDIATE): it finishes
+    once ForceSsl's parameters are in effect, and leaves that proof in the stack's memory (what
+    lets a later request leave a pending-reboot of the user's own parameters alone)."""
+    run = run_provider(sim, event(**kwargs), query_interval=INTERVAL)
+    assert (run.status, run.data.get("Outcome")) == ("SUCCESS", reboot.OUTCOME_IN_SYNC), run
+    sim.calls.clear()

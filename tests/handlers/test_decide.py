@@ -6,6 +6,7 @@ import pytest
 
 from rds_force_ssl.handlers import decide
 from rds_force_ssl.handlers.decide import Disposition, Node, Param, Request, Restarts, Seen, Verb
+from rds_force_ssl.handlers.memory import Claim
 
 # Every status in the RDS user guide's "Viewing Amazon RDS DB instance status" table.
 DOCUMENTED_INSTANCE_STATUSES = {
@@ -65,7 +66,12 @@ def _request(*, changed: bool = True, group_changed: bool = True, age: float = 0
 NOW = 1000.0
 RECENT = Restarts(began=(NOW - 200,), ended=(NOW - 100,))  # back up 100 s ago
 GOING = Restarts(began=(NOW - 30,))  # shut down 30 s ago, no restart logged yet
-ASKED = Restarts(asked=NOW - 20)  # asked for 20 s ago; its events not visible yet
+ASKED = Restarts(claim=Claim(asked=NOW - 20))  # asked for 20 s ago; nothing shown of it yet
+# Asked for 20 minutes ago, and RDS has not shown the restart over: still a restart under way.
+ASKED_LONG_AGO = Restarts(claim=Claim(asked=NOW - 1200, restarting=NOW - 1190))
+# This request's reboot (the request is 900 s old), which RDS showed over 400 s ago.
+OURS_OVER = Restarts(claim=Claim(asked=NOW - 800, restarting=NOW - 790, restarted=NOW - 400))
+UNREAD = Restarts(unread="memory not read (AccessDeniedException)")
 SETTLED = Restarts(began=(NOW - 250,), ended=(NOW - 150,))  # the repair, after the settle point
 EARLY = Restarts(began=(NOW - 850,), ended=(NOW - 800,))  # before it (the request is 900 s old)
 
@@ -77,6 +83,13 @@ EARLY = Restarts(began=(NOW - 850,), ended=(NOW - 800,))  # before it (the reque
         (Node("a", "available", "pending-reboot", restarts=RECENT), "settling", {}),
         (Node("a", "available", "pending-reboot", restarts=GOING), "settling", {}),
         (Node("a", "available", "pending-reboot", restarts=ASKED), "settling", {}),
+        (Node("a", "available", "pending-reboot", restarts=ASKED_LONG_AGO), "settling", {}),
+        (Node("a", "available", "pending-reboot", restarts=UNREAD), "settling", {}),
+        # RDS showed this request's restart over, had SETTLE_S, and still asks for one: no
+        # second reboot of the same change.
+        (Node("a", "available", "pending-reboot", restarts=OURS_OVER), "failed", {"age": 900}),
+        # The same restart, asked for before this request started: this request may reboot.
+        (Node("a", "available", "pending-reboot", restarts=OURS_OVER), "targets", {"age": 700}),
         (Node("a", None, "pending-reboot", visible=False), "blocked", {}),
         (Node("a", "available", "applying"), "waiting", {}),
         (Node("a", "available", "failed-to-apply"), "waiting", {}),  # RDS may re-apply
@@ -111,11 +124,21 @@ def test_what_a_reboot_is_owed_for(
         (Restarts(), False, False, False),
         (GOING, True, False, True),
         (RECENT, False, True, True),
-        (ASKED, True, True, True),
-        # asked, and RDS has logged the restart's end since: over, and recent
-        (Restarts(began=(NOW - 15,), ended=(NOW - 5,), asked=NOW - 20), False, True, True),
+        (ASKED, True, False, True),
+        # asked long ago, never shown over: still in progress (no clock ends a claim)
+        (ASKED_LONG_AGO, True, False, False),
+        (UNREAD, True, False, False),
+        # asked, and RDS showed the restart over since: over, and recent
+        (
+            Restarts(claim=Claim(NOW - 20, restarting=NOW - 15, restarted=NOW - 5)),
+            False,
+            True,
+            True,
+        ),
+        # refused by RDS: no restart, nothing held
+        (Restarts(claim=Claim(NOW - 20, refused=True)), False, False, False),
         # long ago
-        (Restarts(began=(NOW - 900,), ended=(NOW - 800,), asked=NOW - 910), False, False, False),
+        (Restarts(began=(NOW - 900,), ended=(NOW - 800,)), False, False, False),
     ],
 )
 def test_what_restarts_say_from_events_and_from_the_memory(
@@ -135,8 +158,53 @@ def test_event_times_lean_the_safe_way_on_clock_skew() -> None:
     assert early.since(t)
     assert not early.began_after(t)
     assert Restarts(began=(t + decide.CLOCK_SKEW_S,)).began_after(t)
-    assert Restarts(asked=t).began_after(t)
-    assert not Restarts(asked=t - 1).began_after(t)
+    # A reboot only asked for is not a restart; one a look then saw restarting is.
+    assert not Restarts(claim=Claim(asked=t)).began_after(t)
+    assert Restarts(claim=Claim(asked=t, restarting=t + 10)).began_after(t)
+    assert not Restarts(claim=Claim(asked=t - 1, restarting=t + 10)).began_after(t)
+
+
+T = 5000.0
+
+
+def over(restarting: float, restarted: float) -> Claim:
+    return Claim(T, restarting=restarting, restarted=restarted)
+
+
+@pytest.mark.parametrize(
+    ("claim", "restarts", "status", "expected"),
+    [
+        # asked, RDS still shows it available (its view lags): nothing yet
+        (Claim(T), Restarts(), "available", Claim(T)),
+        # seen rebooting: restarting
+        (Claim(T), Restarts(), "rebooting", Claim(T, restarting=T + 60)),
+        # seen restarting before, up now: over
+        (Claim(T, restarting=T + 10), Restarts(), "available", over(T + 10, T + 60)),
+        # still rebooting 20 minutes on: unchanged, still open
+        (Claim(T, restarting=T + 10), Restarts(), "rebooting", Claim(T, restarting=T + 10)),
+        # never seen rebooting, but RDS logged the restart after the ask: over
+        (Claim(T), Restarts(ended=(T + 30,)), "available", over(T + 60, T + 60)),
+        # ... but not while RDS says rebooting
+        (Claim(T), Restarts(ended=(T + 30,)), "rebooting", Claim(T, restarting=T + 60)),
+        # over, then seen rebooting again: open again until it is up
+        (over(T + 10, T + 30), Restarts(), "rebooting", Claim(T, restarting=T + 60)),
+        # refused, then a restart logged surely after it: it happened after all
+        (
+            Claim(T, refused=True),
+            Restarts(ended=(T + 61,)),
+            "available",
+            Claim(T, restarting=T + 60, restarted=T + 60, refused=True),
+        ),
+        # refused, and a restart logged just before it (clock skew): not this one
+        (Claim(T, refused=True), Restarts(ended=(T - 5,)), "available", Claim(T, refused=True)),
+        # not described: nothing to add
+        (Claim(T), Restarts(ended=(T + 30,)), None, Claim(T)),
+    ],
+)
+def test_a_claim_ends_on_what_rds_shows(
+    claim: Claim, restarts: Restarts, status: str | None, expected: Claim
+) -> None:
+    assert decide.witnessed(claim, restarts, status, T + 60) == expected
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ import pytest
 from rds_force_ssl.handlers import maintenance, reboot, window
 from rds_force_ssl.handlers.decide import Reboot
 from simulator import Fault, RdsSimulator, memory, run_provider
-from tests.handlers.events import ENFORCED, event, props
+from tests.handlers.events import ENFORCED, deployed_in_effect, event, props
 
 WINDOW = Reboot.MAINTENANCE_WINDOW.value
 DAY = 86400.0
@@ -59,7 +59,9 @@ def world() -> RdsSimulator:
     sim.add_group("grp-c1", ENFORCED, cluster=True)
     sim.add_cluster("c1", group="grp-c1", writer="w", readers=("r1", "r2"))
     sim.clusters["c1"].window = WINDOWS["c1"]
-    # e: the user raised shared_buffers (static); ForceSsl's own parameter is in effect.
+    # e: the user raised shared_buffers (static); ForceSsl's own parameter is in effect, as
+    # the stack's earlier deploy saw.
+    deployed_in_effect(sim, ident="e", group="grp-e", parameters={**ENFORCED, **USERS})
     sim.modify_group("grp-e", {"shared_buffers": "256"})
     sim.advance(0)
     return sim

@@ -17,7 +17,15 @@ import pytest
 from rds_force_ssl.handlers import maintenance, reboot
 from rds_force_ssl.handlers.decide import Reboot
 from simulator import EPOCH, RdsSimulator, memory, run_provider
-from tests.handlers.events import ENFORCED, GROUP, INTERVAL, event, instance_world, props
+from tests.handlers.events import (
+    ENFORCED,
+    GROUP,
+    INTERVAL,
+    deployed_in_effect,
+    event,
+    instance_world,
+    props,
+)
 
 IMMEDIATE, WINDOW, NEVER = (r.value for r in Reboot)
 IN_SYNC = reboot.OUTCOME_IN_SYNC
@@ -62,6 +70,7 @@ def _user_changed_their_static_parameter(lag: float) -> Callable[[], RdsSimulato
         sim = RdsSimulator(reboot_seconds=90)
         sim.add_group(GROUP, {**ENFORCED, **USERS})
         sim.add_instance("db1", groups={GROUP: "in-sync"})
+        deployed_in_effect(sim, parameters={**ENFORCED, **USERS})
         sim.modify_group(GROUP, {"shared_buffers": "256"}, lag=lag)
         sim.advance(0)  # lag 0: RDS shows it by the first look
         return sim
@@ -293,7 +302,7 @@ def test_deploy_under_a_policy(case: Case) -> None:
 def test_a_deploy_that_changes_only_its_timeout_does_not_reboot_for_the_users_change() -> None:
     """The user raised shared_buffers by hand and means to restart in their own window; the
     stack's next deploy only raises total_timeout. Nothing ForceSsl owns changed, and the last
-    deploy (IMMEDIATE) finished only once its parameters were in effect: no reboot."""
+    deploy saw its parameters in effect (its proof is in the memory): no reboot."""
     sim = _user_changed_their_static_parameter(lag=0)()
     old = props(parameters={**ENFORCED, **USERS})
     old[reboot.PROP_GIVE_UP_AFTER] = "2980"

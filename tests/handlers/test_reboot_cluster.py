@@ -14,6 +14,7 @@ import pytest
 
 from rds_force_ssl.handlers import engines, reboot
 from simulator import Fault, Iam, RdsSimulator, Statement, run_provider
+from simulator.dynamodb import TABLE, table_arn
 from simulator.rds import arn
 from tests.handlers.events import ENFORCED, INTERVAL, event
 
@@ -245,7 +246,7 @@ def test_an_aurora_cluster_optimizing_storage_has_its_members_rebooted() -> None
 
 def test_a_multi_az_cluster_optimizing_storage_is_tried_and_a_refusal_ends_with_its_state() -> None:
     """Whether RDS takes RebootDBCluster during storage-optimization is not documented; the
-    simulator refuses it (InvalidDBClusterStateFault). The reconciler asks once per 5 minutes,
+    simulator refuses it (InvalidDBClusterStateFault). The reconciler asks once per 4 minutes,
     never reports a success, and fails before the provider's timeout with what it saw."""
     sim = RdsSimulator(reboot_seconds=90)
     sim.add_group(GROUP, ENFORCED, cluster=True)
@@ -257,7 +258,8 @@ def test_a_multi_az_cluster_optimizing_storage_is_tried_and_a_refusal_ends_with_
     assert run.status == "FAILED"
     assert run.reason.startswith("gave up after 2980s: still storage-optimization")
     assert sim.reboots() == []
-    assert 9 <= sim.call_names().count("RebootDBCluster") <= 11  # once per 5 minutes
+    # once per RETRY_REFUSED_S (4 minutes)
+    assert 12 <= sim.call_names().count("RebootDBCluster") <= 13
 
 
 def test_multi_az_db_cluster_with_late_events_reboots_once() -> None:
@@ -280,10 +282,10 @@ def test_multi_az_db_cluster_reboot_needs_reboot_db_instance_on_its_members() ->
         "c1", group=GROUP, writer="c1-instance-1", readers=("c1-instance-2",), engine="postgres"
     )
     cluster_only = Statement({"rds:RebootDBCluster"}, [arn("cluster", "c1")])
-    sim.iam = Iam([cluster_only])
+    sim.iam = Iam([cluster_only, MEMORY])
     with pytest.raises(Exception, match=r"rds:RebootDBInstance on resource: .*:db:c1-instance-1"):
         sim.reboot_db_cluster(DBClusterIdentifier="c1")
-    sim.iam = Iam([cluster_only, Statement({"rds:RebootDBInstance"}, [arn("db", "c1-*")])])
+    sim.iam = Iam([cluster_only, MEMORY, Statement({"rds:RebootDBInstance"}, [arn("db", "c1-*")])])
     sim.reboot_db_cluster(DBClusterIdentifier="c1")
     assert sorted(sim.reboots()) == ["c1-instance-1", "c1-instance-2"]
 
@@ -324,6 +326,10 @@ def test_group_names_compare_without_case() -> None:
 
 
 # ---- members the app does not declare ---------------------------------------------------------
+# The stack's memory table, as the construct grants it to the poller.
+MEMORY = Statement({"dynamodb:BatchGetItem", "dynamodb:PutItem"}, [table_arn(TABLE)])
+
+
 def _policy(*, autoscaled: bool) -> Iam:
     """What ForceSsl grants for c1 (see tests/test_force_ssl.py for the template side)."""
     statements = [
@@ -333,6 +339,7 @@ def _policy(*, autoscaled: bool) -> Iam:
             {"rds:DescribeDBInstances", "rds:RebootDBInstance"}, [arn("db", m) for m in DECLARED]
         ),
         Statement({"rds:DescribeEvents"}, ["*"]),
+        MEMORY,
     ]
     if autoscaled:
         statements.append(

@@ -127,8 +127,8 @@ def test_a_claim_written_between_a_look_and_a_reboot_holds_the_reboot_back() -> 
     decision = decide(seen, reboot.parse(event(), sim.time()).request, sim.time())
     assert decision.reboot == "db1"
     other = memory(sim)
-    assert other.claim("db:db1", sim.time() - 5) == (True, "")  # the other poller's claim
-    accepted, done = reboot.act(sim, memory(sim), seen, decision, sim.time())
+    assert other.claim("db:db1", sim.time() - 5, "req-b") == (True, "")  # the other's claim
+    accepted, done = reboot.act(sim, memory(sim), seen, decision, sim.time(), by="req-a")
     assert (accepted, sim.call_names().count("RebootDBInstance")) == (False, 0)
     assert "held" in done
 

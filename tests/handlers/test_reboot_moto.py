@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from moto import mock_aws
 
 from rds_force_ssl import reboot_provider
 from rds_force_ssl.handlers import decide, memory, observe, reboot
-from rds_force_ssl.handlers.memory import Memory
+from rds_force_ssl.handlers.memory import Claim, Memory, Proof, proof_key
 from tests.handlers.events import event, props
 
 REGION = "us-east-1"
@@ -136,42 +137,78 @@ def _seen(ident: str) -> decide.Seen:
 def test_reboot_round_trips_through_botocore(rds: Any, mem: Memory) -> None:
     _instance(rds)
     forced = decide.Decision(decide.Verb.REBOOT, "seen", reboot="db1")
-    assert reboot.act(rds, mem, _seen("db1"), forced, 1000.0) == (True, "rebooted db1")
+    assert reboot.act(rds, mem, _seen("db1"), forced, 1000.0, by="req-1") == (True, "rebooted db1")
+    # The claim, as a consistent read returns it: asked, nothing shown of it yet.
+    assert mem.recall(["db:db1"]).claims == {"db:db1": Claim(asked=1000.0, by="req-1")}
 
 
 def test_reboot_of_a_missing_instance_means_look_again(rds: Any, mem: Memory) -> None:
     forced = decide.Decision(decide.Verb.REBOOT, "seen", reboot="gone")
-    accepted, done = reboot.act(rds, mem, _seen("gone"), forced, 1000.0)
+    accepted, done = reboot.act(rds, mem, _seen("gone"), forced, 1000.0, by="req-1")
     assert not accepted
     assert "refused (DBInstanceNotFound" in done
+    # RDS refused it: the claim holds nothing back (a restart seen after it would reopen it).
+    assert mem.recall(["db:gone"]).claims["db:gone"].refused
 
 
-def test_the_memory_claims_a_reboot_once_per_settle_window(mem: Memory) -> None:
-    """DynamoDB's own conditional write (moto evaluates it): a second claim on the same node
-    within SETTLE_S is refused, on another node or after SETTLE_S it is not; and a consistent
-    read returns the claim."""
-    assert mem.claim("db:db1", 1000.0) == (True, "")
-    assert mem.claim("db:db1", 1000.0 + decide.SETTLE_S - 1) == (False, "")
-    assert mem.claim("db:db2", 1001.0) == (True, "")
-    assert mem.asked(["db:db1", "db:db2", "db:db3"]) == ({"db:db1": 1000.0, "db:db2": 1001.0}, "")
-    assert mem.claim("db:db1", 1000.0 + decide.SETTLE_S + 1) == (True, "")
+def test_a_claim_holds_until_rds_shows_the_restart_whatever_the_clock(mem: Memory) -> None:
+    """DynamoDB's own conditional writes (moto evaluates them): a claim on a node is refused
+    while another is open, however old; it is granted again once the open one is shown over
+    (restarted) or turned down (refused); and the evidence is written only onto the claim it
+    was seen for."""
+    assert mem.claim("db:db1", 1000.0, "a") == (True, "")
+    assert mem.claim("db:db1", 1000.0 + 86400 * 7, "b") == (False, "")  # a week on: still open
+    assert mem.claim("db:db2", 1001.0, "a") == (True, "")
+    asked = Claim(asked=1000.0, by="a")
+    restarting = replace(asked, restarting=1010.0)
+    assert mem.record("db:db1", asked, restarting) == ""
+    assert mem.claim("db:db1", 1200.0, "b") == (False, "")  # restarting is not restarted
+    over = replace(restarting, restarted=2400.0)
+    assert mem.record("db:db1", restarting, over) == ""
+    recalled = mem.recall(["db:db1", "db:db2", "db:db3"])
+    assert recalled.claims == {"db:db1": over, "db:db2": Claim(asked=1001.0, by="a")}
+    assert recalled.problem == ""
+    assert mem.claim("db:db1", 2500.0, "b") == (True, "")
+    # Evidence for the old claim does not overwrite the new one.
+    assert mem.record("db:db1", asked, replace(asked, restarted=2600.0)) == ""
+    assert mem.recall(["db:db1"]).claims["db:db1"] == Claim(asked=2500.0, by="b")
+    assert mem.record("db:db2", Claim(1001.0, "a"), Claim(1001.0, "a", refused=True)) == ""
+    assert mem.claim("db:db2", 1100.0, "b") == (True, "")
 
 
-def test_a_memory_that_cannot_be_written_lets_the_reboot_go_ahead(rds: Any, mem: Memory) -> None:
-    """A missing table (or any failure but a refused claim) is reported, never fatal: the
-    reboot goes ahead on RDS's events alone."""
+def test_a_proof_is_read_back_with_the_claims(mem: Memory) -> None:
+    proof = Proof(group="pg-ssl", enforced={"rds.force_ssl": "1"}, at=1000.0)
+    assert mem.prove("instance", "db1", proof) == ""
+    assert mem.recall([proof_key("instance", "db1")]).proofs == {
+        proof_key("instance", "db1"): proof
+    }
+
+
+def test_a_memory_that_cannot_be_written_holds_the_reboot_back(rds: Any, mem: Memory) -> None:
+    """A missing table (or any failure but a refused claim) never licenses a reboot: the
+    reconciler waits and looks again."""
     gone = Memory(client=mem.client, table="no-such-table")
-    go, problem = gone.claim("db:db1", 1000.0)
-    assert go
-    assert "ResourceNotFoundException" in problem
-    asked, problem = gone.asked(["db:db1"])
-    assert asked == {}
-    assert "ResourceNotFoundException" in problem
+    go, problem = gone.claim("db:db1", 1000.0, "a")
+    assert not go
+    assert "memory not written (ResourceNotFoundException)" in problem
+    recalled = gone.recall(["db:db1"])
+    assert recalled.claims == {}
+    assert "ResourceNotFoundException" in recalled.problem
     _instance(rds)
     forced = decide.Decision(decide.Verb.REBOOT, "seen", reboot="db1")
-    accepted, done = reboot.act(rds, gone, _seen("db1"), forced, 1000.0)
-    assert accepted
-    assert "memory not written" in done
+    reboots: list[dict[str, Any]] = []
+
+    class Spy:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(rds, name)
+
+        def reboot_db_instance(self, **kwargs: Any) -> Any:
+            reboots.append(kwargs)
+            return rds.reboot_db_instance(**kwargs)
+
+    accepted, done = reboot.act(Spy(), gone, _seen("db1"), forced, 1000.0, by="a")  # type: ignore[arg-type]
+    assert (accepted, reboots) == (False, [])
+    assert "not rebooting without a claim" in done
 
 
 def test_missing_instance_is_reported_as_gone(rds: Any) -> None:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 
 from .engines import lookup
+from .memory import Claim
 
 KIND_INSTANCE = "instance"
 KIND_AURORA = "aurora"
@@ -186,6 +188,11 @@ CLUSTER_STATUSES: dict[str, tuple[Disposition, str]] = {
 }
 
 
+# An Aurora member being deleted leaves the cluster (Aurora Auto Scaling scales in this way): the
+# deploy waits until it is gone, then goes on with the members that remain.
+MEMBER_LEAVING = frozenset({"delete-precheck", "deleting"})
+
+
 def instance_status(status: str) -> tuple[Disposition, str]:
     return INSTANCE_STATUSES.get(
         status, (Disposition.WAIT, f"status {status!r} is not in RDS's documented list")
@@ -206,6 +213,11 @@ class Param:
     source: str = ""  # user | system | engine-default ("" when RDS does not say)
 
 
+# After RDS turned a reboot down (a modify began, say), the next ask waits this long: it paces
+# the asks against a database that keeps refusing, and stays under the maintenance-window
+# schedule's 5 minutes so that every run of a window may ask again.
+RETRY_REFUSED_S = 240
+
 # Event times come from RDS's clock and "now" from Lambda's: allow for a little skew. Each use
 # below leans the way that costs, at worst, a later reboot or a longer wait, never a false
 # success.
@@ -214,63 +226,92 @@ CLOCK_SKEW_S = 60
 
 @dataclass(frozen=True)
 class Restarts:
-    """A node's restarts: what its RDS events say (DescribeEvents, dated by RDS's clock), and
-    when a reconciler last asked RDS to reboot it (the stack's memory, dated by Lambda's clock).
+    """A node's restarts: what its RDS events say (DescribeEvents, dated by RDS's clock), and the
+    last reboot a reconciler of the stack asked for, with what RDS has shown of it since (the
+    stack's memory, dated by Lambda's clock).
 
     Events are RDS's own record, but AWS emits them "on a best effort basis" and gives no bound
-    on how late they appear (RDS user guide, "Monitoring Amazon RDS events"). The memory is
-    written before every reboot call and read back consistently, so a reboot asked for a moment
-    ago holds back a second one even while its events are not visible yet."""
+    on how late they appear (RDS user guide, "Monitoring Amazon RDS events"). The claim is
+    written before every reboot call and read back consistently, and it holds until RDS has
+    shown the restart (``memory.Claim``), so a reboot asked for is never repeated while its
+    events are late, however long the restart takes."""
 
     began: tuple[float, ...] = ()  # "DB instance shutdown", failover started
     ended: tuple[float, ...] = ()  # "DB instance restarted", failover completed
-    asked: float | None = None  # the last reboot a reconciler of this stack asked for
+    claim: Claim | None = None  # the last reboot a reconciler of this stack asked for
+    unread: str = ""  # why the memory could not be read ("": it was, or was not needed)
+
+    def asked_since(self, t: float) -> bool:
+        """A reconciler asked for a reboot at ``t`` or later that RDS did not turn down."""
+        c = self.claim
+        return c is not None and c.asked >= t and (not c.refused or c.restarting is not None)
 
     def since(self, t: float) -> bool:
         """A restart began or ended at ``t`` or later, or was asked for then: for ``Rebooted``,
         which may say true of a restart up to CLOCK_SKEW_S before ``t``."""
         events = any(x >= t - CLOCK_SKEW_S for x in self.began + self.ended)
-        return events or (self.asked is not None and self.asked >= t)
+        return events or self.asked_since(t)
 
     def began_after(self, t: float) -> bool:
-        """A restart surely began after ``t``: an RDS event at least CLOCK_SKEW_S after it, or
-        a reboot asked for at ``t`` or later."""
+        """RDS has shown a restart that surely began after ``t``: an RDS event at least
+        CLOCK_SKEW_S after it, or a reboot asked for at ``t`` or later that a look then saw
+        restarting. A reboot only asked for is not enough."""
         events = any(x >= t + CLOCK_SKEW_S for x in self.began + self.ended)
-        return events or (self.asked is not None and self.asked >= t)
+        c = self.claim
+        return events or (c is not None and c.asked >= t and c.restarting is not None)
 
     def in_progress(self, now: float) -> bool:
-        """A restart is under way, as far as anyone can tell: RDS logged a shutdown less than
-        SETTLE_S ago and no restart after it, or a reboot was asked for less than SETTLE_S ago
-        and RDS has not logged its end yet."""
+        """A restart is, or may be, under way: a reboot was asked for and RDS has not shown it
+        over yet (however long ago); the memory could not be read; or RDS logged a shutdown
+        less than SETTLE_S ago and no restart after it."""
+        if self.unread or (self.claim is not None and self.claim.open):
+            return True
         last_began = max(self.began, default=None)
         last_ended = max(self.ended, default=None)
-        if (
+        return (
             last_began is not None
             and (last_ended is None or last_ended < last_began)
             and now - last_began < SETTLE_S
-        ):
-            return True
-        return (
-            self.asked is not None
-            and now - self.asked < SETTLE_S
-            and (last_ended is None or last_ended < self.asked)
         )
+
+    def refused_lately(self, now: float) -> bool:
+        """RDS turned the last reboot down less than RETRY_REFUSED_S ago."""
+        c = self.claim
+        return c is not None and not c.open and c.refused and now - c.asked < RETRY_REFUSED_S
 
     def recent(self, now: float) -> bool:
-        """RDS logged a restart, or a reboot was asked for, less than SETTLE_S ago."""
-        last_ended = max(self.ended, default=None)
-        if last_ended is not None and now - last_ended < SETTLE_S:
-            return True
-        return self.asked is not None and now - self.asked < SETTLE_S
+        """RDS showed a restart over less than SETTLE_S ago (an event, or a look)."""
+        ends = [*self.ended]
+        if self.claim is not None and self.claim.restarted is not None:
+            ends.append(self.claim.restarted)
+        return any(now - e < SETTLE_S for e in ends)
 
     def merged(self, other: Restarts) -> Restarts:
-        """Both nodes' restarts as one (a Multi-AZ DB cluster's members)."""
-        asked = [a for a in (self.asked, other.asked) if a is not None]
-        return Restarts(
-            began=self.began + other.began,
-            ended=self.ended + other.ended,
-            asked=max(asked, default=None),
-        )
+        """Both nodes' events as one (a Multi-AZ DB cluster's members); the claim is this
+        node's."""
+        return replace(self, began=self.began + other.began, ended=self.ended + other.ended)
+
+
+def witnessed(claim: Claim, restarts: Restarts, status: str | None, now: float) -> Claim:
+    """What a look at ``now`` adds to a claim: the node seen ``rebooting`` (a restart under way
+    after the ask; a claim RDS had shown over, or turned down, opens again), or seen up again
+    after that, or RDS events dated after the ask while the node is up (the restart is over).
+    ``status`` None: the node was not described; nothing is added."""
+    if status is None:
+        return claim
+    if status == "rebooting":
+        if claim.restarting is None or not claim.open:
+            return replace(claim, restarting=now, restarted=None)
+        return claim
+    if claim.restarted is not None:
+        return claim
+    # A restart logged after an ask RDS accepted may be dated up to CLOCK_SKEW_S before it (the
+    # two clocks); after one RDS turned down, only a restart surely later counts.
+    after = claim.asked + (CLOCK_SKEW_S if claim.refused else -CLOCK_SKEW_S)
+    logged = any(x >= after for x in restarts.began + restarts.ended)
+    if claim.restarting is None and not logged:
+        return claim
+    return replace(claim, restarting=claim.restarting or now, restarted=now)
 
 
 @dataclass(frozen=True)
@@ -344,6 +385,7 @@ class Owed:
     targets: tuple[str, ...] = ()  # nodes RDS says need a restart now
     repairs: tuple[str, ...] = ()  # of those, the ones a reboot repairs (not only applies)
     settling: tuple[str, ...] = ()  # pending-reboot right after a restart: RDS catching up
+    held: tuple[str, ...] = ()  # RDS turned their last reboot down a moment ago
     waiting: tuple[str, ...] = ()  # RDS is still applying (applying, or a fix being re-applied)
     blocked: tuple[str, ...] = ()  # need a restart the stack may not do (IAM does not name them)
     failed: tuple[str, ...] = ()  # what a reboot will not fix (with the reason)
@@ -385,6 +427,7 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
     targets: list[str] = []
     repairs: list[str] = []
     settling: list[str] = []
+    held: list[str] = []
     waiting: list[str] = []
     blocked: list[str] = []
     failed: list[str] = []
@@ -393,7 +436,8 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
     for node in seen.nodes:
         r = node.restarts
         catching_up = r.in_progress(now) or r.recent(now)
-        loaded = r.since(settled) or (r.asked is not None and r.asked >= req.started_at)
+        ours = r.asked_since(req.started_at)  # a reconciler restarted it during this request
+        loaded = r.since(settled) or ours
         if node.status == "incompatible-parameters":
             if not req.group_changed:
                 failed.append(
@@ -410,12 +454,21 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
                 )
             elif young:
                 waiting.append(node.ident)  # RDS may not show this request's group yet
+            elif r.refused_lately(now):
+                held.append(node.ident)
             else:
                 (targets if node.visible else blocked).append(node.ident)
                 repairs.append(node.ident)
         elif node.apply == "pending-reboot":
             if catching_up:
                 settling.append(node.ident)
+            elif ours:
+                # RDS showed the restart a reconciler asked for during this request, had
+                # SETTLE_S to catch up, and still asks for one: another reboot of the same
+                # change would not help. Say so instead (README, "One reboot per change").
+                failed.append(_still_pending(node))
+            elif r.refused_lately(now):
+                held.append(node.ident)
             else:
                 (targets if node.visible else blocked).append(node.ident)
         elif node.apply == "failed-to-apply":
@@ -433,6 +486,8 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
                 )
             elif young:
                 waiting.append(node.ident)  # RDS may still apply the new values by itself
+            elif r.refused_lately(now):
+                held.append(node.ident)
             else:
                 # A restart reads the whole group afresh: how a rolled-back group is repaired.
                 (targets if node.visible else blocked).append(node.ident)
@@ -448,10 +503,28 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
         targets=tuple(targets),
         repairs=tuple(repairs),
         settling=tuple(settling),
+        held=tuple(held),
         waiting=tuple(waiting),
         blocked=tuple(blocked),
         failed=tuple(failed),
     )
+
+
+def _still_pending(node: Node) -> str:
+    claim = node.restarts.claim
+    assert claim is not None
+    back = claim.restarted if claim.restarted is not None else claim.asked
+    return (
+        f"{node.ident} still shows pending-reboot {SETTLE_S}s after the restart this deploy "
+        f"asked for at {_utc(claim.asked)} (RDS showed it over at {_utc(back)}), so RDS did not "
+        "apply the group with that restart and a second reboot would not either. Look at its "
+        "RDS events and at the group for a value RDS cannot apply; fix it, then deploy again "
+        "(or reboot it yourself)"
+    )
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def group_problems(seen: Seen, req: Request) -> list[str]:
@@ -530,6 +603,8 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
         return Decision(Verb.DONE, state, outcome=OUTCOME_STOPPED, owed=owed)
 
     for node in seen.nodes:
+        if node.status in MEMBER_LEAVING and seen.kind == KIND_AURORA:
+            continue  # waited on below: Aurora Auto Scaling scaling in, or a person
         if node.status is not None and instance_status(node.status)[0] is Disposition.FAIL:
             return fail(
                 f"{what} {seen.ident}: {node.ident} is {node.status}: "
@@ -549,13 +624,23 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
     busy = [
         n
         for n in seen.nodes
-        if n.status is not None and instance_status(n.status)[0] is Disposition.WAIT
+        if n.status is not None
+        and (
+            instance_status(n.status)[0] is Disposition.WAIT
+            or (n.status in MEMBER_LEAVING and seen.kind == KIND_AURORA)
+        )
     ]
     if busy:
         return wait(", ".join(f"{n.ident} is {n.status}" for n in busy))
     if owed.waiting:
         return wait(f"RDS is still applying the group on {', '.join(owed.waiting)}")
     now_ = [n for n in owed.targets if req.ours(n, owed) and req.acts_now(n, owed)]
+    if owed.held and req.reboot is Reboot.IMMEDIATE:
+        # Held like a restart under way: the rollout keeps its order (readers first).
+        return wait(
+            f"RDS turned down the last reboot of {', '.join(owed.held)} less than "
+            f"{RETRY_REFUSED_S}s ago; asking again then"
+        )
     if now_:
         chosen = next_reboot(seen, replace(owed, targets=tuple(now_)), now)
         if chosen is None:

@@ -11,10 +11,11 @@ Each run is stateless. For each database that is owed a restart it reads RDS (th
 may have changed since the deploy; the statuses; the group), decides with the deploy's own rules
 (``decide``), and acts at most once: one reboot, of one node. What keeps a database from being
 restarted twice is what RDS keeps and what the stack's memory table holds (``memory``): a node
-restarting, or restarted (or asked to) in the last ``SETTLE_S``, is not rebooted again (as in
-the deploy), and a node that surely restarted after ``RebootOwedSince`` has loaded ForceSsl's
-change, so a ``pending-reboot`` it shows now is someone else's and is left alone; the other
-members go on. Aurora members go one per run, readers first. Repairs
+whose reboot was asked for and not yet shown over by RDS, or that restarted in the last
+``SETTLE_S``, is not rebooted again (as in the deploy), and a node that RDS showed restarting
+after ``RebootOwedSince`` has loaded ForceSsl's change, so a ``pending-reboot`` it shows now is
+someone else's and is left alone; the other members go on. A reboot RDS refused is asked for
+again by a later run of the same window. Aurora members go one per run, readers first. Repairs
 (``incompatible-parameters``) are the deploy's, never the schedule's. A database whose owed
 restart cannot happen (a decision to fail) fails the run, after the others had their turn.
 
@@ -31,21 +32,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import window
-from .decide import KIND_AURORA, Request, Verb, decide
+from .decide import Request, Verb, decide
 from .engines import lookup
 from .memory import Memory, lambda_memory
-from .observe import (
-    Denied,
-    Gone,
-    RdsApi,
-    Target,
-    Transient,
-    call,
-    needs_restarts,
-    observe,
-    with_restarts,
-)
-from .reboot import KIND_CLUSTER, KIND_INSTANCE, act, handle_is_complete, rds_client, remember
+from .observe import Denied, Gone, RdsApi, Target, Transient, call
+from .reboot import KIND_CLUSTER, KIND_INSTANCE, act, handle_is_complete, look, rds_client
 
 # The rule's constant input: {"RdsForceSsl": "maintenance-window", "Databases": [...]}, each
 # database [identifier, RebootOwedSince, members (comma-separated), flags]; flags: "c" a DB
@@ -164,39 +155,35 @@ def reconcile(rds: RdsApi, memory: Memory, entry: Entry, now: float) -> tuple[st
         force_failover=entry.force_failover,
     )
     target = Target(request=req, members=entry.members, autoscaled_readers=entry.autoscaled_readers)
-    seen = observe(rds, target)
-    decision = decide(seen, req, now)
-    if decision.verb is Verb.REBOOT:
-        nodes = needs_restarts(seen)
-        seen = with_restarts(rds, seen, nodes, started_at=req.started_at, now=now)
-        seen, _ = remember(memory, seen, nodes)
+    seen, req, decision, memo = look(rds, memory, target, req, now)
+    # A node that RDS showed restarting after RebootOwedSince (when the deploy saw RDS show the
+    # restart owed) has loaded ForceSsl's change, so a pending-reboot it shows now is someone
+    # else's: leave it alone, and go on with the other members. A reboot only asked for, or
+    # refused, is not that evidence.
+    loaded = sorted(n.ident for n in seen.nodes if n.restarts.began_after(entry.owed_since))
+    rest = tuple(n for n in seen.nodes if n.ident not in loaded)
+    if loaded and rest:
+        seen = replace(seen, nodes=rest)
         decision = decide(seen, req, now)
-    ran_it: list[str] = []
-    while decision.verb is Verb.REBOOT:
+    if decision.verb is Verb.REBOOT and rest:
         chosen = next(n for n in seen.nodes if n.ident == decision.reboot)
         if decision.reboot in decision.owed.repairs:
             return "skipped", (
                 f"{chosen.ident} is {chosen.status}/{chosen.apply}: a repair, which a deploy "
                 "makes, not the schedule; deploy again"
             )
-        # RebootOwedSince is when the deploy saw RDS show the restart owed: a restart that
-        # surely began after it loaded ForceSsl's change, so a pending-reboot the node shows
-        # now is someone else's. Leave it alone, and go on to the next member.
-        if not chosen.restarts.began_after(entry.owed_since):
-            accepted, done = act(rds, memory, seen, decision, now)
-            return ("rebooted" if accepted else "wait"), done
-        ran_it.append(chosen.ident)
-        if seen.kind != KIND_AURORA:
-            break
-        seen = replace(seen, nodes=tuple(n for n in seen.nodes if n.ident != chosen.ident))
-        decision = decide(seen, req, now)
-    if ran_it:
+        accepted, done = act(rds, memory, seen, decision, now, by=INPUT_KIND)
+        return ("rebooted" if accepted else "wait"), done
+    note = f" (memory: {memo})" if memo else ""
+    if loaded:
         return "skipped", (
-            f"{', '.join(ran_it)} restarted since the deploy that found a reboot owed, so "
+            f"{', '.join(loaded)} restarted since the deploy that found a reboot owed, so "
             "ForceSsl's change is in effect there; the pending-reboot shown now is not "
-            "ForceSsl's" + (f"; then {decision.verb.value}: {decision.why}" if decision.why else "")
+            "ForceSsl's"
+            + (f"; then {decision.verb.value}: {decision.why}" if rest and decision.why else "")
+            + note
         )
-    return decision.verb.value, f"{decision.state}; {decision.why or decision.outcome}"
+    return decision.verb.value, f"{decision.state}; {decision.why or decision.outcome}{note}"
 
 
 def handle(

@@ -33,7 +33,6 @@ from typing import Any, cast
 from .decide import KIND_INSTANCE as KIND_INSTANCE
 from .decide import (
     KIND_MULTI_AZ_CLUSTER,
-    SETTLE_S,
     Decision,
     Node,
     Reboot,
@@ -41,13 +40,15 @@ from .decide import (
     Seen,
     Verb,
     decide,
+    witnessed,
 )
 from .decide import OUTCOME_IN_SYNC as OUTCOME_IN_SYNC
 from .decide import OUTCOME_OTHERS_PENDING as OUTCOME_OTHERS_PENDING
 from .decide import OUTCOME_PENDING_REBOOT as OUTCOME_PENDING_REBOOT
 from .decide import OUTCOME_REBOOT_SCHEDULED as OUTCOME_REBOOT_SCHEDULED
 from .decide import OUTCOME_STOPPED as OUTCOME_STOPPED
-from .memory import Memory, key
+from .memory import Claim, Memory, asked_at, key, proof_key
+from .memory import Proof as Proof
 from .observe import (
     Denied,
     Gone,
@@ -160,9 +161,6 @@ def parse(event: Mapping[str, Any], now: float) -> Target:
         group_changed=group_changed,
         force_failover=str(props.get(PROP_FORCE_FAILOVER, "false")).lower() == "true",
         reboot=policy,
-        # The previous request held the database to what ForceSsl owns before it finished (the
-        # stack's last successful state is what CloudFormation sends as the old properties).
-        proven=old is not None and not changed and _policy(old) is Reboot.IMMEDIATE,
         others=str(props.get(PROP_OTHER_PARAMETERS, "false")).lower() == "true",
     )
     return Target(
@@ -189,29 +187,79 @@ def node_key(seen: Seen, node: Node) -> str:
     return key(node.ident, cluster=False)
 
 
-def remember(memory: Memory, seen: Seen, nodes: list[Node]) -> tuple[Seen, str]:
-    """``seen`` with, for ``nodes``, when a reboot of each was last asked for; and what went
-    wrong reading the memory ("" if nothing)."""
-    if not nodes:
-        return seen, ""
-    wanted = {n.ident for n in nodes}
-    asked, problem = memory.asked(node_key(seen, n) for n in nodes)
-    return (
-        replace(
-            seen,
-            nodes=tuple(
-                replace(n, restarts=replace(n.restarts, asked=asked.get(node_key(seen, n))))
-                if n.ident in wanted
-                else n
-                for n in seen.nodes
-            ),
+def _with_claims(seen: Seen, claims: Mapping[str, Claim | None], unread: str) -> Seen:
+    return replace(
+        seen,
+        nodes=tuple(
+            replace(n, restarts=replace(n.restarts, claim=claims.get(n.ident), unread=unread))
+            for n in seen.nodes
         ),
-        problem,
     )
 
 
+def recall(memory: Memory, seen: Seen, req: Request) -> tuple[Seen, Request, str]:
+    """``seen`` with each node's claim, ``req`` proven if the memory holds a proof that its
+    parameters were in effect, and what went wrong reading the memory ("" if nothing: a node
+    whose claim could not be read counts as restarting)."""
+    keys = {n.ident: node_key(seen, n) for n in seen.nodes}
+    proof = proof_key(req.kind, req.ident)
+    got = memory.recall([*keys.values(), proof])
+    found = got.proofs.get(proof)
+    proven = (
+        found is not None
+        and found.group == req.group.lower()
+        and dict(found.enforced) == dict(req.enforced)
+    )
+    claims = {ident: got.claims.get(k) for ident, k in keys.items()}
+    return _with_claims(seen, claims, got.problem), replace(req, proven=proven), got.problem
+
+
+def witness(memory: Memory, seen: Seen, now: float) -> tuple[Seen, str]:
+    """``seen`` with what this look shows of each node's claim (restarting, restarted), written
+    to the memory; and what went wrong writing it ("" if nothing: the next look tries again)."""
+    claims: dict[str, Claim | None] = {}
+    problems = []
+    for n in seen.nodes:
+        was = n.restarts.claim
+        status = seen.status if seen.kind == KIND_MULTI_AZ_CLUSTER else n.status
+        now_claim = was if was is None else witnessed(was, n.restarts, status, now)
+        if was is not None and now_claim is not None and now_claim != was:
+            problem = memory.record(node_key(seen, n), was, now_claim)
+            if problem:
+                problems.append(f"{n.ident}: {problem}")
+        claims[n.ident] = now_claim
+    unread = next((n.restarts.unread for n in seen.nodes), "")
+    return _with_claims(seen, claims, unread), "; ".join(problems)
+
+
+def look(
+    rds: RdsApi, memory: Memory, target: Target, req: Request, now: float
+) -> tuple[Seen, Request, Decision, str]:
+    """One look: read RDS and the memory, note what RDS shows of each claim, and decide. RDS's
+    events are read where a decision rests on them: a reboot (or a failure) is in view, or a
+    claim is open while the node looks up (its events may be what shows the restart over)."""
+    seen = observe(rds, target)
+    seen, req, recalled = recall(memory, seen, req)
+    seen, noted = witness(memory, seen, now)
+    decision = decide(seen, req, now)
+    waiting_on = [
+        n
+        for n in seen.nodes
+        if n.restarts.claim is not None and n.restarts.claim.open and n.status != "rebooting"
+    ]
+    if decision.verb in (Verb.REBOOT, Verb.FAIL) or waiting_on:
+        nodes = {n.ident: n for n in [*needs_restarts(seen), *waiting_on]}
+        seen = with_restarts(rds, seen, nodes.values(), started_at=req.started_at, now=now)
+        seen, noted = witness(memory, seen, now)
+        decision = decide(seen, req, now)
+    if decision.verb is Verb.DONE:
+        # For Rebooted: every node's restarts during the request.
+        seen = with_restarts(rds, seen, seen.nodes, started_at=req.started_at, now=now)
+    return seen, req, decision, "; ".join(p for p in (recalled, noted) if p)
+
+
 def act(
-    rds: RdsApi, memory: Memory, seen: Seen, decision: Decision, now: float
+    rds: RdsApi, memory: Memory, seen: Seen, decision: Decision, now: float, *, by: str
 ) -> tuple[bool, str]:
     """Carry out a reboot decision (at most one reboot call, after claiming it in the memory):
     whether RDS accepted a reboot, and what happened, for the log."""
@@ -219,10 +267,15 @@ def act(
         return False, str(decision.verb.value)
     ident = decision.reboot
     node = next(n for n in seen.nodes if n.ident == ident)
-    go, problem = memory.claim(node_key(seen, node), now)
+    node_id = node_key(seen, node)
+    go, problem = memory.claim(node_id, now, by)
     if not go:
-        return False, f"reboot of {ident} held: one was asked for less than {SETTLE_S}s ago"
-    note = f" ({problem}; RDS's events alone keep it from a second reboot)" if problem else ""
+        return False, problem or f"reboot of {ident} held: another reconciler claimed it first"
+    mine = Claim(asked=asked_at(now), by=by)
+    note = f" ({problem})" if problem else ""
+    # The answer's status ("rebooting") is not taken as "seen restarting": DescribeDBInstances
+    # may show the node available for a while after it (and a look then would read as "back
+    # up"). Only a look sees it restarting.
     try:
         if decision.cluster_reboot:
             rds.reboot_db_cluster(DBClusterIdentifier=ident)
@@ -232,19 +285,17 @@ def act(
                 kwargs["ForceFailover"] = True
             rds.reboot_db_instance(**kwargs)
     except Exception as err:
+        # Refused, or the answer lost. Either way the claim stops holding others back: RDS
+        # refuses a reboot while one is under way, and a restart seen after the ask (a look
+        # that sees it rebooting, or its events) opens the claim again.
+        memory.record(node_id, mine, replace(mine, refused=True))
         code = error_code(err)
         if code in _INVALID_STATE:
-            # Someone else is changing it, or RDS accepted our request, its answer was lost and
-            # botocore's retry met the reboot under way. Either way: look again.
-            return False, (
-                f"reboot of {ident} refused ({code}); a restart or change is under way" + note
-            )
+            return False, f"reboot of {ident} refused ({code}); a restart or change is under way"
         if is_not_found(err):
             return False, f"reboot of {ident} refused ({code}); it was deleted"
         if is_transient(err):
-            return False, (
-                f"reboot of {ident}: {code or type(err).__name__}; its RDS events will tell"
-            )
+            return False, f"reboot of {ident}: {code or type(err).__name__}; look again"
         if code in ("AccessDenied", "AccessDeniedException"):
             raise Denied(f"reboot {ident}", err) from err
         raise
@@ -294,22 +345,15 @@ def handle_is_complete(
     req = target.request
     age = at - req.started_at
     target_id = physical_id(req.kind, req.ident)
-    recalled = ""
+    memo = ""
     try:
-        seen = observe(rds, target)
-        decision = decide(seen, req, at)
-        if decision.verb in (Verb.REBOOT, Verb.FAIL):
-            # Restarts can only hold a reboot back, or turn a repair into a failure: read the
-            # events and the memory of the nodes that still need one, and decide again.
-            nodes = needs_restarts(seen)
-            seen = with_restarts(rds, seen, nodes, started_at=req.started_at, now=at)
-            seen, recalled = remember(memory, seen, nodes)
-            decision = decide(seen, req, at)
-        if decision.verb is Verb.DONE:
-            # For Rebooted: every node's restarts during the request.
-            seen = with_restarts(rds, seen, seen.nodes, started_at=req.started_at, now=at)
-            seen, recalled = remember(memory, seen, list(seen.nodes))
-        _, done = act(rds, memory, seen, decision, at)
+        seen, req, decision, memo = look(rds, memory, target, req, at)
+        if decision.verb is Verb.DONE and decision.outcome == OUTCOME_IN_SYNC:
+            # In effect, seen: a later request with the same group and values may leave a
+            # pending-reboot of the group's other parameters to the user (Request.proven).
+            proof = Proof(group=req.group, enforced=req.enforced, at=at)
+            memo = "; ".join(p for p in (memo, memory.prove(req.kind, req.ident, proof)) if p)
+        _, done = act(rds, memory, seen, decision, at, by=str(event.get("RequestId", "")))
     except Gone as err:
         raise ReconcileError(_gone_message(req, err)) from err
     except Transient as err:
@@ -335,12 +379,13 @@ def handle_is_complete(
         why=decision.why,
         action=done,
         owed_targets=list(decision.owed.targets),
-        **({"memory": recalled} if recalled else {}),
+        **({"memory": memo} if memo else {}),
     )
     if decision.verb is Verb.FAIL:
         raise ReconcileError(decision.why)
     if decision.verb is not Verb.DONE:
-        _give_up_if_late(event, f"{decision.state} ({decision.why or done})", age)
+        last = "; ".join(p for p in (decision.why or done, memo) if p)
+        _give_up_if_late(event, f"{decision.state} ({last})", age)
         return {"IsComplete": False}
     rebooted = sorted(n.ident for n in seen.nodes if n.restarts.since(req.started_at))
     scheduled = decision.outcome == OUTCOME_REBOOT_SCHEDULED
