@@ -501,6 +501,9 @@ class RdsSimulator:
 
         def gone() -> None:
             inst = self.instances.pop(identifier)
+            for down in self.downtimes:  # a restart cut short: it is no longer down, it is gone
+                if down.identifier == identifier and down.end is None:
+                    down.end = self.now
             if inst.cluster:
                 self.clusters[inst.cluster].members.remove(identifier)
 
@@ -907,9 +910,9 @@ class RdsSimulator:
     def _come_up(
         self, inst: SimInstance, *, downtime: Downtime | None, failover: bool = False
     ) -> None:
-        if downtime is not None:
+        if downtime is not None and downtime.end is None:
             downtime.end = self.now
-        if inst.identifier not in self.instances:
+        if inst.identifier not in self.instances or inst.status == "deleting":
             return
         if inst.identifier in self.stuck_pending:
             # RDS restarted it but could not apply the group: the engine runs what it ran.

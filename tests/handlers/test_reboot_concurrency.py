@@ -135,9 +135,9 @@ def test_a_claim_written_between_a_look_and_a_reboot_holds_the_reboot_back() -> 
 
 @pytest.mark.parametrize("fault", ["throttle", "denied", "5xx", "lost"])
 def test_a_memory_that_fails_never_fails_the_deploy(fault: str) -> None:
-    """The table is throttled, denied, down, or its answer lost when the reboot is claimed: the
-    reboot goes ahead on RDS's events alone, once, when they are prompt. (Late as well, a
-    second reboot is possible: the README's bound.)"""
+    """The table is throttled, denied, down, or its answer lost when the reboot is claimed, and
+    its reads fail three times: the reboot waits until the memory holds its claim (a lost
+    answer is read back), then happens once."""
     sim = instance_world(
         "pending-reboot", reboot_seconds=90, apply_lag_seconds=60, event_lag_seconds=0.0
     )
@@ -150,8 +150,8 @@ def test_a_memory_that_fails_never_fails_the_deploy(fault: str) -> None:
 
 
 def test_a_reboot_claimed_but_refused_by_rds_waits_for_the_claim_then_reboots() -> None:
-    """The claim is written, then RDS refuses the reboot (the instance started modifying in
-    between): no restart happened, so after SETTLE_S the next poll claims and reboots."""
+    """The claim is written, then RDS answers 500: the claim stops holding (a restart seen
+    after it would open it again), and after RETRY_REFUSED_S the next poll claims and reboots."""
     sim = instance_world("pending-reboot", reboot_seconds=90)
     sim.faults.append(Fault("RebootDBInstance", "5xx", times=1))
     run = run_provider(sim, event(), query_interval=INTERVAL)

@@ -9,7 +9,7 @@ lagging ``in-sync`` can never pass for enforcement.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -184,7 +184,7 @@ def _lower_case_group() -> RdsSimulator:
 def _with(fault: Fault, apply: str = "pending-reboot", **kwargs: Any) -> Callable[[], RdsSimulator]:
     def world() -> RdsSimulator:
         sim = instance_world(apply, reboot_seconds=90, **kwargs)
-        sim.faults.append(fault)
+        sim.faults.append(replace(fault))  # a fresh count for every world built
         return sim
 
     return world

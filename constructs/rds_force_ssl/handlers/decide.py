@@ -244,7 +244,12 @@ class Restarts:
     def asked_since(self, t: float) -> bool:
         """A reconciler asked for a reboot at ``t`` or later that RDS did not turn down."""
         c = self.claim
-        return c is not None and c.asked >= t and (not c.refused or c.restarting is not None)
+        return (
+            c is not None
+            and not c.observed
+            and c.asked >= t
+            and (not c.refused or c.restarting is not None)
+        )
 
     def since(self, t: float) -> bool:
         """A restart began or ended at ``t`` or later, or was asked for then: for ``Rebooted``,
@@ -258,7 +263,8 @@ class Restarts:
         restarting. A reboot only asked for is not enough."""
         events = any(x >= t + CLOCK_SKEW_S for x in self.began + self.ended)
         c = self.claim
-        return events or (c is not None and c.asked >= t and c.restarting is not None)
+        asked = c is not None and not c.observed and c.asked >= t
+        return events or (asked and c is not None and c.restarting is not None)
 
     def in_progress(self, now: float) -> bool:
         """A restart is, or may be, under way: a reboot was asked for and RDS has not shown it
@@ -297,8 +303,8 @@ def witnessed(claim: Claim, restarts: Restarts, status: str | None, now: float) 
     after the ask; a claim RDS had shown over, or turned down, opens again), or seen up again
     after that, or RDS events dated after the ask while the node is up (the restart is over).
     ``status`` None: the node was not described; nothing is added."""
-    if status is None:
-        return claim
+    if status is None or status in MEMBER_LEAVING:
+        return claim  # not described, or being deleted: no restart is over
     if status == "rebooting":
         if claim.restarting is None or not claim.open:
             return replace(claim, restarting=now, restarted=None)
@@ -434,6 +440,8 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
     young = _age(req, now) < SETTLE_S
     settled = req.started_at + SETTLE_S
     for node in seen.nodes:
+        if node.status in MEMBER_LEAVING:
+            continue  # being deleted: nothing it shows is owed (decide waits until it is gone)
         r = node.restarts
         catching_up = r.in_progress(now) or r.recent(now)
         ours = r.asked_since(req.started_at)  # a reconciler restarted it during this request

@@ -53,6 +53,10 @@ RESTARTING = "RestartingAt"
 RESTARTED = "RestartedAt"
 STATE = "State"
 OPEN, RESTARTED_STATE, REFUSED = "open", "restarted", "refused"
+# A restart no reconciler asked for (CloudFormation's, a person's, a writer's that took its
+# readers along), recorded when a look first sees the node rebooting: it holds like a claim
+# until a look sees the node back up, so its end is known without waiting for its events.
+OBSERVED = "observed"
 GROUP, ENFORCED, PROVEN = "Group", "Enforced", "ProvenAt"
 EXPIRES = "ExpiresAt"  # DynamoDB's time to live deletes a closed item after this (epoch s)
 KEEP_S = 86400
@@ -83,6 +87,11 @@ class Claim:
     restarting: float | None = None  # a look after the ask saw it restarting
     restarted: float | None = None  # RDS showed the restart over
     refused: bool = False  # RDS refused the call's first attempt: no restart came of it
+
+    @property
+    def observed(self) -> bool:
+        """A restart seen, not asked for."""
+        return self.by == OBSERVED
 
     @property
     def open(self) -> bool:
@@ -149,10 +158,14 @@ class Memory:
             return Recalled(claims, proofs, f"memory not read ({_code(err)})")
         return Recalled(claims, proofs)
 
-    def claim(self, node: str, now: float, by: str) -> tuple[bool, str]:
-        """Record that a reboot of ``node`` is asked for now, unless a claim on it is open:
-        (whether the claim is ours, so the reboot may be asked for; what went wrong)."""
-        mine = Claim(asked=asked_at(now), by=by)
+    def claim(
+        self, node: str, now: float, by: str, *, restarting: bool = False
+    ) -> tuple[bool, str]:
+        """Record that a reboot of ``node`` is asked for now (``restarting``: that a look sees
+        it restarting now), unless a claim on it is open: (whether the claim is ours, so the
+        reboot may be asked for; what went wrong)."""
+        at = asked_at(now)
+        mine = Claim(asked=at, by=by, restarting=at if restarting else None)
         try:
             self.client.put_item(
                 TableName=self.table,

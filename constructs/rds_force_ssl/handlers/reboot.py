@@ -47,7 +47,7 @@ from .decide import OUTCOME_OTHERS_PENDING as OUTCOME_OTHERS_PENDING
 from .decide import OUTCOME_PENDING_REBOOT as OUTCOME_PENDING_REBOOT
 from .decide import OUTCOME_REBOOT_SCHEDULED as OUTCOME_REBOOT_SCHEDULED
 from .decide import OUTCOME_STOPPED as OUTCOME_STOPPED
-from .memory import Claim, Memory, asked_at, key, proof_key
+from .memory import OBSERVED, Claim, Memory, asked_at, key, proof_key
 from .memory import Proof as Proof
 from .observe import (
     Denied,
@@ -222,6 +222,14 @@ def witness(memory: Memory, seen: Seen, now: float) -> tuple[Seen, str]:
     for n in seen.nodes:
         was = n.restarts.claim
         status = seen.status if seen.kind == KIND_MULTI_AZ_CLUSTER else n.status
+        if was is None and status == "rebooting" and not n.restarts.unread:
+            # A restart nobody here asked for: hold it like a claim until it is seen over.
+            ours, problem = memory.claim(node_key(seen, n), now, OBSERVED, restarting=True)
+            if ours:
+                claims[n.ident] = Claim(asked=asked_at(now), by=OBSERVED, restarting=asked_at(now))
+            elif problem:
+                problems.append(f"{n.ident}: {problem}")
+            continue
         now_claim = was if was is None else witnessed(was, n.restarts, status, now)
         if was is not None and now_claim is not None and now_claim != was:
             problem = memory.record(node_key(seen, n), was, now_claim)
