@@ -759,9 +759,17 @@ def _schedule(scenario: Scenario, rds: Recorder, owed_since: str, *, until: floa
 
 
 def simulate(
-    scenario: Scenario, variant: str, *, reboot_s: float, query_interval: float
+    scenario: Scenario,
+    variant: str,
+    *,
+    reboot_s: float,
+    query_interval: float,
+    timing: dict[str, float] | None = None,
 ) -> Outcome:
-    sim = WatchedSimulator(reboot_seconds=reboot_s, failover_seconds=FAILOVER_S, **scenario.sim)
+    """One scenario with one variant; ``timing``: simulator knobs over the scenario's own
+    (benchmarks/reboot_matrix.py)."""
+    knobs = {**scenario.sim, **(timing or {})}
+    sim = WatchedSimulator(reboot_seconds=reboot_s, failover_seconds=FAILOVER_S, **knobs)
     sim.watched = list(scenario.members)
     sim.wanted = dict(scenario.wanted)
     sim.add_group(GROUP, {})

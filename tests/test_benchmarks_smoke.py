@@ -19,6 +19,7 @@ SCRIPTS = {
     "synth_cost": ["--rounds", "1", "--n", "1", "--validation", "off", "--split-rounds", "0"],
     "footprint": ["--n", "1", "2"],
     "deploy_sim": [],
+    "reboot_matrix": ["--scenario", "static-edit"],
     "jsii_calls": ["--n", "1", "2"],
 }
 

@@ -61,8 +61,9 @@ class Reboot(StrEnum):
 # bound AWS gives for a group change to reach its databases, so it bounds three waits:
 # - an `in-sync` seen less than this long after a request that changed what ForceSsl owns may be
 #   RDS not having registered the change yet: it is not trusted before then;
-# - a `pending-reboot` seen less than this long after the database restarted may be RDS not
-#   having caught up with the restart: it does not earn a second reboot before then;
+# - a `pending-reboot` seen less than this long after RDS showed a restart over may be RDS not
+#   having caught up with it: no reboot before then (the restart itself is waited out on
+#   evidence, however long it takes: ``memory.Claim``);
 # - a group whose values do not (yet) match what CloudFormation wrote.
 # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBParameterGroup.html
 SETTLE_S = 300
@@ -677,8 +678,8 @@ def decide(seen: Seen, req: Request, now: float) -> Decision:
         )
     if owed.settling:
         return wait(
-            f"{', '.join(owed.settling)} restarted (or a reboot was asked for) in the last "
-            f"{SETTLE_S}s and RDS still reports pending-reboot; not rebooting again while RDS "
+            f"{', '.join(owed.settling)}: a restart is under way, or RDS showed one over less "
+            f"than {SETTLE_S}s ago, and still reports pending-reboot; not rebooting while RDS "
             "catches up"
         )
     watched = sorted(req.changed) or (["the group"] if req.others and req.group_changed else [])

@@ -1,21 +1,21 @@
 """Reboot reconciler behind ``Custom::RdsForceSslReboot`` (CDK Provider framework).
 
 ``on_event`` records when the request started and what the database looked like; ``is_complete``
-is polled by the provider until it answers done. Each poll reads RDS (``observe``), decides
-(``decide``) and acts at most once: it reboots one node, or waits, or finishes, or fails with a
-message a person can act on. It never sleeps, and it keeps no memory of its own: what it needs
-to remember between polls, between two requests on one database, and across a rollback, RDS
-keeps for it (the group's values, each node's apply status, and the database's restart
-events), and a table of the stack's own remembers the reboots it asked for (``memory``), for as
-long as RDS's events may lag behind them.
+is polled by the provider until it answers done. Each poll (``look``) reads RDS (``observe``)
+and the stack's memory (``memory``), writes onto each claim what RDS shows of it (``witness``),
+decides (``decide``) and acts at most once: it claims and reboots one node, or waits, or
+finishes, or fails with a message a person can act on. It never sleeps.
 
 The rules (README, "When does a reboot happen?"):
 - never done on a lagging ``in-sync``: a request that changed what ForceSsl owns is not done
   before RDS has had ``SETTLE_S`` to show the change (ModifyDBParameterGroup API reference);
 - a reboot only where RDS says one is owed (``pending-reboot``, or a repair of
-  ``incompatible-parameters`` / ``failed-to-apply`` with a changed group, once RDS has had
-  ``SETTLE_S`` to show that group), never on a node that restarted, or was asked to, in the last
-  ``SETTLE_S`` seconds, or is restarting, one node at a time;
+  ``incompatible-parameters`` / ``failed-to-apply`` with a changed group), one node at a time,
+  and only after the memory holds this poller's claim on it;
+- a claim holds until RDS shows the restart over (a look sees it restarting, then up; or its
+  events), never for a fixed time; a memory that cannot be read or written holds reboots back;
+- a pending-reboot that outlasts this request's own restart (and ``SETTLE_S`` for RDS to catch
+  up) fails the request: no second reboot for one change;
 - throttling, 5xx, and AccessDenied while IAM may still be propagating mean "look again".
 
 Lambda code: stdlib and boto3 only, no CDK.
