@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from rds_force_ssl.handlers import maintenance, reboot
+from rds_force_ssl.handlers.decide import Reboot
 from simulator import Fault, RdsSimulator, memory, rollback_of, run_concurrent, run_provider
 from tests.handlers.events import ENFORCED, GROUP, INTERVAL, event, instance_world
 from tests.handlers.test_reboot_scenarios import SCENARIOS, Scenario
@@ -162,13 +163,65 @@ def test_the_window_restarts_once_under_the_matrix(timing: Timing) -> None:
     sim = timing.apply(instance_world("pending-reboot"))
     sim.instances["db1"].running = {}
     sim.instances["db1"].window = "mon:09:00-mon:10:00"  # open at t=0
-    schedule = {
-        maintenance.INPUT_KEY: maintenance.INPUT_KIND,
-        maintenance.INPUT_DATABASES: [["db1", "1", "", ""]],
-    }
-    while sim.now < 2 * 3600:
-        maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())
-        sim.advance(maintenance.RATE_MINUTES * MINUTE)
+    _window_runs(sim, "1", until=2 * 3600)
     assert sim.reboots() == ["db1"]
     assert sim.downtimes[0].start < 3600 - maintenance.MARGIN_S
     assert sim.effective("db1", ENFORCED)
+
+
+@pytest.mark.parametrize("timing", MATRIX, ids=[t.name for t in MATRIX])
+def test_a_change_rds_cannot_apply_fails_after_one_restart_under_the_matrix(timing: Timing) -> None:
+    sim = timing.apply(instance_world("pending-reboot"))
+    sim.stuck_pending.add("db1")
+    run = run_provider(sim, event(), query_interval=INTERVAL)
+    assert run.status == "FAILED"
+    assert "still shows pending-reboot" in run.reason
+    assert sim.reboots() == ["db1"]
+
+
+@pytest.mark.parametrize("timing", MATRIX, ids=[t.name for t in MATRIX])
+def test_a_lying_rollback_leaves_the_restart_to_the_window_under_the_matrix(
+    timing: Timing,
+) -> None:
+    """MAINTENANCE_WINDOW with a restart owed; an Update to IMMEDIATE that never restarted
+    anything is rolled back: still owed, and the window makes it, once."""
+    sim = timing.apply(instance_world("pending-reboot"))
+    sim.instances["db1"].running = {}
+    sim.instances["db1"].window = "mon:10:00-mon:11:00"
+    window = event(policy=Reboot.MAINTENANCE_WINDOW.value)
+    assert run_provider(sim, window).data["Outcome"] == reboot.OUTCOME_REBOOT_SCHEDULED
+    update = event(request="Update", old=window["ResourceProperties"])
+    back = run_provider(sim, rollback_of(update, "req-rollback"), query_interval=INTERVAL)
+    assert back.data.get("Outcome") == reboot.OUTCOME_REBOOT_SCHEDULED, back.reason
+    _window_runs(sim, back.data[reboot.ATTR_REBOOT_OWED_SINCE], until=3 * 3600)
+    assert sim.reboots() == ["db1"]
+    assert sim.effective("db1", ENFORCED)
+
+
+@pytest.mark.parametrize("timing", MATRIX, ids=[t.name for t in MATRIX])
+@pytest.mark.parametrize("trouble", ["refused", "claim answer lost"])
+def test_trouble_on_the_first_window_run_still_restarts_once_in_that_window(
+    timing: Timing, trouble: str
+) -> None:
+    sim = timing.apply(instance_world("pending-reboot"))
+    sim.instances["db1"].running = {}
+    sim.instances["db1"].window = "mon:09:00-mon:10:00"  # open at t=0
+    if trouble == "refused":
+        sim.busy("db1", 4 * MINUTE)  # a modify starts as the first run looks
+        sim.instances["db1"].shown_status, sim.instances["db1"].shown_until = "available", 1.0
+    else:
+        sim.faults.append(Fault("PutItem", "lost", times=1))
+    _window_runs(sim, "1", until=2 * 3600)
+    assert sim.reboots() == ["db1"]
+    assert sim.downtimes[0].start < 3600 - maintenance.MARGIN_S
+    assert sim.effective("db1", ENFORCED)
+
+
+def _window_runs(sim: RdsSimulator, owed_since: str, *, until: float) -> None:
+    schedule = {
+        maintenance.INPUT_KEY: maintenance.INPUT_KIND,
+        maintenance.INPUT_DATABASES: [["db1", owed_since, "", ""]],
+    }
+    while sim.now < until:
+        maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())
+        sim.advance(maintenance.RATE_MINUTES * MINUTE)
