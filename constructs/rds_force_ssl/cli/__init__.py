@@ -58,7 +58,10 @@ class Parser(argparse.ArgumentParser):
     """argparse, with usage errors raised as CliError so that --json can report them as JSON."""
 
     def error(self, message: str) -> NoReturn:
-        raise CliError("usage", f"{self.prog}: {message}", fix=f"see {self.prog} --help")
+        # _fail prints "rds-force-ssl: " before every message; a subcommand names itself.
+        _, _, command = self.prog.partition(" ")
+        said = f"{command}: {message}" if command else message
+        raise CliError("usage", said, fix=f"see {self.prog} --help")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Prove that RDS databases and proxies refuse plaintext connections.",
         epilog=EPILOG,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser(
@@ -133,7 +137,12 @@ def _parser() -> argparse.ArgumentParser:
         help="environment variable holding the password (default: PGPASSWORD, or MYSQL_PWD "
         "with --engine mysql); prompted for when unset and stdin is a terminal",
     )
-    v.add_argument("--sslrootcert", metavar="FILE", help="the RDS CA bundle (PEM)")
+    v.add_argument(
+        "--sslrootcert",
+        metavar="FILE",
+        help="the RDS CA bundle (PEM); required with --sslmode verify-full (the default) and "
+        "verify-ca",
+    )
     v.add_argument(
         "--sslmode",
         choices=SSLMODES,
@@ -171,6 +180,15 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--region", help="AWS region (default: the AWS SDK's configuration)")
     a.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rds-force-ssl")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
