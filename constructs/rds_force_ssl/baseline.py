@@ -143,6 +143,12 @@ class SslBaseline:
         If a baseline of the same mode already covers ``scope`` (on it or on a scope above it),
         that one is returned when the options agree, and the disagreement is an error otherwise.
         """
+        if not hasattr(scope, "node"):
+            raise TypeError(
+                f"SslBaseline.apply({scope!r}): the scope must be a construct, such as the App, "
+                "a Stage or a Stack; pass the app to cover every stack: "
+                "SslBaseline.apply(app)"
+            )
         where = f"SslBaseline.apply({scope.node.path or 'app'})"
         _check_arguments(where, mode, options)
         for existing in _baselines(scope, mode):

@@ -12,8 +12,8 @@ import functools
 import inspect
 import types
 import typing
-from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, NamedTuple, ParamSpec
 
 import aws_cdk as cdk
 import jsii
@@ -41,6 +41,7 @@ from rds_force_ssl.report import PROTECTED_BY
 DatabaseConstruct = (
     rds.DatabaseInstanceBase
     | rds.DatabaseCluster
+    | rds.DatabaseClusterFromSnapshot
     | rds.CfnDBInstance
     | rds.CfnDBCluster
     | rds.DatabaseProxy
@@ -63,6 +64,7 @@ _DATABASE_CLASSES = (
 # usually one to three minutes, AWS publishes no bound) and the poll that sees it back. An
 # estimate for the synth-time warning, not a limit.
 MEMBER_REBOOT_ESTIMATE_S = 240
+P = ParamSpec("P")
 ROLLING_WARNING = "rds-force-ssl:rolling-reboot-time"
 NEVER_WARNING = "rds-force-ssl:reboot-never"
 CLOUDFORMATION_WARNING = "rds-force-ssl:cloudformation-restarts-it"
@@ -77,6 +79,35 @@ class ForceSslError(ValueError):
         super().__init__(
             "ForceSsl cannot protect this database:\n- " + "\n- ".join(map(str, problems))
         )
+
+
+class ForceSslArgumentError(ForceSslError, TypeError):
+    """A keyword ForceSsl does not take: a TypeError, as Python's own would be, but with the
+    construct path and the option it was probably meant to be."""
+
+
+def _known_keywords(init: Callable[P, None]) -> Callable[P, None]:
+    """Check keyword names before Python does, so that a misspelt option gets the same
+    "did you mean" as SslBaseline gives it, with the construct's path."""
+    accepted = inspect.signature(init).parameters
+
+    @functools.wraps(init)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> None:
+        unknown = {k: v for k, v in kwargs.items() if k not in accepted}
+        if unknown:
+            scope = args[1] if len(args) > 1 else kwargs.get("scope")
+            ident = args[2] if len(args) > 2 else kwargs.get("construct_id")
+            where = (
+                tree.child_path(scope, ident)  # type: ignore[arg-type]
+                if hasattr(scope, "node") and isinstance(ident, str)
+                else "ForceSsl"
+            )
+            raise ForceSslArgumentError(
+                [rules.Problem(None, text) for text in type_problems(where, unknown)]
+            )
+        init(*args, **kwargs)
+
+    return checked
 
 
 # What ForceSsl wrote to the databases' metadata (PROTECTED_BY, which the synthesized assembly
@@ -142,6 +173,7 @@ class ForceSsl(Construct):
     Protecting the same database twice is an error that names the first ForceSsl.
     """
 
+    @_known_keywords
     def __init__(
         self,
         scope: Construct,
