@@ -36,7 +36,7 @@ from rds_force_ssl.reboot_provider import (
     timing_problems,
     window_problems,
 )
-from rds_force_ssl.report import PROTECTED_BY
+from rds_force_ssl.report import PROTECTED_BY, REBOOT_RESOURCE
 
 DatabaseConstruct = (
     rds.DatabaseInstanceBase
@@ -248,11 +248,24 @@ class ForceSsl(Construct):
         query_interval: cdk.Duration,
         total_timeout: cdk.Duration,
     ) -> list[rules.Problem]:
-        """Protect ``database``, or return every reason it cannot be (changing nothing)."""
+        """Protect ``database``, or return every reason it cannot be (changing nothing).
+
+        Everything deployed goes to the database's own stack (``home``), wherever this
+        construct sits: its group is there already, and a reboot resource in another stack
+        would make that stack depend on the database's, a cycle whenever the database's stack
+        uses anything of it (a VPC in a network stack, say). One deploy then both changes the
+        group and puts it in effect."""
         db = database_of(database)
+        home = tree.stack_of(database)
         problems, group = check(self, database, db, min_tls_version)
         usage = timing_problems(self._path, query_interval, total_timeout)
-        usage += shared_timing_problems(scope, self._path, query_interval, total_timeout)
+        if cdk.Stage.of(home) is not cdk.Stage.of(self):
+            usage.append(
+                f"{self._path}: the database {tree.path_of(database)} is in another Stage, and "
+                "CloudFormation stacks of different Stages cannot refer to each other; create "
+                "the ForceSsl in the database's Stage (or its stack)"
+            )
+        usage += shared_timing_problems(home, self._path, query_interval, total_timeout)
         if db is not None and ca_certificate is not None:
             usage += _ca_problems(db, ca_certificate)
         if autoscaled_readers and not (db is not None and db.is_cluster and db.is_aurora):
@@ -262,7 +275,7 @@ class ForceSsl(Construct):
         policy = reboot or (Reboot.MAINTENANCE_WINDOW if deferred else Reboot.IMMEDIATE)
         if policy is Reboot.MAINTENANCE_WINDOW and db is not None:
             members = len(db.members) if db.is_aurora else 0
-            usage += window_problems(scope, self._path, members=members)
+            usage += window_problems(home, self._path, members=members)
         problems += [rules.Problem(None, text) for text in usage]
         if problems:
             return problems
@@ -271,7 +284,7 @@ class ForceSsl(Construct):
         facts = db.facts
         assert facts is not None
         provider = RebootProvider.of(
-            scope, query_interval=query_interval, total_timeout=total_timeout
+            home, query_interval=query_interval, total_timeout=total_timeout
         )
         wanted = enforced_parameters(facts, min_tls_version, group)
         attached = group.kind == "none"  # ForceSsl changes which group the database uses
@@ -286,9 +299,11 @@ class ForceSsl(Construct):
         assert group.l1 is not None
         self.parameter_group = group.l1
         self._grant(provider, db, group.ref, autoscaled_readers=autoscaled_readers)
+        elsewhere = home is not tree.stack_of(self)
         self.reboot = reboot_resource(
-            self,
-            "Reboot",
+            # In the database's stack, named after this construct's path when that is another.
+            home if elsewhere else self,
+            _elsewhere_id(self._path) if elsewhere else "Reboot",
             provider=provider,
             kind=contract.KIND_CLUSTER if db.is_cluster else contract.KIND_INSTANCE,
             identifier=db.ref,
@@ -315,7 +330,9 @@ class ForceSsl(Construct):
             self._warn_if_rolling_reboot_is_too_long(db, provider)
         elif policy is Reboot.MAINTENANCE_WINDOW:
             self._warn_if_members_outnumber_the_window(db)
-        _checks(scope).append(_StillEnforced(db, group.l1, group.ref, facts, wanted))
+        if elsewhere:
+            tree.node_of(database).add_metadata(REBOOT_RESOURCE, tree.path_of(self.reboot))
+        _checks(home).append(_StillEnforced(db, group.l1, group.ref, facts, wanted))
         # The Refs above already order it after the database and its group; cluster members are
         # not referenced, yet their creation must finish before anything is rebooted.
         if db.members:
@@ -606,6 +623,12 @@ class _StackChecks:
                 )
             problems += check.problems(groups[key])
         return problems
+
+
+def _elsewhere_id(path: str) -> str:
+    """The reboot resource's ID in the database's stack for a ForceSsl at ``path`` in another
+    stack: the path, letters and digits only (unique per ForceSsl)."""
+    return "RdsForceSsl" + "".join(c for c in path.title() if c.isalnum()) + "Reboot"
 
 
 def _checks(scope: IConstruct) -> list[_StillEnforced | _ProxyStillRequiresTls]:

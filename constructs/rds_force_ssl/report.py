@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +17,34 @@ from rds_force_ssl.handlers.decide import Reboot
 from rds_force_ssl.handlers.reboot import KIND_CLUSTER, PROP_REBOOT, RESOURCE_TYPE
 
 PROTECTED_BY = "rds-force-ssl:protected-by"
+# On a database whose ForceSsl sits in another stack: the path of its reboot resource, which is
+# in the database's stack (not under the ForceSsl).
+REBOOT_RESOURCE = "rds-force-ssl:reboot-resource"
 # The manifest's artifact for a Stage's own assembly (cloud-assembly-schema ArtifactType).
 NESTED_ASSEMBLY = "cdk:cloud-assembly"
 
 
-def protected(assembly: Path) -> list[dict[str, Any]]:
-    """One row per protected database or proxy: stack, path, kind, and what the template
-    renders for it (the group's parameters, or the proxy's RequireTLS; overrides included,
-    which synth-time checks cannot see). The engine table says which parameter counts."""
+@dataclass(frozen=True)
+class _Stack:
+    name: str
+    metadata: dict[str, Any]
+    resources: dict[str, Any]
+    template: dict[str, Any]
+
+    def logical_id(self, path: str) -> str:
+        for entry in self.metadata.get(path, []):
+            if entry.get("type") == "aws:cdk:logicalId":
+                return str(entry["data"])
+        return ""
+
+
+def _stacks(assembly: Path) -> list[_Stack]:
+    """Every stack of the assembly, a Stage's (in its own folder) included."""
     manifest = json.loads((assembly / "manifest.json").read_text())
-    rows = []
+    found = []
     for name, artifact in sorted(manifest.get("artifacts", {}).items()):
         if artifact.get("type") == NESTED_ASSEMBLY:  # a Stage: its stacks are in a folder
-            rows += protected(assembly / artifact["properties"]["directoryName"])
+            found += _stacks(assembly / artifact["properties"]["directoryName"])
             continue
         if artifact.get("type") != "aws:cloudformation:stack":
             continue
@@ -37,15 +53,31 @@ def protected(assembly: Path) -> list[dict[str, Any]]:
         if extra:
             metadata.update(json.loads((assembly / extra).read_text()))
         template = json.loads((assembly / artifact["properties"]["templateFile"]).read_text())
-        resources = template.get("Resources", {})
-        for path, entries in sorted(metadata.items()):
+        found.append(_Stack(name, metadata, template.get("Resources", {}), template))
+    return found
+
+
+def protected(assembly: Path) -> list[dict[str, Any]]:
+    """One row per protected database or proxy: stack, path, kind, and what the template
+    renders for it (the group's parameters, or the proxy's RequireTLS; overrides included,
+    which synth-time checks cannot see). The engine table says which parameter counts. A
+    ForceSsl may live in another stack than its database: its resources are looked for in
+    every stack, and exports are followed."""
+    stacks = _stacks(assembly)
+    rows = []
+    for stack in stacks:
+        for path, entries in sorted(stack.metadata.items()):
             for entry in entries:
                 if entry.get("type") != PROTECTED_BY:
                     continue
                 guard = str(entry["data"])
-                row = {"stack": name, "database": path.lstrip("/"), "protected_by": guard}
-                target = resources.get(
-                    _logical_id(metadata, f"{path}/Resource") or _logical_id(metadata, path), {}
+                row: dict[str, Any] = {
+                    "stack": stack.name,
+                    "database": path.lstrip("/"),
+                    "protected_by": guard,
+                }
+                target = stack.resources.get(
+                    stack.logical_id(f"{path}/Resource") or stack.logical_id(path), {}
                 )
                 if target.get("Type") == "AWS::RDS::DBProxy":
                     require_tls = target.get("Properties", {}).get(engines.PROXY.property)
@@ -55,19 +87,22 @@ def protected(assembly: Path) -> list[dict[str, Any]]:
                         "enforced": require_tls is True,
                     }
                 else:
-                    row |= _database_row(metadata, resources, guard, target)
+                    reboot = next(
+                        (str(e["data"]) for e in entries if e.get("type") == REBOOT_RESOURCE),
+                        f"{guard}/Reboot",
+                    )
+                    row |= _database_row(stacks, stack, reboot, target)
                 rows.append(row)
     return rows
 
 
 def _database_row(
-    metadata: dict[str, Any], resources: dict[str, Any], guard: str, database: dict[str, Any]
+    stacks: list[_Stack], home: _Stack, reboot: str, database: dict[str, Any]
 ) -> dict[str, Any]:
-    logical_id = _logical_id(metadata, f"/{guard}/Reboot/Default")
-    res = resources.get(logical_id, {})
-    props = res.get("Properties", {}) if res.get("Type") == RESOURCE_TYPE else {}
+    where, props = _reboot_resource(stacks, reboot)
     group_ref = props.get("ParameterGroupName")
-    group = resources.get(str(group_ref.get("Ref")), {}) if isinstance(group_ref, dict) else {}
+    group_at = _resolve(stacks, where, group_ref) if where is not None else None
+    group = _resource(stacks, group_at)
     group_props = group.get("Properties", {})
     parameters = group_props.get("Parameters", {})
     facts = engines.for_family(str(group_props.get("Family", "")))
@@ -83,17 +118,41 @@ def _database_row(
     # database not.
     key = "DBClusterParameterGroupName" if row["kind"] == KIND_CLUSTER else "DBParameterGroupName"
     uses = database.get("Properties", {}).get(key)
-    if group_ref is None or uses != group_ref:
+    if group_at is None or _resolve(stacks, home, uses) != group_at:
         row["enforced"] = False
         row["why"] = f"the database's {key} is {json.dumps(uses)}, not the group ForceSsl wrote"
     return row
 
 
-def _logical_id(metadata: dict[str, Any], path: str) -> str:
-    for entry in metadata.get(path, []):
-        if entry.get("type") == "aws:cdk:logicalId":
-            return str(entry["data"])
-    return ""
+def _reboot_resource(stacks: list[_Stack], path: str) -> tuple[_Stack | None, dict[str, Any]]:
+    """The stack holding the reboot resource at construct ``path``, and its properties."""
+    for stack in stacks:
+        res = stack.resources.get(stack.logical_id(f"/{path}/Default"), {})
+        if res.get("Type") == RESOURCE_TYPE:
+            return stack, dict(res.get("Properties", {}))
+    return None, {}
+
+
+def _resolve(stacks: list[_Stack], stack: _Stack, value: Any) -> tuple[str, str] | None:
+    """(stack, logical ID) of the resource a ``Ref``, or an ``Fn::ImportValue`` of another
+    stack's export of a ``Ref``, names; None for anything else."""
+    if not isinstance(value, dict):
+        return None
+    if "Ref" in value:
+        return stack.name, str(value["Ref"])
+    name = value.get("Fn::ImportValue")
+    for other in stacks:
+        for output in other.template.get("Outputs", {}).values():
+            if output.get("Export", {}).get("Name") == name:
+                return _resolve(stacks, other, output.get("Value"))
+    return None
+
+
+def _resource(stacks: list[_Stack], at: tuple[str, str] | None) -> dict[str, Any]:
+    if at is None:
+        return {}
+    stack = next(s for s in stacks if s.name == at[0])
+    return dict(stack.resources.get(at[1], {}))
 
 
 def main(argv: list[str] | None = None) -> int:
