@@ -349,6 +349,21 @@ def _force_ssl_0(sim: WatchedSimulator) -> None:
     sim.instances["db0"].running = {"rds.force_ssl": "0"}
 
 
+def _force_ssl_0_busy(sim: WatchedSimulator) -> None:
+    _force_ssl_0(sim)
+    sim.busy("db0", BUSY_S)
+
+
+def _force_ssl_0_multi_az(sim: WatchedSimulator) -> None:
+    _force_ssl_0(sim)
+    sim.instances["db0"].multi_az = True
+
+
+def _force_ssl_0_stopped(sim: WatchedSimulator) -> None:
+    _force_ssl_0(sim)
+    sim.stop_instance("db0")
+
+
 BAD = {**TLS13, "shared_buffers": "99999999"}
 GOOD = {**TLS12, "shared_buffers": "16384"}
 
@@ -444,7 +459,7 @@ SCENARIOS = (
         "instance",
         "db0",
         ("db0",),
-        lambda sim: (_force_ssl_0(sim), sim.busy("db0", BUSY_S))[0],
+        _force_ssl_0_busy,
         (Step(_static_edit(), request="Update"),),
     ),
     Scenario(
@@ -482,7 +497,7 @@ SCENARIOS = (
         "instance",
         "db0",
         ("db0",),
-        lambda sim: (_force_ssl_0(sim), setattr(sim.instances["db0"], "multi_az", True))[0],
+        _force_ssl_0_multi_az,
         (Step(_static_edit(), request="Update"),),
         force_failover=True,
     ),
@@ -492,7 +507,7 @@ SCENARIOS = (
         "instance",
         "db0",
         ("db0",),
-        lambda sim: (_force_ssl_0(sim), sim.stop_instance("db0"))[0],
+        _force_ssl_0_stopped,
         (Step(_static_edit(), request="Update"),),
         stopped=True,
     ),

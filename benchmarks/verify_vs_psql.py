@@ -202,7 +202,9 @@ def main() -> int:
         for plan in plans.values():  # warm-up: page cache, first fork of each binary
             for cmd, expect in plan.values():
                 timed(cmd, env, expect=expect)
-        samples = {link: {name: [] for name in plan} for link, plan in plans.items()}
+        samples: dict[Link, dict[str, list[float]]] = {
+            link: {name: [] for name in plan} for link, plan in plans.items()
+        }
         for round_ in range(args.rounds):
             for link, plan in plans.items():
                 order = list(plan.items())

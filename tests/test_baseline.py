@@ -417,7 +417,7 @@ def test_verdicts_and_exemptions_are_in_the_synthesized_metadata(sandbox: Sandbo
     )
     baseline, messages = synth(sandbox, "audit")
     stack = sandbox.app.synth().get_stack_by_name("Stack")
-    metadata: dict[str, list[tuple[str, str]]] = {}
+    metadata: dict[str, list[tuple[str, object]]] = {}
     for kind in (EXEMPT, COMPLIANCE):
         for entry in stack.find_metadata_by_type(kind):
             metadata.setdefault(entry.path, []).append((kind, entry.data))

@@ -165,9 +165,10 @@ def test_the_poller_role_is_enough_for_every_reboot(template: dict[str, Any]) ->
 
 
 def multi_az_id(template: dict[str, Any]) -> str:
+    resources: dict[str, dict[str, Any]] = template["Resources"]
     (found,) = [
         lid
-        for lid, res in template["Resources"].items()
+        for lid, res in resources.items()
         if res["Type"] == "AWS::RDS::DBCluster" and "MultiAz" in lid
     ]
     return found

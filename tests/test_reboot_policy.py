@@ -5,6 +5,7 @@ the footprint the Provider framework's roles no longer add to."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aws_cdk as cdk
@@ -132,12 +133,13 @@ def test_no_cloudformation_warning_where_cloudformation_does_not_restart(
     sandbox: Sandbox, case: str
 ) -> None:
     policy = Reboot.IMMEDIATE if case == "immediate" else Reboot.MAINTENANCE_WINDOW
-    database: Any = {
+    make: dict[str, Callable[[], rds.DatabaseInstance | rds.DatabaseCluster]] = {
         "apply_immediately=False": lambda: sandbox.instance(apply_immediately=False),
         "its own group": lambda: sandbox.instance(parameters={"work_mem": "4096"}),
         "a cluster": lambda: sandbox.cluster(),
         "immediate": lambda: sandbox.instance(),
-    }[case]()
+    }
+    database = make[case]()
     ForceSsl(sandbox.stack, "Ssl", database=database, reboot=policy)
     assert [w for w in messages(sandbox, "warning") if CLOUDFORMATION_WARNING in w] == []
 

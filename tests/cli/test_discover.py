@@ -69,13 +69,17 @@ class FakeRds:
 
 
 def instance(name: str, host: str | None, port: int = 5432, **kw: Any) -> dict[str, Any]:
-    item = {"DBInstanceIdentifier": name, "Engine": "postgres", "DBInstanceStatus": "available"}
+    item: dict[str, Any] = {
+        "DBInstanceIdentifier": name,
+        "Engine": "postgres",
+        "DBInstanceStatus": "available",
+    }
     if host:
         item["Endpoint"] = {"Address": host, "Port": port}
     return {**item, **kw}
 
 
-FLEET = {
+FLEET: dict[str, list[dict[str, Any]]] = {
     "describe_db_instances": [
         instance("orders", "orders.x.rds.amazonaws.com"),
         instance("orders-replica", "orders-replica.x.rds.amazonaws.com", 6543),
@@ -165,7 +169,8 @@ def test_every_listing_is_read_page_by_page() -> None:
         "DescribeDBProxies",
         "DescribeDBProxyEndpoints",
     ]
-    # The actions the README's policy grants for `probe --region` are exactly these.
+    # The actions the documented policy (docs/cli/iam.md) grants for `probe --region` are
+    # exactly these.
     assert {f"rds:{c}" for c in rds.calls} == set(aws.IAM_ACTIONS["probe --region"])
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rds_force_ssl import cli
-from rds_force_ssl.cli import pgwire, probe
+from rds_force_ssl.cli import pgwire, probe, wire
 from rds_force_ssl.cli.probe import Target, probe_all
 from rds_force_ssl.cli.wire import Endpoint, Identity, Outcome, Verdict
 from tests.cli.fakepg import fake_fleet
@@ -100,7 +100,7 @@ def test_never_more_endpoints_at_once_than_the_concurrency(
     endpoints never answer, so 16 are in flight together whatever the machine's speed."""
     in_flight, peak = 0, 0
     lock = threading.Lock()
-    real = probe.probe_endpoint
+    real = wire.probe_endpoint  # defined in wire; probe.py calls it by the name it imports
 
     def counted(*args: Any, **kwargs: Any) -> Outcome:
         nonlocal in_flight, peak

@@ -276,7 +276,11 @@ def test_a_restart_before_rds_showed_the_change_is_not_taken_for_forcessls() -> 
     sim.add_group("grp-a", USERS)
     sim.add_instance("a", groups={"grp-a": "in-sync"}).window = "mon:09:00-mon:10:00"
     sim.modify_group("grp-a", ENFORCED, lag=120)
-    sim.at(20, lambda: sim.reboot_db_instance(DBInstanceIdentifier="a"))
+
+    def restart() -> None:
+        sim.reboot_db_instance(DBInstanceIdentifier="a")
+
+    sim.at(20, restart)
     run = run_provider(
         sim, event(ident="a", group="grp-a", parameters={**USERS, **ENFORCED}, policy=WINDOW)
     )

@@ -206,7 +206,7 @@ def test_a_memory_that_cannot_be_written_holds_the_reboot_back(rds: Any, mem: Me
             reboots.append(kwargs)
             return rds.reboot_db_instance(**kwargs)
 
-    accepted, done = reboot.act(Spy(), gone, _seen("db1"), forced, 1000.0, by="a")  # type: ignore[arg-type]
+    accepted, done = reboot.act(Spy(), gone, _seen("db1"), forced, 1000.0, by="a")
     assert (accepted, reboots) == (False, [])
     assert "not rebooting without a claim" in done
 
