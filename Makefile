@@ -36,7 +36,7 @@ lint: setup
 test: lint
 	$(BIN)/pytest
 
-# The integration test, tests/integ (README: "An integration test against an account").
+# The integration test, tests/integ (docs/integration-test.md).
 # integ-runner without an account compares the snapshot (what CI does, through pytest); the
 # --app shim is explained in tests/integ/schema_shim.py.
 INTEG := npx integ-runner --directory tests/integ --language python \
@@ -50,6 +50,6 @@ integ: setup
 integ-update: setup
 	$(INTEG) --update-on-failed --dry-run
 
-# With AWS credentials: deploy, assert, destroy (a few cents; see the README).
+# With AWS credentials: deploy, assert, destroy (a few cents; see docs/integration-test.md).
 integ-deploy: setup
 	$(INTEG) --force --parallel-regions $(REGION)

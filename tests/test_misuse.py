@@ -100,13 +100,13 @@ def test_wrong_option_types_are_all_reported_with_the_fix(sandbox: Sandbox) -> N
 
 def test_every_force_ssl_option_flows_through_the_baseline_and_is_documented() -> None:
     """The baseline takes ForceSsl's options from its signature, not from a list of its own."""
-    readme = (ROOT / "README.md").read_text()
+    options_table = (ROOT / "docs" / "usage.md").read_text()
     signature = inspect.signature(ForceSsl.__init__).parameters
     names = [n for n, p in signature.items() if p.kind is p.KEYWORD_ONLY and n != "database"]
     assert names
     for name in names:
         SslBaseline(mode="enforce", **{name: signature[name].default})
-        assert f"| `{name}` |" in readme, name
+        assert f"| `{name}` |" in options_table, name
 
 
 # ---- SslBaseline.apply fails where the mistake is ------------------------------------------
@@ -264,7 +264,8 @@ def test_the_baseline_agrees_and_adds_no_reboot_to_a_cluster_without_instances(
 
 # ---- read replicas -----------------------------------------------------------------------
 def _replica(stack: cdk.Stack, source: rds.IDatabaseInstance, **kwargs: Any) -> Any:
-    vpc = stack.node.try_find_child("Vpc") or isolated_vpc(stack)
+    found = stack.node.try_find_child("Vpc")
+    vpc = found if isinstance(found, ec2.Vpc) else isolated_vpc(stack)
     return rds.DatabaseInstanceReadReplica(
         stack,
         "Replica",

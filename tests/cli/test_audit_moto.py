@@ -347,7 +347,7 @@ def test_parameters_are_read_once_per_distinct_group(fleet: str) -> None:
     assert calls["DescribeDBInstances"] == 1
     assert calls["DescribeDBClusters"] == 1
     assert calls["DescribeCertificates"] == 1
-    # What the README's policy grants `audit`, and nothing else.
+    # What the documented policy (docs/cli/iam.md) grants `audit`, and nothing else.
     assert {f"rds:{op}" for op in calls} == set(aws.IAM_ACTIONS["audit"])
 
 
@@ -548,7 +548,7 @@ def test_a_denied_listing_says_which_actions_to_grant(
         assert error["message"].startswith("rds:DescribeDBClusters was denied: ")
         assert error["fix"] == (
             f"grant rds:DescribeDBClusters; the identity needs {aws.actions('audit')} (the "
-            "README's 'IAM policy' section has a ready read-only policy)"
+            "docs page 'IAM policy for the CLI', docs/cli/iam.md, has a ready read-only policy)"
         )
     else:
         assert out == ""

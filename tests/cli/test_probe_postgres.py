@@ -5,6 +5,7 @@ the moment any password arrived, and the positive control shows that it does."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import psycopg
 import pytest
@@ -32,7 +33,9 @@ from tests.cli.pgserver import (
 pytestmark = pytest.mark.postgres
 
 
-def probe(pg: PgServer, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+def probe(
+    pg: PgServer, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, dict[str, Any]]:
     code = cli.main(["probe", f"{ADDRESS}:{pg.port}", "--json", *args])
     return code, json.loads(capsys.readouterr().out)
 
@@ -143,7 +146,7 @@ def test_plaintext_for_one_user_and_tls_for_all_the_verdict_is_for_the_names_pro
     """`host all app` + `hostssl all all`: plaintext is refused for every name but `app`. No
     credential-free probe can see a line for a name it does not send (the server's answers to
     any other name are those of an SSL-only server, byte for byte), which is why the verdict
-    quotes the names and the README says to pass the ones your clients use. With them, the
+    quotes the names and docs/cli/probe.md says to pass the ones your clients use. With them, the
     plaintext line shows."""
     pg.configure(hba=HBA_APP_PLAINTEXT, log_min_messages="debug5")
     mark = pg.log_mark()

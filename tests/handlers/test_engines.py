@@ -137,8 +137,8 @@ def test_what_counts_as_enforcing() -> None:
     for value in ("1", "ON", "on", 1):
         assert engines.MYSQL.enforces(value)
         assert engines.AURORA_MYSQL.enforces(value)
-    for value in ("0", "OFF", "", None, object()):
-        assert not engines.MARIADB.enforces(value)
+    for other in ("0", "OFF", "", None, object()):
+        assert not engines.MARIADB.enforces(other)
     assert engines.POSTGRES.enforces("1")
     assert not engines.POSTGRES.enforces("ON")
     assert not engines.SQLSERVER.enforces("0")
@@ -206,11 +206,12 @@ def test_the_reconciler_is_told_apply_type_is_not_to_be_trusted_for_postgresql()
 
 
 def test_the_readme_engine_table_matches_the_code() -> None:
-    """The README's copy of the table names each row's parameter, value and control."""
+    """The docs' copy of the table, docs/engines.md, names each row's parameter, value and
+    control."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Engines", 1)[1].split("\n## ", 1)[0]
+    page = (Path(__file__).resolve().parents[2] / "docs" / "engines.md").read_text()
+    section = page.split("# Engines", 1)[1].split("\n## ", 1)[0]
     rows = {
         cells[0]: cells
         for line in section.splitlines()

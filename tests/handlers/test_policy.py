@@ -317,8 +317,8 @@ def test_a_deploy_that_changes_only_its_timeout_does_not_reboot_for_the_users_ch
 def test_with_reboot_for_other_parameters_a_static_change_of_the_users_is_one_reboot(
     lag: float,
 ) -> None:
-    """The README's row: with the opt-in, the user's static change costs one reboot whether
-    RDS shows it at once or {lag} s late (the 5-minute wait covers the group, not only
+    """The row in docs/reboot.md: with the opt-in, the user's static change costs one reboot
+    whether RDS shows it at once or {lag} s late (the 5-minute wait covers the group, not only
     ForceSsl's parameters); without it, none."""
     sim = _user_changed_their_static_parameter(lag=lag)()
     run = run_provider(sim, _update(IMMEDIATE, others=True), query_interval=INTERVAL)

@@ -2,7 +2,7 @@
 that say what to do (credentials, region, network, or the IAM actions to grant).
 
 IAM: every call is a read-only Describe. The actions, per command, are in ``IAM_ACTIONS`` and in
-the README's policy; https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html
+the policy in docs/cli/iam.md; https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ REJECTED = frozenset(
     }
 )
 MAX_REASON = 200  # a parser error can carry a whole HTML page
-POLICY_HINT = "the README's 'IAM policy' section has a ready read-only policy"
+POLICY_HINT = (
+    "the docs page 'IAM policy for the CLI', docs/cli/iam.md, has a ready read-only policy"
+)
 
 
 def pages(

@@ -37,7 +37,7 @@ OUTCOME_REBOOT_SCHEDULED = "reboot-scheduled"
 # ... or to the user (Reboot.NEVER): configured, not in effect.
 OUTCOME_PENDING_REBOOT = "pending-reboot"
 # ForceSsl's parameters are in effect; the group's other changes wait for a reboot that is the
-# user's to make (README, "Only for what ForceSsl changed").
+# user's to make (docs/reboot.md, "Only for what ForceSsl changed").
 OUTCOME_OTHERS_PENDING = "in-effect-other-changes-pending-reboot"
 
 
@@ -474,7 +474,7 @@ def reboot_owed(seen: Seen, req: Request, now: float) -> Owed:
             elif ours:
                 # RDS showed the restart a reconciler asked for during this request, had
                 # SETTLE_S to catch up, and still asks for one: another reboot of the same
-                # change would not help. Say so instead (README, "One reboot per change").
+                # change would not help. Say so instead (docs/reboot.md, rule 3).
                 failed.append(_still_pending(node))
             elif r.refused_lately(now):
                 held.append(node.ident)

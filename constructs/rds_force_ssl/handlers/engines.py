@@ -312,7 +312,7 @@ AURORA_MYSQL = Engine(
     # clusters created in Aurora MySQL version 2.09 and lower". Aurora's own version counts,
     # not MySQL's: 8.0.mysql_aurora.3.08.0 is 3.08. AWS says "created in": a cluster created
     # in 2.09 and upgraded since may still restart its readers with the writer, which no API
-    # shows (README, "What it cannot see"). Global-database secondaries have it from 3.06.
+    # shows (docs/reboot.md, "What it cannot see"). Global-database secondaries have it from 3.06.
     read_availability=ReadAvailability(
         since=((2, 10),),
         source="https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-mysql-survivable-replicas.html",

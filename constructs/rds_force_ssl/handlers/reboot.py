@@ -6,7 +6,7 @@ and the stack's memory (``memory``), writes onto each claim what RDS shows of it
 decides (``decide``) and acts at most once: it claims and reboots one node, or waits, or
 finishes, or fails with a message a person can act on. It never sleeps.
 
-The rules (README, "When does a reboot happen?"):
+The rules (docs/reboot.md, "When does a reboot happen?"):
 - never done on a lagging ``in-sync``: a request that changed what ForceSsl owns is not done
   before RDS has had ``SETTLE_S`` to show the change (ModifyDBParameterGroup API reference);
 - a reboot only where RDS says one is owed (``pending-reboot``, or a repair of
