@@ -166,6 +166,9 @@ class ForceSsl(Construct):
         on them (``application-autoscaling:resourceId`` = ``cluster:<id>``), so no other
         database is reachable. Aurora clusters only (default: False: such a reader that needs
         a reboot fails the deploy with its name and the fix).
+    outcome_output: add a stack output with the reboot resource's ``Outcome`` (``in-sync``,
+        ``reboot-scheduled``, ...), so that ``cdk deploy`` prints what the deploy left in
+        effect; ignored on a proxy, which has no reboot (default: False).
     query_interval: how often the reconciler looks while it waits (default: 10 s).
     total_timeout: how long it may wait in all, at most 60 min (default: 50 min). Every
         ForceSsl in a stack shares one provider, so they must agree on both timings.
@@ -186,6 +189,7 @@ class ForceSsl(Construct):
         autoscaled_readers: bool = False,
         reboot: Reboot | None = None,
         reboot_for_other_parameters: bool = False,
+        outcome_output: bool = False,
         query_interval: cdk.Duration = DEFAULT_QUERY_INTERVAL,
         total_timeout: cdk.Duration = DEFAULT_TOTAL_TIMEOUT,
     ) -> None:
@@ -220,6 +224,7 @@ class ForceSsl(Construct):
                     autoscaled_readers=autoscaled_readers,
                     reboot=reboot,
                     reboot_for_other_parameters=reboot_for_other_parameters,
+                    outcome_output=outcome_output,
                     query_interval=query_interval,
                     total_timeout=total_timeout,
                 )
@@ -245,6 +250,7 @@ class ForceSsl(Construct):
         autoscaled_readers: bool,
         reboot: Reboot | None,
         reboot_for_other_parameters: bool,
+        outcome_output: bool,
         query_interval: cdk.Duration,
         total_timeout: cdk.Duration,
     ) -> list[rules.Problem]:
@@ -332,6 +338,16 @@ class ForceSsl(Construct):
             self._warn_if_members_outnumber_the_window(db)
         if elsewhere:
             tree.node_of(database).add_metadata(REBOOT_RESOURCE, tree.path_of(self.reboot))
+        if outcome_output:
+            cdk.CfnOutput(
+                home if elsewhere else self,
+                _elsewhere_id(self._path).removesuffix("Reboot") + "Outcome"
+                if elsewhere
+                else "Outcome",
+                value=self.reboot.get_att_string("Outcome"),
+                description=f"rds-force-ssl: what the deploy left in effect on "
+                f"{tree.path_of(database)} (in-sync: SSL-only in effect)",
+            )
         _checks(home).append(_StillEnforced(db, group.l1, group.ref, facts, wanted))
         # The Refs above already order it after the database and its group; cluster members are
         # not referenced, yet their creation must finish before anything is rebooted.
