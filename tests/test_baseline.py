@@ -510,8 +510,9 @@ def test_a_floor_the_engine_cannot_take_is_left_out_with_a_warning(sandbox: Sand
     }
     assert set(warnings) == {"Stack/Maria", "Stack/Proxy"}
     assert (
-        "min_tls_version=TLSv1.2 is not applied: RDS for MariaDB has no TLS-floor"
-        in (warnings["Stack/Maria"])
+        "min_tls_version=TLSv1.2 is not applied: ForceSsl cannot set a TLS floor of TLSv1.2 on "
+        "RDS for MariaDB (no parameter in its table row does); the database is made SSL-only "
+        "without it" in (warnings["Stack/Maria"])
     )
     assert "RDS Proxy has no TLS-floor" in warnings["Stack/Proxy"]
     assert [v.compliance for v in baseline.verdicts] == ["COMPLIANT"] * 4

@@ -299,14 +299,18 @@ class SslBaseline:
         skipped = []
         floor = options.get("min_tls_version")
         facts = db.facts if db is not None else None
-        if floor is not None and (db is None or facts is None or facts.tls_floor is None):
+        # One rule for every engine: where this database cannot take the floor (no setting, or
+        # its version is too old), the baseline leaves it out and says why, on the database.
+        # (ForceSsl asked directly for a floor it cannot meet is an error instead.)
+        why: str | None = None
+        if floor is not None and db is None:
+            why = "an RDS Proxy has no TLS-floor setting; set the floor on the database behind it"
+        elif floor is not None and facts is not None and db is not None:
+            short = facts.tls_floor_shortfall(floor, db.version)
+            why = None if short is None else f"{short[0]}; the database is made SSL-only without it"
+        if floor is not None and why is not None:
             options.pop("min_tls_version")
-            what = facts.title if facts else "RDS Proxy"
-            skipped.append(
-                f"min_tls_version={floor} is not applied: {what} has no TLS-floor setting "
-                "rds-force-ssl can make; set the floor on the engine (or the database behind "
-                "the proxy) yourself"
-            )
+            skipped.append(f"min_tls_version={floor} is not applied: {why}")
         if db is None and options.pop("ca_certificate", None) is not None:
             skipped.append("ca_certificate is not applied: an RDS Proxy serves its own certificate")
         if db is None or not (db.is_cluster and db.is_aurora):

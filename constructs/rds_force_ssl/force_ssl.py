@@ -293,6 +293,9 @@ class ForceSsl(Construct):
             home, query_interval=query_interval, total_timeout=total_timeout
         )
         wanted = enforced_parameters(facts, min_tls_version, group)
+        note = facts.tls_floor_note(min_tls_version) if min_tls_version else None
+        if note is not None:  # a floor is always either set or explained
+            cdk.Annotations.of(self).add_info(f"[rds-force-ssl] {note}")
         attached = group.kind == "none"  # ForceSsl changes which group the database uses
         if attached:
             group = self._create_group(db, wanted)
@@ -688,7 +691,11 @@ def check(
     if problems or facts is None:
         return problems, None
     if min_tls_version is not None:
-        floor = facts.tls_floor_problem(min_tls_version, db.version)
+        floor = (
+            FLOOR_NOT_AT_SYNTH
+            if _is_token(min_tls_version)
+            else facts.tls_floor_problem(min_tls_version, db.version)
+        )
         if floor is not None:
             problems.append(rules.Problem(None, f"{tree.path_of(scope)}: {floor}"))
     group = pg.locate(scope, db.group_name)
@@ -831,13 +838,25 @@ def type_problems(path: str, given: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+FLOOR_NOT_AT_SYNTH = (
+    "min_tls_version is a deploy-time value (a token); it must be known at synth, where it is "
+    "checked against each engine and version: pass 'TLSv1.2' or 'TLSv1.3'"
+)
+
+
+def _is_token(value: object) -> bool:
+    return isinstance(value, str) and cdk.Token.is_unresolved(value)
+
+
 def value_problems(path: str, given: Mapping[str, Any]) -> list[str]:
     """Well-typed values out of range, whatever the engine (the defaults fill in what is not
     given). ForceSsl itself meets these in check() and the timing checks."""
     full = {name: option.default for name, option in options().items()} | dict(given)
     problems = []
     tls = full["min_tls_version"]
-    if tls is not None and tls not in engines.TLS_VERSIONS:
+    if _is_token(tls):
+        problems.append(f"{path}: {FLOOR_NOT_AT_SYNTH}")
+    elif tls is not None and tls not in engines.TLS_VERSIONS:
         problems.append(
             f"{path}: min_tls_version={tls!r} is not one RDS accepts; use one of "
             f"{', '.join(repr(v) for v in engines.TLS_VERSIONS)}"

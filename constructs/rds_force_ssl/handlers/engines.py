@@ -171,27 +171,53 @@ class Engine:
         return wanted
 
     def tls_floor_problem(self, min_tls_version: str, version: str | None) -> str | None:
-        """Why ``min_tls_version`` cannot be met on this engine and version (None: it can)."""
+        """Why ``min_tls_version`` cannot be met on this engine and version, with the fix for
+        whoever asked ForceSsl for it (None: it can be met)."""
+        found = self.tls_floor_shortfall(min_tls_version, version)
+        return None if found is None else f"{found[0]}; {found[1]}"
+
+    def tls_floor_shortfall(
+        self, min_tls_version: str, version: str | None
+    ) -> tuple[str, str] | None:
+        """(why ``min_tls_version`` cannot be met here, the fix), or None where it can."""
         if min_tls_version not in TLS_VERSIONS:
             return (
-                f"min_tls_version={min_tls_version!r} is not one RDS accepts; use one of "
-                f"{', '.join(repr(v) for v in TLS_VERSIONS)}"
+                f"min_tls_version={min_tls_version!r} is not one RDS accepts",
+                f"use one of {', '.join(repr(v) for v in TLS_VERSIONS)}",
             )
         floor = self.tls_floor
         first = floor.from_version.get(min_tls_version) if floor else None
         if floor is None or first is None:
             return (
                 f"ForceSsl cannot set a TLS floor of {min_tls_version} on {self.title} (no "
-                "parameter in its table row does); drop min_tls_version, or set the engine's "
-                "own TLS settings in its parameter group"
+                "parameter in its table row does)",
+                "drop min_tls_version, or set the engine's own TLS settings in its parameter group",
             )
         parsed = parse_version(version) if version else None
         if parsed is not None and parsed < first:
+            lower = [
+                v
+                for v in TLS_VERSIONS[: TLS_VERSIONS.index(min_tls_version)]
+                if v in floor.from_version and parsed >= floor.from_version[v]
+            ]
+            fix = f"use {lower[-1]!r}" if lower else "drop min_tls_version"
             return (
                 f"{min_tls_version} needs {self.title} {show(first)} or later (engine is "
-                f"{version}); use a lower floor or upgrade the engine"
+                f"{version})",
+                f"{fix}, or upgrade the engine",
             )
         return None
+
+    def tls_floor_note(self, min_tls_version: str) -> str | None:
+        """What ForceSsl says when the floor needs no parameter (the engine refuses older
+        protocols by itself), so that a floor is always either set or explained."""
+        floor = self.tls_floor
+        if floor is None or floor.parameter is not None:
+            return None
+        return (
+            f"min_tls_version={min_tls_version}: {self.title} refuses older protocols by itself "
+            f"({floor.source}); nothing to set"
+        )
 
 
 _BOOLEAN_ON = frozenset({"1", "ON"})
