@@ -1,5 +1,7 @@
-"""The stack's DynamoDB table (the reconciler's memory of the reboots it asked for), in the RDS
-simulator's world: the same clock, call log, faults and IAM.
+"""The DynamoDB part of the simulator: the stack's table (the reconciler's memory of the reboots
+it asked for), ``SimTable``, in the same ``simulator.world.World`` as the RDS part: the same
+clock, call log, faults and IAM. It imports ``simulator.world``, never ``simulator.rds``;
+``simulator.RdsSimulator`` gives each simulator its table, as ``table``.
 
 What it keeps of DynamoDB, and where it is less kind than moto:
 - ``PutItem`` with a ``ConditionExpression`` of ``attribute_not_exists(...)``, ``<`` and ``=``
@@ -18,13 +20,12 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from botocore.exceptions import ReadTimeoutError
 
 from simulator import shapes
-from simulator.rds import ACCOUNT, REGION, client_error
-
-if TYPE_CHECKING:
-    from simulator.rds import RdsSimulator
+from simulator.world import ACCOUNT, REGION, World, client_error
 
 TABLE = "stack-rdsforcesslrebootprovidermemory-a1b2c3d4"
 _TERM_NOT_EXISTS = re.compile(r"^attribute_not_exists\((#?\w+)\)$")
@@ -38,7 +39,7 @@ def table_arn(name: str) -> str:
 class SimTable:
     """One DynamoDB table keyed by a string partition key, as the boto3 client sees it."""
 
-    def __init__(self, world: RdsSimulator, *, name: str = TABLE, key: str = "Node") -> None:
+    def __init__(self, world: World, *, name: str = TABLE, key: str = "Node") -> None:
         self.world = world
         self.name = name
         self.key = key
@@ -59,7 +60,7 @@ class SimTable:
         world = self.world
         world.calls.append((op, kwargs))
         shapes.check_request(op, kwargs, "dynamodb")
-        fault = next((f for f in world.faults if f.hits(op, world.now)), None)
+        fault = world.fault(op)
         if fault is not None:
             if fault.kind == "throttle":
                 raise client_error(op, "ProvisionedThroughputExceededException", "Throttled")
@@ -68,19 +69,13 @@ class SimTable:
             if fault.kind == "denied":
                 raise client_error(op, "AccessDeniedException", "Not authorized", 400)
             impl(kwargs)  # it happens; the answer is lost
-            from botocore.exceptions import ReadTimeoutError
-
             raise ReadTimeoutError(endpoint_url=f"https://dynamodb.{REGION}.amazonaws.com/")
         response: dict[str, Any] = impl(kwargs)
         shapes.check_response(op, response, "dynamodb")
         return response
 
     def _authorize(self, op: str, name: str) -> None:
-        world = self.world
-        denied = world.now < world.iam_ready_at or (
-            world.iam is not None and not world.iam.allows(f"dynamodb:{op}", table_arn(name), {})
-        )
-        if denied:
+        if not self.world.allowed(f"dynamodb:{op}", table_arn(name), {}):
             raise client_error(
                 op,
                 "AccessDeniedException",

@@ -1,4 +1,5 @@
-"""A stateful RDS world on a simulated clock, at least as unkind as RDS.
+"""The RDS part of the simulator (``SimRds``): stateful, on a simulated clock, at least as unkind
+as RDS.
 
 moto keeps every parameter group ``in-sync`` and reboots without passing through ``rebooting``
 (see the project's FACTS), so it cannot show what the reboot reconciler is for. This simulator
@@ -35,20 +36,23 @@ spare anyone:
 - Aurora: members with their cluster group status, a writer that restarts its readers on old
   versions, readers added by Aurora Auto Scaling (named and tagged as AWS does);
   Multi-AZ DB clusters rebooted as a whole with RebootDBCluster, whose dependent action
-  RebootDBInstance IAM must allow on each member too;
-- the stack's DynamoDB table, the reconciler's memory (``simulator.dynamodb``).
+  RebootDBInstance IAM must allow on each member too.
 
 Requests and responses are checked against botocore's model (``simulator.shapes``), so code run
 here sends what botocore would send and reads what RDS returns. Every call is in ``calls``; the
 values each engine really runs with are in ``SimInstance.running``, so "in effect" is judged on
 the engine, not on what RDS reports.
+
+What lives where: ``SimRds`` is a ``simulator.world.World``, which holds what the RDS part and
+the DynamoDB part share (the clock and ``EPOCH``, ``calls``, ``faults`` and ``Fault``, ``iam``
+and ``iam_ready_at``, ``REGION``/``ACCOUNT``, ``client_error``); this module holds RDS's state
+machine and API. The stack's DynamoDB table, the reconciler's memory, is ``simulator.dynamodb``;
+``simulator.RdsSimulator`` is a ``SimRds`` with that table as ``table``. This module does not
+import ``simulator.dynamodb``, nor it this one.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import heapq
-import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,11 +61,9 @@ from typing import Any
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from simulator import shapes
-
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-# t=0 of the simulated clock, as a wall-clock time (events and handlers see epoch seconds).
-EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC).timestamp()
+from simulator.world import ACCOUNT as ACCOUNT  # re-exported: tests import it from here
+from simulator.world import EPOCH, World, client_error
+from simulator.world import REGION as REGION  # re-exported: tests import it from here
 
 # What the simulated engines say about their parameters (ApplyType). Tests choose the other
 # answer where it matters: the reconciler must read it, not assume it.
@@ -74,18 +76,6 @@ APPLY_TYPES = {
 }
 # Statuses in which RDS accepts RebootDBInstance.
 REBOOTABLE = ("available", "storage-optimization", "incompatible-parameters")
-
-
-def client_error(
-    operation: str, code: str, message: str, status: int = 400, *, retries: int = 0
-) -> ClientError:
-    """The error botocore raises for an RDS error response (its parsed shape): ``retries`` is
-    how many times botocore had retried the call when this answer came."""
-    response: Any = {
-        "Error": {"Code": code, "Message": message, "Type": "Sender"},
-        "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": retries},
-    }
-    return ClientError(response, operation)
 
 
 def arn(kind: str, name: str) -> str:
@@ -183,58 +173,9 @@ class Downtime:
     end: float | None = None
 
 
-@dataclass
-class Fault:
-    """The next ``times`` calls of ``operation`` fail this way (every call before the simulated
-    time ``until``, when it is given):
-    - ``throttle``: Throttling, after botocore's retries gave up (nothing happens);
-    - ``5xx``: InternalFailure, HTTP 500 (nothing happens);
-    - ``lost``: the call takes effect, the answer is lost (the caller sees a read timeout);
-    - ``lost-retried``: the call takes effect, the answer is lost, and the caller sees what
-      botocore's retry of the same call meets (InvalidDBInstanceState for a reboot);
-    - ``denied`` (the DynamoDB table only): AccessDeniedException, nothing happens."""
-
-    operation: str
-    kind: str
-    times: int = 1
-    until: float | None = None
-
-    def hits(self, operation: str, now: float) -> bool:
-        """Whether this fault answers a call of ``operation`` made at ``now`` (and counts it)."""
-        if self.operation != operation:
-            return False
-        if self.until is not None:
-            return now < self.until
-        if self.times > 0:
-            self.times -= 1
-            return True
-        return False
-
-
-@dataclass
-class Statement:
-    actions: set[str]
-    resources: list[str]  # ARN patterns, "*" allowed
-    tag_equals: dict[str, str] = field(default_factory=dict)  # aws:ResourceTag/<key> = value
-
-
-@dataclass
-class Iam:
-    """An identity policy, as IAM evaluates it for the calls the reconciler makes."""
-
-    statements: list[Statement]
-
-    def allows(self, action: str, resource: str, tags: Mapping[str, str]) -> bool:
-        return any(
-            action in s.actions
-            and any(fnmatch.fnmatchcase(resource, pattern) for pattern in s.resources)
-            and all(tags.get(k) == v for k, v in s.tag_equals.items())
-            for s in self.statements
-        )
-
-
-class RdsSimulator:
-    """The RDS slice of a boto3 client, stateful, on a clock that only ``advance`` moves."""
+class SimRds(World):
+    """The RDS slice of a boto3 client, stateful, in a world (``simulator.world``) whose clock
+    only ``advance`` moves. ``simulator.RdsSimulator`` adds the stack's DynamoDB table to it."""
 
     def __init__(
         self,
@@ -251,7 +192,7 @@ class RdsSimulator:
     ) -> None:
         """``parameter_filters``: what DescribeDBParameters does with a ``parameter-name`` filter
         (``honoured``, ``ignored`` as older API references say, or ``rejected``)."""
-        self.now = 0.0
+        super().__init__()
         self.reboot_seconds = reboot_seconds
         self.failover_seconds = failover_seconds
         self.apply_lag_seconds = apply_lag_seconds
@@ -268,18 +209,8 @@ class RdsSimulator:
         self.groups: dict[str, SimGroup] = {}
         self.proxies: dict[str, SimProxy] = {}
         self.events: list[SimEvent] = []
-        self.calls: list[tuple[str, dict[str, Any]]] = []
         self.downtimes: list[Downtime] = []
-        self.faults: list[Fault] = []
-        self.iam: Iam | None = None  # None: everything allowed
-        self.iam_ready_at = 0.0  # before this, IAM denies every call (a policy propagating)
         self.certificates: dict[str, datetime] = {}
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = itertools.count()
-        from simulator.dynamodb import SimTable
-
-        # The stack's DynamoDB table, where the reconciler remembers the reboots it asked for.
-        self.table = SimTable(self)
 
     # ---- set-up ----------------------------------------------------------------------------
     def add_group(
@@ -400,22 +331,6 @@ class RdsSimulator:
             tags={"application-autoscaling:resourceId": f"cluster:{cluster_id}"},
         )
 
-    # ---- the clock ---------------------------------------------------------------------------
-    def at(self, delay: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self._queue, (self.now + delay, next(self._seq), fn))
-
-    def advance(self, seconds: float) -> None:
-        end = self.now + seconds
-        while self._queue and self._queue[0][0] <= end:
-            when, _, fn = heapq.heappop(self._queue)
-            self.now = when
-            fn()
-        self.now = end
-
-    def time(self) -> float:
-        """The simulated time as epoch seconds (what a handler's clock would read)."""
-        return EPOCH + self.now
-
     # ---- scripted changes (what CloudFormation, a person or RDS itself does) -------------------
     def modify_group(self, name: str, values: Mapping[str, str], *, lag: float = 0.0) -> None:
         """ModifyDBParameterGroup / ModifyDBClusterParameterGroup: the group says the new values
@@ -527,9 +442,6 @@ class RdsSimulator:
         """Restarts RDS performed, in order (refused reboot requests are not restarts)."""
         return [d.identifier for d in self.downtimes]
 
-    def call_names(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
     def effective(self, identifier: str, wanted: Mapping[str, str]) -> bool:
         """Does the engine run with ``wanted``, and is it up?"""
         inst = self.instances[identifier]
@@ -591,7 +503,7 @@ class RdsSimulator:
         self.calls.append((op, kwargs))
         if self.strict:
             shapes.check_request(op, kwargs)
-        fault = next((f for f in self.faults if f.hits(op, self.now)), None)
+        fault = self.fault(op)
         if fault is not None:
             if fault.kind == "throttle":
                 raise client_error(op, "Throttling", "Rate exceeded", retries=7)
@@ -615,10 +527,7 @@ class RdsSimulator:
         return response
 
     def _authorize(self, op: str, resource: str, tags: Mapping[str, str] | None = None) -> None:
-        denied = self.now < self.iam_ready_at or (
-            self.iam is not None and not self.iam.allows(f"rds:{op}", resource, tags or {})
-        )
-        if denied:
+        if not self.allowed(f"rds:{op}", resource, tags or {}):
             raise client_error(
                 op,
                 "AccessDenied",
