@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
+
+from rds_force_ssl import state
 
 PG16 = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_9)
 AURORA16 = rds.DatabaseClusterEngine.aurora_postgres(
@@ -137,3 +139,10 @@ def sandbox() -> Sandbox:
 @pytest.fixture
 def make_sandbox() -> Callable[[], Sandbox]:
     return Sandbox
+
+
+@pytest.fixture(autouse=True)
+def _library_state_per_test() -> Iterator[None]:
+    """What the library remembered of one test's apps is forgotten before the next."""
+    yield
+    state.reset()

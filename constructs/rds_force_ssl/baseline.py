@@ -44,21 +44,12 @@ from rds_force_ssl.database import CANDIDATES, Database, Proxy, database_of, kno
 from rds_force_ssl.force_ssl import ForceSsl, protected_by
 from rds_force_ssl.handlers.decide import Reboot
 from rds_force_ssl.options import DatabaseConstruct, ForceSslError, option_problems
+from rds_force_ssl.state import STATE
 
 EXEMPT = "rds-force-ssl:exempt"
 COMPLIANCE = "rds-force-ssl:compliance"
 Mode = Literal["enforce", "audit"]
-# How many baselines of each mode this process has made. With one of a mode (an app's synth;
-# a test suite makes many), the baseline visiting a database is the only one of its mode that
-# can reach it, and _baselines() need not read the Aspects of every scope above it through jsii.
-_CREATED: Counter[str] = Counter()
-# The baselines that apply() added: jsii reference of the scope -> its baselines.
-_APPLIED: dict[str, list[SslBaseline]] = {}
 ANCHOR_ID = "RdsForceSslBaseline"
-# What exempt() wrote to the metadata (EXEMPT, kept in the synthesized assembly), remembered so
-# that the Aspect need not read every database's metadata back through jsii: jsii reference ->
-# the reason.
-_EXEMPT: dict[str, str] = {}
 
 
 def exempt(database: IConstruct, *, reason: str) -> None:
@@ -80,11 +71,11 @@ def exempt(database: IConstruct, *, reason: str) -> None:
             "reason='legacy client without TLS until Q3; ticket DB-123')"
         )
     tree.node_of(database).add_metadata(EXEMPT, reason.strip())
-    _EXEMPT[tree.ref(database)] = reason.strip()
+    STATE.exempt[tree.ref(database)] = reason.strip()
 
 
 def exemption(database: IConstruct) -> str | None:
-    return _EXEMPT.get(tree.ref(database))
+    return STATE.exempt.get(tree.ref(database))
 
 
 @dataclass(frozen=True)
@@ -114,7 +105,7 @@ class SslBaseline:
         self.mode = mode
         self.options = force_ssl_options
         self.verdicts: list[Verdict] = []
-        _CREATED[mode] += 1
+        STATE.baselines_created[mode] += 1
         # jsii references of the databases and proxies seen, and of the L1s that belong to
         # them (an L2's own resource, a cluster's members), which the Aspect visits next.
         self._seen: set[str] = set()
@@ -173,7 +164,7 @@ class SslBaseline:
         self._root = tree.ref(root) if root is not None else ""
         path = tree.path_of(scope)
         self._depth = path.count("/") + 1 if path else 0
-        _APPLIED.setdefault(tree.ref(scope), []).append(self)
+        STATE.applied.setdefault(tree.ref(scope), []).append(self)
 
     def same_options(self, options: dict[str, Any]) -> bool:
         return _comparable(self.options) == _comparable(options)
@@ -220,7 +211,7 @@ class SslBaseline:
             return
         # Several baselines of this mode may reach one database (one on the app, one on a stack
         # applied first): the outermost judges it, once, and different options are an error.
-        judges = _baselines(node, self.mode) if _CREATED[self.mode] > 1 else [self]
+        judges = _baselines(node, self.mode) if STATE.baselines_created[self.mode] > 1 else [self]
         if judges and judges[0] is not self:
             return
         others = [b for b in judges if not b.same_options(self.options)]
@@ -349,7 +340,9 @@ class SslBaseline:
     def _record(self, node: IConstruct, compliance: str, detail: str) -> None:
         # One verdict per database in the assembly: with enforce and audit both applied, the
         # audit runs last and sees the result, so only it writes.
-        if self.mode == "audit" or not (_CREATED["audit"] and _baselines(node, "audit")):
+        if self.mode == "audit" or not (
+            STATE.baselines_created["audit"] and _baselines(node, "audit")
+        ):
             tree.node_of(node).add_metadata(COMPLIANCE, compliance)
         self.verdicts.append(Verdict(tree.path_of(node), compliance, detail))
 
@@ -416,7 +409,7 @@ def _baselines(node: IConstruct, mode: str) -> list[SslBaseline]:
     return [
         baseline
         for scope in scopes[stages[-1] if stages else 0 :]
-        for baseline in _APPLIED.get(tree.ref(scope), [])
+        for baseline in STATE.applied.get(tree.ref(scope), [])
         if baseline.mode == mode
     ]
 
@@ -425,7 +418,10 @@ def _run_pending(root: str) -> None:
     """Run every baseline of the Stage ``root`` that has not run, in the order CDK invokes
     Aspects on one construct: by priority, then the outer scope first."""
     pending = [
-        b for baselines in _APPLIED.values() for b in baselines if b._root == root and not b._done
+        b
+        for baselines in STATE.applied.values()
+        for b in baselines
+        if b._root == root and not b._done
     ]
     pending.sort(key=lambda b: (b.priority, b._depth))
     for baseline in pending:
@@ -463,7 +459,7 @@ class _Unjudged:
     def validate(self) -> list[str]:
         return [
             problem
-            for baseline in _APPLIED.get(self._scope_ref, [])
+            for baseline in STATE.applied.get(self._scope_ref, [])
             if baseline._done
             for problem in baseline.unjudged()
         ]

@@ -22,11 +22,11 @@ from constructs import IConstruct
 
 from rds_force_ssl import tree
 from rds_force_ssl.handlers import engines
+from rds_force_ssl.state import STATE
 
 _FAMILY = re.compile(r"^([a-z-]+?)-?(\d+(?:\.\d+)?)$")  # postgres16, aurora-mysql8.0
 # Aurora Serverless v1 L2s: clusters in engine mode "serverless".
 V1_CLUSTERS = (rds.ServerlessCluster, rds.ServerlessClusterFromSnapshot)
-_KNOWN: dict[str, Database] = {}  # see known()
 # Every class database_of() and proxy_of() look at: for anything else both return None, which a
 # caller that sees every construct (the baseline's Aspect) can tell without a round trip to jsii.
 CANDIDATES = (
@@ -120,18 +120,18 @@ def known(db: Database) -> Iterator[None]:
     """Within the block, database_of(db.construct) is ``db`` without reading it again: for the
     baseline, which has just read it, and then adds a ForceSsl that would read it again."""
     key = tree.ref(db.construct)
-    _KNOWN[key] = db
+    STATE.known[key] = db
     try:
         yield
     finally:
-        _KNOWN.pop(key, None)
+        STATE.known.pop(key, None)
 
 
 def database_of(node: IConstruct) -> Database | None:
     """The database ``node`` declares, or None if it declares none (or is part of another one:
     the L1 under an L2, or an Aurora cluster member)."""
-    if _KNOWN and tree.ref(node) in _KNOWN:
-        return _KNOWN[tree.ref(node)]
+    if STATE.known and tree.ref(node) in STATE.known:
+        return STATE.known[tree.ref(node)]
     # An L2 writes its engine's type and full version into its L1 (aws-rds instance.ts and
     # cluster.ts), so the L1's two strings are read first: two round trips instead of four.
     if isinstance(node, V1_CLUSTERS):

@@ -43,6 +43,7 @@ from rds_force_ssl.reboot_provider import (
     window_problems,
 )
 from rds_force_ssl.report import PROTECTED_BY, REBOOT_RESOURCE
+from rds_force_ssl.state import STATE
 
 # What one Aurora member's turn in a rolling reboot takes: the reboot itself (crash recovery;
 # usually one to three minutes, AWS publishes no bound) and the poll that sees it back. An
@@ -54,19 +55,9 @@ CLOUDFORMATION_WARNING = "rds-force-ssl:cloudformation-restarts-it"
 WINDOW_WARNING = "rds-force-ssl:window-too-short"
 
 
-# What ForceSsl wrote to the databases' metadata (PROTECTED_BY, which the synthesized assembly
-# keeps for report.py), remembered here so that it is not read back through jsii: database's
-# jsii reference -> the ForceSsl's path. Written only when a ForceSsl succeeds, with the metadata.
-_PROTECTED: dict[str, str] = {}
-# The stack's shared rds-force-ssl groups: (stack's jsii reference, construct ID) -> the group.
-_GROUPS: dict[tuple[str, str], pg.GroupRef] = {}
-# The synth-time checks of each stack, run by one validation per stack (see _StackChecks).
-_CHECKS: dict[str, list[_StillEnforced | _ProxyStillRequiresTls]] = {}
-
-
 def protected_by(database: IConstruct) -> str | None:
     """The construct path of the ForceSsl protecting ``database``, if any."""
-    return _PROTECTED.get(tree.ref(database))
+    return STATE.protected.get(tree.ref(database))
 
 
 class ForceSsl(Construct):
@@ -181,7 +172,7 @@ class ForceSsl(Construct):
             scope.node.try_remove_child(construct_id)
             raise ForceSslError(problems)
         tree.node_of(database).add_metadata(PROTECTED_BY, self._path)
-        _PROTECTED[tree.ref(database)] = self._path
+        STATE.protected[tree.ref(database)] = self._path
 
     def _protect_database(
         self,
@@ -324,7 +315,7 @@ class ForceSsl(Construct):
         )
         family = "".join(ch for ch in db.family.title() if ch.isalnum())
         group_id = f"RdsForceSsl{'Cluster' if db.is_cluster else ''}Group{family}{floor}"
-        shared = _GROUPS.get((tree.ref(stack), group_id))
+        shared = STATE.groups.get((tree.ref(stack), group_id))
         if shared is None:
             group = stack.node.try_find_child(group_id)
             if group is None:
@@ -338,7 +329,7 @@ class ForceSsl(Construct):
                     + ", ".join(f"{k}={v}" for k, v in wanted.items()),
                 )
             assert isinstance(group, cdk.CfnResource)
-            shared = _GROUPS[(tree.ref(stack), group_id)] = pg.GroupRef(
+            shared = STATE.groups[(tree.ref(stack), group_id)] = pg.GroupRef(
                 "l1", tree.path_of(group), l1=group, parameters=dict(wanted)
             )
         assert shared.l1 is not None
@@ -563,12 +554,16 @@ class _ProxyStillRequiresTls:
         ]
 
 
+# One synth-time check of a stack (see _StackChecks).
+StackCheck = _StillEnforced | _ProxyStillRequiresTls
+
+
 @jsii.implements(IValidation)
 class _StackChecks:
     """One validation per stack for every ForceSsl in it: a jsii callback per database, and a
     resolve of the same shared group for each, cost more than the checks themselves."""
 
-    def __init__(self, checks: list[_StillEnforced | _ProxyStillRequiresTls]) -> None:
+    def __init__(self, checks: list[StackCheck]) -> None:
         self._checks = checks
 
     def validate(self) -> list[str]:
@@ -594,12 +589,12 @@ def _elsewhere_id(path: str) -> str:
     return "RdsForceSsl" + "".join(c for c in path.title() if c.isalnum()) + "Reboot"
 
 
-def _checks(scope: IConstruct) -> list[_StillEnforced | _ProxyStillRequiresTls]:
+def _checks(scope: IConstruct) -> list[StackCheck]:
     """The synth-time checks of ``scope``'s stack, registered with the stack on first use."""
     stack = tree.stack_of(scope)
-    checks = _CHECKS.get(tree.ref(stack))
+    checks = STATE.checks.get(tree.ref(stack))
     if checks is None:
-        checks = _CHECKS[tree.ref(stack)] = []
+        checks = STATE.checks[tree.ref(stack)] = []
         stack.node.add_validation(_StackChecks(checks))
     return checks
 

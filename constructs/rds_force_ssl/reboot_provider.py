@@ -20,6 +20,7 @@ from rds_force_ssl import tree
 from rds_force_ssl.handlers import maintenance, memory
 from rds_force_ssl.handlers import reboot as contract
 from rds_force_ssl.handlers.decide import Reboot
+from rds_force_ssl.state import STATE
 
 PROVIDER_ID = "RdsForceSslRebootProvider"
 LIBRARY_DIR = Path(__file__).parent
@@ -41,16 +42,12 @@ WINDOW_INPUT_LIMIT = 8192
 RDS_IDENTIFIER_MAX = 63
 
 
-# The stack's provider, by the stack's jsii reference (see tree.py): found without a round trip.
-_PROVIDERS: dict[str, RebootProvider] = {}
-
-
 def shared_timing_problems(
     scope: Construct, path: str, query_interval: cdk.Duration, total_timeout: cdk.Duration
 ) -> list[str]:
     """Every ForceSsl in a stack shares one provider, so they must agree on its timing."""
     stack = tree.stack_of(scope)
-    existing = _PROVIDERS.get(tree.ref(stack))
+    existing = STATE.providers.get(tree.ref(stack))
     if existing is None:
         return []
     wanted = (tree.seconds(query_interval), tree.seconds(total_timeout))
@@ -231,9 +228,9 @@ class RebootProvider(Construct):
     ) -> RebootProvider:
         """The stack's provider, made on first use (``shared_timing_problems`` first)."""
         stack = tree.stack_of(scope)
-        existing = _PROVIDERS.get(tree.ref(stack))
+        existing = STATE.providers.get(tree.ref(stack))
         if existing is None:
-            existing = _PROVIDERS[tree.ref(stack)] = cls(
+            existing = STATE.providers[tree.ref(stack)] = cls(
                 stack, PROVIDER_ID, query_interval=query_interval, total_timeout=total_timeout
             )
         return existing
@@ -323,7 +320,7 @@ def window_problems(scope: Construct, path: str, *, members: int) -> list[str]:
     """Whether one more MAINTENANCE_WINDOW database (with ``members`` Aurora members) still
     fits its stack's schedule input at its longest (63-character identifiers)."""
     stack = tree.stack_of(scope)
-    existing = _PROVIDERS.get(tree.ref(stack))
+    existing = STATE.providers.get(tree.ref(stack))
     window = existing._window if existing is not None else None
     entries = window.entries if window is not None else []
     need = WindowInput.longest([len(m) for _, _, m, _ in entries] + [members])

@@ -15,11 +15,8 @@ import re
 import aws_cdk as cdk
 from constructs import IConstruct, Node
 
-_NODES: dict[str, Node] = {}
-_PATHS: dict[str, str] = {}
-_STACKS: dict[str, cdk.Stack] = {}
-_ENVS: dict[str, tuple[str, str, str]] = {}
-_SECONDS: dict[str, float] = {}
+from rds_force_ssl.state import STATE
+
 # aws-cdk-lib core/lib/private/encoding.ts: how a token is encoded in a string (unresolved()).
 _MARKER = "Token["
 _STRING_TOKEN = re.compile(r"\$\{Token\[[a-zA-Z0-9:._-]+\]\}|-1\.\d{10,16}e\+289")
@@ -33,17 +30,17 @@ def ref(obj: object) -> str:
 def node_of(construct: IConstruct) -> Node:
     """``construct.node``: the same object every time, so one read."""
     key = ref(construct)
-    node = _NODES.get(key)
+    node = STATE.nodes.get(key)
     if node is None:
-        node = _NODES[key] = construct.node
+        node = STATE.nodes[key] = construct.node
     return node
 
 
 def path_of(construct: IConstruct) -> str:
     key = ref(construct)
-    path = _PATHS.get(key)
+    path = STATE.paths.get(key)
     if path is None:
-        path = _PATHS[key] = node_of(construct).path
+        path = STATE.paths[key] = node_of(construct).path
     return path
 
 
@@ -53,15 +50,15 @@ def child_path(scope: IConstruct, construct_id: str, child: IConstruct | None = 
     parent = path_of(scope)
     path = f"{parent}/{construct_id}" if parent else construct_id
     if child is not None:
-        _PATHS[ref(child)] = path
+        STATE.paths[ref(child)] = path
     return path
 
 
 def stack_of(construct: IConstruct) -> cdk.Stack:
     key = ref(construct)
-    stack = _STACKS.get(key)
+    stack = STATE.stacks.get(key)
     if stack is None:
-        stack = _STACKS[key] = cdk.Stack.of(construct)
+        stack = STATE.stacks[key] = cdk.Stack.of(construct)
     return stack
 
 
@@ -69,18 +66,18 @@ def arn(stack: cdk.Stack, service: str, resource: str, name: str) -> str:
     """The ARN ``stack.format_arn`` makes with ``ArnFormat.COLON_RESOURCE_NAME``: the same string,
     tokens included, built here without two round trips per ARN."""
     key = ref(stack)
-    env = _ENVS.get(key)
+    env = STATE.envs.get(key)
     if env is None:
-        env = _ENVS[key] = (stack.partition, stack.region, stack.account)
+        env = STATE.envs[key] = (stack.partition, stack.region, stack.account)
     partition, region, account = env
     return f"arn:{partition}:{service}:{region}:{account}:{resource}:{name}"
 
 
 def seconds(duration: cdk.Duration) -> float:
     key = ref(duration)
-    value = _SECONDS.get(key)
+    value = STATE.seconds.get(key)
     if value is None:
-        value = _SECONDS[key] = duration.to_seconds()
+        value = STATE.seconds[key] = duration.to_seconds()
     return value
 
 
