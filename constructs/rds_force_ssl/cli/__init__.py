@@ -342,6 +342,8 @@ def _probe_json(
 
 
 def _probe_table(results: Sequence[Result], notes: Sequence[str], code: int) -> str:
+    from rds_force_ssl.cli.wire import terminal_safe
+
     with_resource = any(r.target.resource for r in results)
     headers = ("ENDPOINT", "VERDICT", *(("RESOURCE",) if with_resource else ()), "DETAIL")
     body = _table(
@@ -351,7 +353,9 @@ def _probe_table(results: Sequence[Result], notes: Sequence[str], code: int) -> 
                 str(r.target.endpoint),
                 str(r.outcome.verdict),
                 *((r.target.resource or "-",) if with_resource else ()),
-                r.outcome.detail,
+                # The server's words: no control character or escape sequence reaches the
+                # terminal (--json escapes them as JSON does).
+                terminal_safe(r.outcome.detail, limit=None),
             )
             for r in results
         ],

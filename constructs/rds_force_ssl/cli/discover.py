@@ -32,7 +32,7 @@ class Discovery:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     complete: bool = True
-    _seen: set[Endpoint] = field(default_factory=set, repr=False)
+    _seen: set[tuple[str, int]] = field(default_factory=set, repr=False)  # Endpoint.key
     _unprobed: dict[str | None, Counter[str]] = field(default_factory=dict, repr=False)
 
     def add(self, engine: Engine, host: str | None, port: int | None, resource: str) -> None:
@@ -40,8 +40,8 @@ class Discovery:
             self.notes.append(f"{resource} has no endpoint yet; not probed")
             return
         endpoint = Endpoint(host, port or engine.default_port)
-        if endpoint not in self._seen:  # a proxy's default endpoint is listed twice
-            self._seen.add(endpoint)
+        if endpoint.key not in self._seen:  # a proxy's default endpoint is listed twice
+            self._seen.add(endpoint.key)
             self.targets.append(Target(endpoint, engine.name, resource))
 
     def unprobed(self, engine: str, why: str | None = None) -> None:

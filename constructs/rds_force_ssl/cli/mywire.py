@@ -24,6 +24,13 @@ import struct
 from dataclasses import dataclass
 
 CONNECT_TIMEOUT_S = 10
+# A MySQL or MariaDB server greets a client as soon as it has connected; a PostgreSQL server (or
+# most other protocols' servers) waits for the client to speak first. So a connection that has
+# said nothing after GREETING_WAIT_S is asked, once, the question a PostgreSQL server answers
+# with one byte (SSLRequest); after as long again without any answer, it is not MySQL either.
+GREETING_WAIT_S = 1.0
+# https://www.postgresql.org/docs/current/protocol-message-formats.html (SSLRequest)
+PG_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 # Capability flags (include/mysql_com.h).
 CLIENT_LONG_PASSWORD = 0x00000001
 CLIENT_PROTOCOL_41 = 0x00000200
@@ -49,6 +56,48 @@ class MysqlError(ConnectionError):
 
 class NotMysql(ConnectionError):
     """The bytes are not a MySQL greeting."""
+
+
+class NoGreeting(ConnectionError):
+    """The server said nothing within GREETING_WAIT_S of the connection, where a MySQL server
+    greets at once; ``how`` says what it did instead. ``postgres``: it answered a PostgreSQL
+    SSLRequest as a PostgreSQL server does."""
+
+    def __init__(self, how: str, *, postgres: bool) -> None:
+        super().__init__(f"no MySQL greeting ({how})")
+        self.how = how
+        self.postgres = postgres
+
+
+def await_greeting(sock: socket.socket, *, wait: float) -> bool:
+    """True once the server has started its greeting (left unread) or closed, within ``wait``
+    seconds of the connection; False if a greeting came only later, after the PostgreSQL
+    question had spoilt the connection (connect again, and wait longer). NoGreeting when
+    nothing came, or a PostgreSQL answer."""
+    sock.settimeout(wait)
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+        return True  # some bytes, or a close that read_packet reports
+    except TimeoutError:
+        pass
+    # Silent: a MySQL server would have greeted by now. One PostgreSQL question (8 bytes, no
+    # name or credential) tells a PostgreSQL server for sure: it answers S or N and nothing
+    # more, where a late MySQL greeting is a whole packet (sent before the server reads).
+    silent = f"it sent nothing for {wait:g} s, where a MySQL or MariaDB server greets at once"
+    sock.sendall(PG_SSL_REQUEST)
+    try:
+        answer = sock.recv(64)
+    except TimeoutError:
+        raise NoGreeting(
+            f"{silent}, nor answered a PostgreSQL SSLRequest in {wait:g} s more", postgres=False
+        ) from None
+    if answer in (b"S", b"N"):
+        raise NoGreeting(
+            f"{silent}, and answered a PostgreSQL SSLRequest as PostgreSQL does", postgres=True
+        )
+    if not answer:
+        raise NoGreeting(f"{silent}, and hung up on a PostgreSQL SSLRequest", postgres=False)
+    return False
 
 
 @dataclass(frozen=True)
@@ -130,11 +179,22 @@ def ssl_request() -> bytes:
 
 
 def tls_handshake(
-    host: str, port: int, context: ssl.SSLContext, *, timeout: float = CONNECT_TIMEOUT_S
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    *,
+    timeout: float = CONNECT_TIMEOUT_S,
+    greeting_wait: float | None = None,
 ) -> tuple[Greeting, bytes | None]:
     """The greeting, then an SSLRequest and a TLS handshake: the server's greeting and its
-    certificate (DER). The connection is closed before any user name is sent."""
+    certificate (DER). The connection is closed before any user name is sent. With
+    ``greeting_wait``, a server that does not greet within it is found out (``await_greeting``)
+    instead of waited for until ``timeout``."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
+        if greeting_wait is not None and not await_greeting(sock, wait=greeting_wait):
+            sock.close()  # a slow MySQL server: start again, with the whole timeout
+            return tls_handshake(host, port, context, timeout=timeout)
+        sock.settimeout(timeout)
         _, payload = read_packet(sock)
         hello = parse_greeting(payload)
         if not hello.offers_tls:

@@ -36,7 +36,15 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from rds_force_ssl.cli.wire import Identity, Outcome, Verdict, Wire, tls_error_text
+from rds_force_ssl.cli.wire import (
+    Identity,
+    Outcome,
+    Verdict,
+    Wire,
+    describe_foreign,
+    mysql_greeting_version,
+    tls_error_text,
+)
 
 PROTOCOL_3_0 = 3 << 16
 MAX_MESSAGE = 64 * 1024  # an ErrorResponse or AuthenticationRequest is far smaller
@@ -234,6 +242,10 @@ def read_message(wire: Wire, buffer: bytearray) -> tuple[int, bytes] | Outcome |
     while True:
         if len(buffer) >= 1 and buffer[0] not in START_UP_TYPES:
             return not_postgres(bytes(buffer))
+        # A MySQL greeting whose length happens to start with E, N, R or v would otherwise be
+        # read as a 10-byte message of that type.
+        if len(buffer) >= 6 and mysql_greeting_version(bytes(buffer[:6])) is not None:
+            return not_postgres(bytes(buffer))
         if len(buffer) >= 5:
             (length,) = struct.unpack("!i", buffer[1:5])
             if not 4 <= length <= MAX_MESSAGE:
@@ -249,9 +261,20 @@ def read_message(wire: Wire, buffer: bytearray) -> tuple[int, bytes] | Outcome |
 
 
 def not_postgres(data: bytes) -> Outcome:
+    """Bytes that are not PostgreSQL's: say what kind of server sent them, when it is a known
+    kind (an HTTP server, a TLS endpoint, MySQL), and show the first bytes otherwise."""
+    said = describe_foreign(data)
+    if said is None:
+        return Outcome(
+            Verdict.INCONCLUSIVE,
+            "the answer is not PostgreSQL's start-up protocol "
+            f"(first bytes, hex: {hex_preview(data)})",
+            {"first_bytes_hex": hex_preview(data)},
+        )
     return Outcome(
         Verdict.INCONCLUSIVE,
-        f"the answer is not PostgreSQL's start-up protocol (first bytes, hex: {hex_preview(data)})",
+        f"the answer is not PostgreSQL's start-up protocol: {said}",
+        {"first_bytes_hex": hex_preview(data), "not_postgres": said},
     )
 
 
@@ -300,10 +323,10 @@ def follow_up_over_tls(wire: Wire, who: Identity, *, refusal: Mapping[str, str])
         if reply != b"S":
             # One byte and nothing more: anything else is not a PostgreSQL server's answer
             # (a server must not send data before the handshake, CVE-2021-23222).
+            said = describe_foreign(reply) or f"first bytes, hex: {hex_preview(reply)}"
             return Outcome(
                 Verdict.INCONCLUSIVE,
-                f"{refused}; the answer to the SSLRequest is not PostgreSQL's (first bytes, "
-                f"hex: {hex_preview(reply)})",
+                f"{refused}; the answer to the SSLRequest is not PostgreSQL's ({said})",
                 evidence,
             )
         wire.start_tls()

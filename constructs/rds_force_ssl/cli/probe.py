@@ -6,7 +6,9 @@ the same start-up over TLS through to authentication (the probe checks both); on
 asks for a password (which is never sent) or lets the client in. See ``pgwire.py`` for
 how each PostgreSQL answer is read, and ``wire.Verdict`` for the four verdicts.
 
-Endpoints are probed concurrently, at most ``concurrency`` at a time, each within ``timeout``.
+Endpoints are probed concurrently, at most ``concurrency`` at a time, each within ``timeout``;
+an endpoint named twice (``host`` and ``host:5432``, or named and also found in the region) is
+probed and listed once, where it first appears.
 """
 
 from __future__ import annotations
@@ -42,6 +44,15 @@ def probe_one(target: Target, *, who: Identity, timeout: float) -> Result:
     return Result(target, probe_endpoint(target.endpoint, converse, who=who, timeout=timeout))
 
 
+def distinct(targets: Iterable[Target]) -> list[Target]:
+    """Each endpoint once, as it first occurs (``Endpoint.key``: host names compared without
+    case or a trailing dot)."""
+    firsts: dict[tuple[str, int], Target] = {}
+    for target in targets:
+        firsts.setdefault(target.endpoint.key, target)
+    return list(firsts.values())
+
+
 def probe_all(
     targets: Sequence[Target],
     *,
@@ -50,9 +61,14 @@ def probe_all(
     concurrency: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Result]:
-    """Every target's result, in the order given."""
+    """Every distinct target's result, in the order given (see ``distinct``). ``progress`` is
+    told ``(0, total)`` at once, so that a terminal shows the count before the first answer
+    (which may be a whole ``timeout`` away), then after each endpoint."""
+    targets = distinct(targets)
     if not targets:
         return []
+    if progress:
+        progress(0, len(targets))
     results: list[Result | None] = [None] * len(targets)
     # Threads, not asyncio: each probe is a few blocking socket calls with timeouts, and the
     # same function serves `verify`, which probes one endpoint.

@@ -294,10 +294,22 @@ def fetch_certificate(host: str, port: int) -> tuple[Greeting, bytes]:
     presented even when verification fails), and its greeting. No user name is sent."""
     from rds_force_ssl.cli.verify import unverified_context
 
-    hello, der = mywire.tls_handshake(host, port, unverified_context())
+    hello, der = mywire.tls_handshake(
+        host, port, unverified_context(), greeting_wait=mywire.GREETING_WAIT_S
+    )
     if not der:
         raise ConnectionError("the server presented no certificate")
     return hello, der
+
+
+def not_mysql(err: mywire.NoGreeting, target: Target) -> errors.CliError:
+    return errors.CliError(
+        "not-mysql",
+        "no MySQL greeting: this port does not look like MySQL/MariaDB; is it PostgreSQL? use "
+        f"--engine postgresql ({target.host}:{target.port}: {err.how})",
+        fix="for a PostgreSQL endpoint, run verify with --engine postgresql (the default) and "
+        "its port; for MySQL or MariaDB, check --host and --port",
+    )
 
 
 def _floor_handshake(host: str, port: int, context: ssl.SSLContext) -> bytes | None:
@@ -312,12 +324,17 @@ def run_verify(target: Target, *, password: str, check_floor: bool, now: datetim
         bundle = load_bundle(target.sslrootcert)
     except ImportError as err:
         raise errors.missing("cryptography", command="verify") from err
-    tls, view = tls_job.result()
     hello: Greeting | Exception | None
     try:
+        # First: its connection finds out within seconds whether this is MySQL at all.
         hello = cert_job.result()[0]
+    except mywire.NoGreeting as err:
+        # Not MySQL: the login (which waits for a greeting that never comes, and so sends
+        # nothing) is left to its daemon thread rather than waited for until its timeout.
+        raise not_mysql(err, target) from err
     except (OSError, mywire.MysqlError, mywire.NotMysql) as err:
         hello = err
+    tls, view = tls_job.result()
     findings = [plaintext_finding(hello, view), tls]
     findings += [
         certificate_check(

@@ -51,6 +51,12 @@ class Endpoint:
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
+    @property
+    def key(self) -> tuple[str, int]:
+        """What makes two endpoints the same server: host names are case-insensitive, and
+        ``db.example.com.`` is ``db.example.com``."""
+        return self.host.casefold().rstrip(".") or self.host, self.port
+
 
 def parse_endpoint(text: str, *, default_port: int) -> Endpoint:
     """``host``, ``host:port``, ``[v6]`` or ``[v6]:port``; a bare IPv6 address has no port."""
@@ -67,6 +73,65 @@ def parse_endpoint(text: str, *, default_port: int) -> Endpoint:
     if port and not (port.isdigit() and 0 < int(port) < 65536):
         raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
     return Endpoint(host, int(port) if port else default_port)
+
+
+def terminal_safe(data: bytes | str, *, limit: int | None = 80) -> str:
+    """Server-supplied bytes (or text) as text that is safe on a terminal: printable characters
+    as they are, anything else (control characters, escape sequences, invalid UTF-8) as
+    ``\\xNN``, and no more than ``limit`` characters (None: all of it)."""
+    text = data.decode("utf-8", errors="backslashreplace") if isinstance(data, bytes) else data
+    shown = "".join(
+        c if c.isprintable() else "".join(f"\\x{b:02x}" for b in c.encode("utf-8"))
+        for c in text[:limit]
+    )
+    return shown + ("..." if limit is not None and len(text) > limit else "")
+
+
+def mysql_greeting_version(data: bytes) -> str | None:
+    """The server version of a MySQL or MariaDB greeting (Protocol::HandshakeV10, sequence 0),
+    or None if ``data`` does not start like one. A MySQL server speaks first, so this is what
+    a client of another protocol reads back from a MySQL port."""
+    if len(data) < 6 or data[3] != 0 or data[4] != 10 or not data[5:6].isdigit():
+        return None
+    version = data[5:].split(b"\0", 1)[0]
+    return terminal_safe(version, limit=60)
+
+
+# https://www.rfc-editor.org/rfc/rfc8446#appendix-B.2 (AlertDescription), the usual ones
+TLS_ALERTS = {
+    10: "unexpected_message",
+    40: "handshake_failure",
+    70: "protocol_version",
+    80: "internal_error",
+    112: "unrecognized_name",
+}
+
+
+def describe_foreign(data: bytes) -> str | None:
+    """What kind of server sent ``data``, when it is not the protocol the client spoke: an HTTP
+    server, a TLS endpoint, MySQL or MariaDB, SSH; None when it is none of these. The server's
+    own words are made terminal-safe."""
+    if data.startswith(b"HTTP/"):
+        status = data.split(b"\r\n", 1)[0].split(b"\n", 1)[0]
+        return f"this is an HTTP server (it answered {terminal_safe(status)})"
+    if len(data) >= 3 and data[0] in (0x15, 0x16) and data[1] == 3:
+        if data[0] == 0x16:
+            return "this is a TLS endpoint that expects TLS from the first byte (a handshake)"
+        alert = TLS_ALERTS.get(data[6], f"alert {data[6]}") if len(data) >= 7 else "an alert"
+        return f"this is a TLS endpoint that expects TLS from the first byte (a TLS alert: {alert})"
+    version = mysql_greeting_version(data)
+    if version is not None:
+        return f"this is a MySQL or MariaDB server (its greeting, version {version})"
+    if len(data) >= 7 and data[3] == 0 and data[4] == 0xFF:
+        code, said = data[5] | data[6] << 8, terminal_safe(data[7:])
+        return (
+            f"this is a MySQL or MariaDB server (an error before its greeting: {said}, "
+            f"MySQL error {code})"
+        )
+    if data.startswith(b"SSH-"):
+        banner = data.split(b"\r\n", 1)[0].split(b"\n", 1)[0]
+        return f"this is an SSH server (its banner: {terminal_safe(banner)})"
+    return None
 
 
 class Wire:
