@@ -4,15 +4,25 @@ The site is built as CI would publish it, with ``mkdocs build --strict``: mkdocs
 ``validation`` makes a broken link, a missing anchor or a page left out of the nav a warning,
 and --strict makes any warning fail the build. The README is read on GitHub and PyPI, outside
 the site, so its own links into docs/ are checked here.
+
+A sample output in the docs (a fenced block after ``<!-- sample: NAME -->``) is what
+tests/docs_samples.py's sample NAME prints now; ``.venv/bin/python -m tests.docs_samples
+--write`` rewrites the blocks after a change.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from tests import docs_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -87,3 +97,84 @@ def test_every_docs_page_is_in_the_nav() -> None:
     config = (ROOT / "mkdocs.yml").read_text()
     for page in DOCS.rglob("*.md"):
         assert page.relative_to(DOCS).as_posix() in config, page
+
+
+BLOCKS = docs_samples.all_blocks()
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"{b.where}:{b.name}" for b in BLOCKS])
+def test_a_sample_output_in_the_docs_is_what_the_code_prints(block: docs_samples.Block) -> None:
+    assert block.body is not None, f"{block.where}: no fenced code block right after the marker"
+    assert block.name in docs_samples.SAMPLES, f"{block.where}: no sample named {block.name!r}"
+    expected = docs_samples.render(block.name)
+    diff = "".join(
+        difflib.unified_diff(
+            block.body.splitlines(keepends=True),
+            expected.splitlines(keepends=True),
+            "the page",
+            "what the code prints",
+        )
+    )
+    assert block.body == expected, (
+        f"{block.where}: sample {block.name} differs from what the code prints; run "
+        f"`{docs_samples.WRITE_COMMAND}` and review the diff:\n{diff}"
+    )
+
+
+def test_every_marker_names_a_sample_and_every_sample_is_used() -> None:
+    assert docs_samples.problems(BLOCKS) == []
+    used = {block.name for block in BLOCKS}
+    assert set(docs_samples.SAMPLES) - used == set(), "a sample that no page shows"
+    # The ones this test was written for; a marker lost in an edit is a failure, not a skip.
+    assert {"synth-report", "baseline-finding"} <= used
+
+
+def test_a_marker_inside_a_code_block_is_an_example_not_a_sample() -> None:
+    page = docs_samples.DOCS / "example.md"
+    text = "````md\n<!-- sample: nothing -->\n```\nx\n```\n````\n<!-- sample: one -->\n```\n```\n"
+    blocks = docs_samples.find_blocks(page, text)
+    assert [(b.name, b.body, b.line) for b in blocks] == [("one", "", 7)]
+    assert docs_samples.find_blocks(page, "<!-- sample: x -->\ntext\n")[0].body is None
+
+
+def _cdk_synth(out: Path, *app: str) -> subprocess.CompletedProcess[str]:
+    """`npx cdk synth` with the pinned CLI, without colour; ``app`` overrides cdk.json's."""
+    npx = shutil.which("npx")
+    if npx is None or not (ROOT / "node_modules" / ".bin" / "cdk").exists():
+        pytest.fail("the pinned CDK CLI is not installed: run `npm ci` (make setup does)")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        [npx, "cdk", "synth", "-q", "-o", str(out), *(["--app", app[0]] if app else [])],
+        cwd=ROOT,
+        env={**os.environ, "PATH": path, "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+@pytest.mark.synth_cli
+def test_the_synth_report_sample_is_what_make_synth_prints(tmp_path: Path) -> None:
+    """The in-process sample against `make synth`'s two commands, with CDK's validation on."""
+    out = tmp_path / "cdk.out"
+    synth = _cdk_synth(out)
+    assert synth.returncode == 0, synth.stderr[-3000:]
+    summary = [line for line in synth.stderr.splitlines() if line.startswith("rds-force-ssl ")]
+    report = subprocess.run(
+        [sys.executable, "-m", "rds_force_ssl.report", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert "\n".join([*summary, report.stdout]) == docs_samples.render("synth-report")
+
+
+@pytest.mark.synth_cli
+def test_the_baseline_finding_sample_is_what_cdk_synth_prints(tmp_path: Path) -> None:
+    """The in-process sample, and its CLI formatting, against the CDK CLI on the fixture app."""
+    synth = _cdk_synth(tmp_path / "cdk.out", "python3 tests/fixtures/noncompliant_app.py")
+    assert synth.returncode != 0
+    assert docs_samples.render("baseline-finding") in synth.stderr
