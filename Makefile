@@ -24,7 +24,7 @@ node_modules/.installed: package.json package-lock.json
 
 synth: setup
 	npx cdk synth --quiet
-	$(BIN)/python -m rds_force_ssl.report cdk.out
+	$(BIN)/rds-force-ssl report cdk.out
 
 deploy: setup
 	npx cdk deploy

@@ -191,7 +191,7 @@ def _outdir() -> Iterator[Path]:
 @sample("synth-report")
 def synth_report() -> str:
     """What `make synth` ends by printing: the baseline's count, which app.py prints after the
-    synth, then ``python -m rds_force_ssl.report cdk.out``. (In a terminal, the CDK CLI's info
+    synth, then ``rds-force-ssl report cdk.out``. (In a terminal, the CDK CLI's info
     annotations come between the two.)"""
     from rds_force_ssl import report
     from stacks.sample_app import compose

@@ -155,16 +155,10 @@ def _resource(stacks: list[_Stack], at: tuple[str, str] | None) -> dict[str, Any
     return dict(stack.resources.get(at[1], {}))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    assembly = Path(args[0] if args else "cdk.out")
-    if not (assembly / "manifest.json").is_file():
-        print(f"{assembly}: no manifest.json; run `npx cdk synth` first", file=sys.stderr)
-        return 2
-    rows = protected(assembly)
-    if not rows:
-        print(f"{assembly}: no database is protected by rds-force-ssl")
-        return 1
+def render(rows: list[dict[str, Any]]) -> tuple[list[str], int]:
+    """One line per row, and the exit code: 0 every database enforced in the template, 1 not
+    (or nothing protected)."""
+    lines = []
     for row in rows:
         params = ", ".join(
             f"{k}={json.dumps(v) if isinstance(v, bool) else v}"
@@ -174,11 +168,27 @@ def main(argv: list[str] | None = None) -> int:
         why = f" ({row['why']})" if "why" in row else ""
         policy = row.get("reboot", Reboot.IMMEDIATE.value)
         when = "" if policy == Reboot.IMMEDIATE.value else f" (reboot: {policy})"
-        print(
+        lines.append(
             f"{verdict}: {row['database']} ({row['kind']}) by {row['protected_by']}: {params}{when}"
             f"{why}"
         )
-    return 0 if all(row["enforced"] for row in rows) else 1
+    return lines, 0 if rows and all(row["enforced"] for row in rows) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rds_force_ssl.report [ASSEMBLY]``, the same as ``rds-force-ssl report``."""
+    args = sys.argv[1:] if argv is None else argv
+    assembly = Path(args[0] if args else "cdk.out")
+    if not (assembly / "manifest.json").is_file():
+        print(f"{assembly}: no manifest.json; run `npx cdk synth` first", file=sys.stderr)
+        return 2
+    rows = protected(assembly)
+    if not rows:
+        print(f"{assembly}: no database is protected by rds-force-ssl")
+        return 1
+    lines, code = render(rows)
+    print("\n".join(lines))
+    return code
 
 
 if __name__ == "__main__":

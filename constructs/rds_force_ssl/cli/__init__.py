@@ -25,6 +25,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from rds_force_ssl.cli.errors import CliError
@@ -179,6 +180,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--region", help="AWS region (default: the AWS SDK's configuration)")
     a.add_argument("--json", action="store_true", help="machine-readable output")
+
+    r = commands.add_parser(
+        "report",
+        help="list what a synthesized app protects, from its cloud assembly (no AWS account)",
+        description="Read a cloud assembly (cdk.out) and list each database and proxy a "
+        "ForceSsl protects, with what its template renders (the group's parameters, overrides "
+        "included; the proxy's RequireTLS), in every stack and Stage. Nothing is deployed or "
+        "read from AWS.",
+        epilog="Exit codes: 0 every protected database enforces in the template; 1 one does "
+        "not, or none is protected; 2 no cloud assembly there.",
+    )
+    r.add_argument(
+        "assembly", nargs="?", default="cdk.out", help="the cloud assembly (default cdk.out)"
+    )
+    r.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -595,4 +611,32 @@ def _audit_table(report: Report, code: int, *, now: datetime) -> str:
     return body + summary + "".join(f"note: {n}\n" for n in report.notes)
 
 
-COMMANDS: dict[str, Callable[..., int]] = {"probe": _probe, "verify": _verify, "audit": _audit}
+# ---- report ----------------------------------------------------------------------------------
+def _report(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
+    from rds_force_ssl import report
+
+    assembly = Path(args.assembly)
+    if not (assembly / "manifest.json").is_file():
+        raise CliError(
+            "no-assembly",
+            f"{assembly}: no manifest.json, so no cloud assembly to read",
+            fix="synthesize the app first (npx cdk synth, or make synth), or name its cdk.out",
+        )
+    rows = report.protected(assembly)
+    lines, code = report.render(rows)
+    if args.json:
+        _dump({"assembly": str(assembly), "protected": rows, "exit_code": code}, out)
+        return code
+    if not rows:
+        out.write(f"{assembly}: no database is protected by rds-force-ssl (exit {code})\n")
+        return code
+    out.write("".join(f"{line}\n" for line in lines))
+    return code
+
+
+COMMANDS: dict[str, Callable[..., int]] = {
+    "probe": _probe,
+    "verify": _verify,
+    "audit": _audit,
+    "report": _report,
+}

@@ -1,0 +1,57 @@
+"""`rds-force-ssl report`: what a synthesized app protects, as `python -m rds_force_ssl.report`
+prints it, plus --json and the exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+
+from rds_force_ssl import ForceSsl, cli, report
+from tests.conftest import Sandbox
+
+
+@pytest.fixture
+def assembly(tmp_path: Path) -> Path:
+    sandbox = Sandbox(cdk.App(builtin_cloud_formation_validation=False, outdir=str(tmp_path)))
+    ForceSsl(sandbox.stack, "DbSsl", database=sandbox.instance())
+    return Path(sandbox.app.synth().directory)
+
+
+def test_report_prints_what_the_module_prints(
+    assembly: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert report.main([str(assembly)]) == 0
+    module = capsys.readouterr().out
+    assert cli.main(["report", str(assembly)]) == 0
+    assert capsys.readouterr().out == module
+    assert module == "protected: Stack/Db (instance) by Stack/DbSsl: rds.force_ssl=1\n"
+
+
+def test_report_json(assembly: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["report", "--json", str(assembly)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["exit_code"] == 0
+    [row] = document["protected"]
+    assert (row["database"], row["enforced"]) == ("Stack/Db", True)
+
+
+def test_report_without_an_assembly_exits_2_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no manifest.json" in err
+    assert "fix: synthesize the app first" in err
+
+
+def test_report_of_an_app_that_protects_nothing_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox = Sandbox(cdk.App(builtin_cloud_formation_validation=False, outdir=str(tmp_path)))
+    sandbox.instance()
+    out = Path(sandbox.app.synth().directory)
+    assert cli.main(["report", str(out)]) == 1
+    assert "no database is protected by rds-force-ssl (exit 1)" in capsys.readouterr().out
