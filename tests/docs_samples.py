@@ -1,12 +1,17 @@
 """Sample outputs in the docs, produced by the code rather than typed by hand.
 
-A fenced code block in README.md or docs/ that shows what a program prints is marked by an HTML
+A fenced code block in README.md or docs/ that shows what a program prints, or a Markdown table
+made from the code's own data (the engine table, the rule catalogue), is marked by an HTML
 comment on the line right before it (MkDocs and GitHub both hide the comment)::
 
     <!-- sample: synth-report -->
     ```
     ...what the sample function returns...
     ```
+
+    <!-- sample: rule-catalogue -->
+    | rule | ... |
+    | --- | ... |
 
 ``SAMPLES`` maps each name to a function that returns the exact text, computed in-process (an
 in-memory synth, no CDK CLI). tests/test_docs.py compares every marked block with its function,
@@ -89,6 +94,7 @@ class Block:
     body: str | None
     start: int
     end: int
+    table: bool = False  # a Markdown table (its rows replace each other), not a fenced block
 
     @property
     def where(self) -> str:
@@ -114,6 +120,14 @@ def find_blocks(page: Path, text: str | None = None) -> list[Block]:
         marker = MARKER.match(line)
         if not marker:
             i += 1
+            continue
+        if i + 1 < len(lines) and lines[i + 1].startswith("|"):
+            end = i + 1
+            while end < len(lines) and lines[end].startswith("|"):
+                end += 1
+            body = "".join(lines[i + 1 : end])
+            found.append(Block(page, i + 1, marker["name"], body, i + 1, end, table=True))
+            i = end
             continue
         fence = FENCE.match(lines[i + 1]) if i + 1 < len(lines) else None
         end = _closing(lines, i + 1, fence["fence"]) if fence else len(lines)
@@ -147,7 +161,7 @@ def problems(blocks: list[Block]) -> list[str]:
         if block.body is None:
             found.append(
                 f"{block.where}: the line after <!-- sample: {block.name} --> must open a "
-                "fenced code block"
+                "fenced code block or a Markdown table"
             )
         if block.name not in SAMPLES:
             found.append(
@@ -287,6 +301,16 @@ def cli_violation_block(
         lines.append(f"   Rule {ack}")
     else:
         lines.append(f"   Acknowledge with '{ack}'")
+    return "\n".join(lines) + "\n"
+
+
+@sample("rule-catalogue")
+def rule_catalogue() -> str:
+    """The baseline's rule catalogue, from rds_force_ssl.rules.RULES."""
+    from rds_force_ssl import rules
+
+    lines = ["| rule | finding | audit | enforce |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r.id} | {r.finding} | {r.audit} | {r.enforce} |" for r in rules.RULES]
     return "\n".join(lines) + "\n"
 
 

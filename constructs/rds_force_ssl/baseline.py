@@ -356,31 +356,10 @@ def audit(node: IConstruct, db: Database) -> tuple[list[rules.Problem], list[rul
     param, value = facts.parameter, facts.value
     group = pg.locate(node, db.group_name)
     problems += rules.group_problems(node, db, group, {param: value})
-    if group.kind == "none":
-        problems.append(
-            rules.Problem(
-                rules.RFS1,
-                f"{db.path}: uses the engine's default parameter group, whose {param} depends "
-                "on the engine version; add ForceSsl(database=...) or the baseline in enforce "
-                "mode",
-            )
-        )
-    elif not problems and param not in (group.parameters or {}):
-        problems.append(
-            rules.Problem(
-                rules.RFS1,
-                f"{db.path}: parameter group {group.name} does not set {param}; add "
-                f"ForceSsl(database=...), or set it to '{value}' in the group",
-            )
-        )
+    problems += rules.unset_problems(db, group, param, value, others=problems)
     if problems or protected_by(node) is not None:
         return problems, []
-    unenforced = rules.Problem(
-        rules.RFS4,
-        f"{db.path}: {param} is configured but no ForceSsl makes sure it is in effect (a new "
-        "group applies only after a reboot, and nothing waits for in-sync); add "
-        "ForceSsl(database=...)",
-    )
+    unenforced = rules.unenforced_problem(db, param)
     # CloudFormation reboots an instance when its group association changes, but never a
     # cluster member, so on a cluster this is an error and on an instance a warning.
     return ([unenforced], []) if db.is_cluster else ([], [unenforced])

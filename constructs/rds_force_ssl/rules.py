@@ -20,9 +20,16 @@ from rds_force_ssl.handlers import engines
 
 @dataclass(frozen=True)
 class Rule:
+    """One baseline rule. ``finding``, ``audit`` and ``enforce`` are its row of the rule
+    catalogue (docs/baseline.md, generated from these): what it finds, and what each mode of
+    the baseline does about it."""
+
     id: str
     title: str
     why: str
+    finding: str
+    audit: str
+    enforce: str
 
 
 RFS1 = Rule(
@@ -32,17 +39,33 @@ RFS1 = Rule(
     "MySQL and MariaDB), clients that do not ask for TLS (libpq's default sslmode=prefer falls "
     "back) send passwords and data in plaintext; the engine default differs by version, so it "
     "is pinned explicitly",
+    finding=(
+        "the database does not set its engine's SSL parameter (`rds.force_ssl=1`, "
+        "`require_secure_transport`; engine default group, or a group without it; the default "
+        "differs by version, so it is pinned)"
+    ),
+    audit="error",
+    enforce="fixed",
 )
 RFS2 = Rule(
     "RFS2",
     "Parameter group turns SSL enforcement off",
     "rds.force_ssl=0 or require_secure_transport=OFF lets any client connect without TLS",
+    finding="its group turns it off (`rds.force_ssl=0`, `require_secure_transport=0`/`OFF`)",
+    audit="error",
+    enforce="error",
 )
 RFS3 = Rule(
     "RFS3",
     "SSL enforcement cannot be checked at synth",
     "an imported group, an unpinned engine or a deploy-time token hides the value; a check "
     "that cannot see the value must not pass",
+    finding=(
+        "synth cannot see the value: an imported group, a group by name, a deploy-time token, "
+        "an unpinned engine version or an unknown engine"
+    ),
+    audit="error",
+    enforce="error",
 )
 RFS4 = Rule(
     "RFS4",
@@ -50,24 +73,45 @@ RFS4 = Rule(
     "RDS applies a newly associated group (and a changed static parameter) only after a "
     "reboot; CloudFormation never reboots cluster members or for an edited group, and does not "
     "wait for in-sync, so the setting can stay pending-reboot",
+    finding=(
+        "the parameter is configured but no `ForceSsl` makes sure it is in effect (reboots what"
+        " is `pending-reboot`, waits for `in-sync`)"
+    ),
+    audit="error on a cluster (CloudFormation never reboots members), warning on an instance",
+    enforce="fixed",
 )
 RFS5 = Rule(
     "RFS5",
     "A cluster member's parameter group contradicts the cluster's",
     "a member group that turns the SSL parameter off disagrees with the cluster group that "
     "enforces it; which one a reader sees is not something to leave to chance",
+    finding="an Aurora member's own parameter group turns the SSL parameter off",
+    audit="error",
+    enforce="error",
 )
 RFS6 = Rule(
     "RFS6",
     "RDS Proxy does not require TLS",
     "a proxy with RequireTLS off accepts plaintext clients even when the database behind it "
     "refuses them: the proxy, not the client, opens the connection to the database",
+    finding=(
+        "an RDS Proxy does not require TLS: `require_tls=False`, or an L1 `CfnDBProxy` without "
+        "`RequireTLS` (CloudFormation's default is false)"
+    ),
+    audit="error",
+    enforce="fixed, unless `require_tls=False` was set explicitly (error)",
 )
 RFS7 = Rule(
     "RFS7",
     "Engine version is too old for SSL enforcement",
     "the engine's SSL parameter does not exist before its minimum version (MariaDB 10.5, "
     "MySQL 5.7, Aurora MySQL version 2), so no parameter group can make it SSL-only",
+    finding=(
+        "the engine is older than its SSL parameter (MariaDB < 10.5, MySQL < 5.7, Aurora MySQL "
+        "version 1); the fix is an upgrade"
+    ),
+    audit="error",
+    enforce="error",
 )
 RFS8 = Rule(
     "RFS8",
@@ -75,6 +119,13 @@ RFS8 = Rule(
     "Oracle and Db2 take TLS on a second port next to the plaintext one; only network rules "
     "close the plaintext port, and synth cannot prove them, so the database is reported "
     "rather than passed",
+    finding=(
+        "the engine cannot be made SSL-only by a parameter (Oracle, Db2) or is not in the "
+        "engine table: verdict `NOT_APPLICABLE`, with the reason and AWS's page; `exempt()` it "
+        "once the plaintext port is closed by other means"
+    ),
+    audit="warning",
+    enforce="warning",
 )
 RULES = (RFS1, RFS2, RFS3, RFS4, RFS5, RFS6, RFS7, RFS8)
 
@@ -86,6 +137,41 @@ class Problem:
 
     def __str__(self) -> str:
         return f"[{self.rule.id}] {self.text}" if self.rule else self.text
+
+
+def unset_problems(
+    db: Database, group: pg.GroupRef, param: str, value: str, *, others: list[Problem]
+) -> list[Problem]:
+    """RFS1: the database leaves its engine's SSL parameter to the engine default (the default
+    group, or a group that does not set it; ``others``: what the group checks already found)."""
+    if group.kind == "none":
+        return [
+            Problem(
+                RFS1,
+                f"{db.path}: uses the engine's default parameter group, whose {param} depends "
+                "on the engine version; add ForceSsl(database=...) or the baseline in enforce "
+                "mode",
+            )
+        ]
+    if not others and param not in (group.parameters or {}):
+        return [
+            Problem(
+                RFS1,
+                f"{db.path}: parameter group {group.name} does not set {param}; add "
+                f"ForceSsl(database=...), or set it to '{value}' in the group",
+            )
+        ]
+    return []
+
+
+def unenforced_problem(db: Database, param: str) -> Problem:
+    """RFS4: the parameter is configured, but nothing puts it in effect."""
+    return Problem(
+        RFS4,
+        f"{db.path}: {param} is configured but no ForceSsl makes sure it is in effect (a new "
+        "group applies only after a reboot, and nothing waits for in-sync); add "
+        "ForceSsl(database=...)",
+    )
 
 
 def engine_problems(db: Database) -> list[Problem]:
