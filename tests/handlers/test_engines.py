@@ -227,3 +227,28 @@ def test_the_readme_engine_table_matches_the_code() -> None:
             assert cells[1] == f"`{row.parameter}` = `{row.value}`", row.title
             assert cells[3] == row.apply_type, row.title
     assert rows[PROXY.title][-1] == PROXY.security_hub
+
+
+def test_one_list_of_tls_protocols_and_the_floors_rds_accepts_are_its_newest() -> None:
+    assert engines.TLS_PROTOCOLS == ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+    assert engines.TLS_VERSIONS == (TLS12, TLS13) == engines.TLS_PROTOCOLS[-2:]
+
+
+@pytest.mark.parametrize("row", ENGINES, ids=[r.title for r in ENGINES])
+def test_a_running_servers_enforcing_answer_is_declared_where_it_differs(
+    row: engines.Engine,
+) -> None:
+    if row in (engines.POSTGRES, engines.AURORA_POSTGRES):
+        # PostgreSQL shows a boolean setting as on/off; a placeholder shows as written (1).
+        assert row.server_enforcing == {"1", "on"}
+        assert row.value in row.server_enforcing
+    else:
+        assert row.server_enforcing == frozenset()
+
+
+def test_the_mysql_family_lists_its_tls_protocols_in_tls_version() -> None:
+    for row in ENGINES:
+        expected = "tls_version" if row.parameter == "require_secure_transport" else None
+        assert row.tls_protocols_setting == expected, row.title
+    # Read by the CLI only: ForceSsl never writes it.
+    assert "tls_version" not in engines.MYSQL.wanted_parameters(TLS12)

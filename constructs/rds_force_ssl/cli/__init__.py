@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from rds_force_ssl.cli.errors import CliError
 
 if TYPE_CHECKING:
     from rds_force_ssl.cli.audit import Report
+    from rds_force_ssl.cli.engines import Engine as Protocol
     from rds_force_ssl.cli.probe import Result
     from rds_force_ssl.cli.verify import Conclusion, Finding, Target
 
@@ -42,12 +44,6 @@ PROBE_TIMEOUT_S = 5.0
 PROBE_CONCURRENCY = 64
 MAX_INTERNAL_MESSAGE = 300  # a parser error can carry a whole HTML page
 SSLMODES = ("verify-full", "verify-ca", "require")  # libpq's that verify offers
-VERIFY_ENGINES = ("postgresql", "mysql")
-# Per engine: the port, the database and the password variable its own clients default to.
-VERIFY_DEFAULTS = {
-    "postgresql": (5432, "postgres", "PGPASSWORD"),
-    "mysql": (3306, "", "MYSQL_PWD"),
-}
 EPILOG = (
     "Exit codes: 0 enforced, 1 not enforced, 2 usage, connection or internal error or "
     "inconclusive; "
@@ -66,6 +62,18 @@ class Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    # The per-protocol defaults and the setting names in the help come from the two tables.
+    from rds_force_ssl.cli.engines import DEFAULT_ENGINE, ENGINES
+    from rds_force_ssl.handlers import engines as engine_table
+
+    default = ENGINES[DEFAULT_ENGINE]
+    others = [e for e in ENGINES.values() if e is not default]
+    secure_transport = engine_table.MYSQL.parameter
+    pg_floor = engine_table.POSTGRES.tls_floor
+    assert pg_floor is not None
+    ssl_settings = ", ".join(
+        dict.fromkeys(row.parameter for row in engine_table.ENGINES if row.parameter)
+    )
     parser = Parser(
         prog="rds-force-ssl",
         description="Prove that RDS databases and proxies refuse plaintext connections.",
@@ -86,7 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         "--region counts them in a note (use verify --engine mysql, or audit).",
         epilog="Exit codes: 0 every endpoint ENFORCED; 1 any NOT_ENFORCED; 2 otherwise.",
     )
-    p.add_argument("endpoints", nargs="*", metavar="ENDPOINT", help="host[:port] (port 5432)")
+    p.add_argument(
+        "endpoints",
+        nargs="*",
+        metavar="ENDPOINT",
+        help=f"host[:port] (port {default.default_port})",
+    )
     p.add_argument("--region", help="also probe every endpoint found in this AWS region")
     p.add_argument(
         "--user",
@@ -94,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         help="user name in the start-up (pg_hba.conf may match on it; no password is ever "
         "sent); default rds_force_ssl_probe",
     )
-    p.add_argument("--dbname", default="postgres", help="database name in the start-up")
+    p.add_argument("--dbname", default=default.default_dbname, help="database name in the start-up")
     p.add_argument(
         "--timeout",
         type=float,
@@ -116,27 +129,36 @@ def _parser() -> argparse.ArgumentParser:
         description="Prove that one endpoint refuses plaintext and serves verified TLS, with a "
         "real login that is only ever made over TLS. PostgreSQL: a credential-free plaintext "
         "start-up must be refused by the SSL rule. MySQL and MariaDB check "
-        "require_secure_transport only after the password, so no credential-free attempt can "
-        "tell: the running server's require_secure_transport is read over the verified "
+        f"{secure_transport} only after the password, so no credential-free attempt can "
+        f"tell: the running server's {secure_transport} is read over the verified "
         "session instead, and no credential is ever sent in plaintext.",
         epilog=EPILOG,
     )
     v.add_argument(
         "--engine",
-        choices=VERIFY_ENGINES,
-        default="postgresql",
+        choices=tuple(ENGINES),
+        default=DEFAULT_ENGINE,
         help="the endpoint's protocol: postgresql (RDS for PostgreSQL, Aurora PostgreSQL) or "
         "mysql (RDS for MySQL and MariaDB, Aurora MySQL); default postgresql",
     )
     v.add_argument("--host", required=True, help="endpoint host name (as in its certificate)")
-    v.add_argument("--port", type=int, help="default 5432 (postgresql) or 3306 (mysql)")
-    v.add_argument("--dbname", help="default postgres (postgresql), none (mysql)")
+    v.add_argument(
+        "--port",
+        type=int,
+        help="default " + " or ".join(f"{e.default_port} ({e.name})" for e in ENGINES.values()),
+    )
+    v.add_argument(
+        "--dbname",
+        help="default "
+        + ", ".join(f"{e.default_dbname or 'none'} ({e.name})" for e in ENGINES.values()),
+    )
     v.add_argument("--user", required=True)
     v.add_argument(
         "--password-env",
         metavar="VAR",
-        help="environment variable holding the password (default: PGPASSWORD, or MYSQL_PWD "
-        "with --engine mysql); prompted for when unset and stdin is a terminal",
+        help=f"environment variable holding the password (default: {default.password_env}"
+        + "".join(f", or {e.password_env} with --engine {e.name}" for e in others)
+        + "); prompted for when unset and stdin is a terminal",
     )
     v.add_argument(
         "--sslrootcert",
@@ -162,8 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--check-tls-floor",
         action="store_true",
-        help="also check that a client capped below ssl_min_protocol_version (mysql: the lowest "
-        "protocol of tls_version) is refused",
+        help=f"also check that a client capped below {pg_floor.parameter} (mysql: the lowest "
+        f"protocol of {engine_table.MYSQL.tls_protocols_setting}) is refused",
     )
     v.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -171,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
         "audit",
         help="report every database and RDS proxy in a region",
         description="For each DB instance, DB cluster and RDS Proxy of the region: the "
-        "engine's SSL-only setting (rds.force_ssl, require_secure_transport, RequireTLS), where "
+        f"engine's SSL-only setting ({ssl_settings}, {engine_table.PROXY.property}), where "
         "its value comes from, whether it is in effect or only pending a reboot, the Security "
         "Hub control that checks it, and the CA. Oracle and Db2, which no parameter makes "
         "SSL-only, are reported not applicable, with the reason.",
@@ -398,17 +420,22 @@ def _password(args: argparse.Namespace) -> str:
 
 def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
     from rds_force_ssl.cli import verify
+    from rds_force_ssl.cli.engines import ENGINES
 
-    mysql = args.engine == "mysql"
-    port, dbname, password_env = VERIFY_DEFAULTS[args.engine]
-    args.password_env = args.password_env or password_env
+    protocol = ENGINES[args.engine]
+    port, dbname = protocol.default_port, protocol.default_dbname
+    args.password_env = args.password_env or protocol.password_env
     if args.sslmode != "require" and not args.sslrootcert:
         raise CliError(
             "usage",
             f"--sslrootcert is required with --sslmode {args.sslmode}",
             fix="pass the RDS CA bundle (global-bundle.pem)",
         )
-    if mysql and args.sslmode != "verify-full" and not args.allow_unverified_password:
+    if (
+        not protocol.channel_binding
+        and args.sslmode != "verify-full"
+        and not args.allow_unverified_password
+    ):
         raise CliError(
             "usage",
             f"MySQL has no channel binding: with --sslmode {args.sslmode} the password would go "
@@ -416,7 +443,11 @@ def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
             fix="pass --sslmode verify-full with --sslrootcert, or --allow-unverified-password "
             "to send it anyway",
         )
-    if not mysql and args.sslmode == "require" and (args.sslrootcert or verify.default_root_cert()):
+    if (
+        protocol.libpq
+        and args.sslmode == "require"
+        and (args.sslrootcert or verify.default_root_cert())
+    ):
         # libpq checks the CA under `require` whenever it finds a CA file: that is verify-ca.
         raise CliError(
             "usage",
@@ -436,17 +467,11 @@ def _verify(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
         raise CliError("usage", f"--port {args.port} is not a TCP port", fix="pass 1 to 65535")
     if args.sslrootcert:
         verify.check_sslrootcert(args.sslrootcert)
-    address = None
-    if mysql:
-        from rds_force_ssl.cli import verify_mysql
-
-        verify_mysql.require_drivers()
-        run = verify_mysql.run_verify
-    else:
-        verify.require_drivers()
-        run = verify.run_verify
-        # PyMySQL checks the certificate against the name it dials, so only libpq gets this.
-        address = verify.resolve(args.host, args.port or port)
+    verifier = importlib.import_module(protocol.verifier)
+    verifier.require_drivers()
+    run: Callable[..., list[Finding]] = verifier.run_verify
+    # PyMySQL checks the certificate against the name it dials, so only libpq gets this.
+    address = verify.resolve(args.host, args.port or port) if protocol.libpq else None
     password = _password(args)
     target = verify.Target(
         host=args.host,
@@ -495,8 +520,14 @@ def _verify_json(
         ],
         "verdict": str(verdict),
         "exit_code": code,
-        **({"libpq": _libpq()} if target.engine == "postgresql" else {}),
+        **({"libpq": _libpq()} if _protocol(target.engine).libpq else {}),
     }
+
+
+def _protocol(name: str) -> Protocol:
+    from rds_force_ssl.cli.engines import ENGINES
+
+    return ENGINES[name]
 
 
 def _libpq() -> dict[str, str]:
@@ -506,11 +537,13 @@ def _libpq() -> dict[str, str]:
 
 
 def _verify_table(target: Target, findings: list[Finding], verdict: Conclusion, code: int) -> str:
+    from rds_force_ssl.cli.engines import DEFAULT_ENGINE
+
     where = f"{target.user}@{target.host}:{target.port}" + (
         f"/{target.dbname}" if target.dbname else ""
     )
     mode = f"sslmode={target.sslmode}"
-    if target.engine != "postgresql":
+    if target.engine != DEFAULT_ENGINE:
         mode = f"{target.engine}, {mode}"
     head = f"rds-force-ssl verify {where} ({mode})\n"
     body = _table(

@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rds_force_ssl.cli import errors, libpq
+from rds_force_ssl.cli.engines import DEFAULT_ENGINE
 from rds_force_ssl.cli.wire import (
     Endpoint,
     Identity,
@@ -43,6 +44,8 @@ from rds_force_ssl.cli.wire import (
     probe_endpoint,
     tls_error_text,
 )
+from rds_force_ssl.handlers import engines as engine_table
+from rds_force_ssl.handlers.engines import TLS12, TLS_PROTOCOLS
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -52,9 +55,19 @@ CONNECT_TIMEOUT_S = 10
 # someone else must not hang the run); libpq gives up on unacknowledged data past the same.
 QUERY_TIMEOUT_MS = CONNECT_TIMEOUT_S * 1000
 CERT_WARN_DAYS = 30
-TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 # TLS 1.0 and 1.1 are deprecated (RFC 8996); RDS for PostgreSQL supports 1.2 and 1.3.
-TLS_FLOOR = "TLSv1.2"
+TLS_FLOOR = TLS12
+# The server settings read, from the engine table's row (Aurora PostgreSQL's names the same; a
+# test keeps them equal): the SSL-only setting, the values a running server shows for it when
+# it enforces (RDS's boolean shows "on", a postgresql.conf placeholder "1": the table's
+# server_enforcing column says why), and the TLS floor.
+_ROW = engine_table.POSTGRES
+assert _ROW.parameter
+assert _ROW.tls_floor
+assert _ROW.tls_floor.parameter
+FORCE_SSL = _ROW.parameter
+FORCE_SSL_ON = _ROW.server_enforcing
+FLOOR_SETTING = _ROW.tls_floor.parameter
 APPLICATION_NAME = "rds-force-ssl verify"
 MAX_CHAIN = 5
 # https://www.postgresql.org/docs/current/protocol-message-formats.html (SSLRequest)
@@ -108,7 +121,7 @@ class Target:
     sslrootcert: str | None
     # Only with sslmode verify-ca/require: send the password without SCRAM channel binding.
     allow_unverified_password: bool = False
-    engine: str = "postgresql"  # or "mysql" (MySQL, MariaDB, Aurora MySQL)
+    engine: str = DEFAULT_ENGINE  # a row of cli/engines.py (mysql: MySQL, MariaDB, Aurora MySQL)
     # The address ``host`` resolved to (``resolve``): every connection dials it, none looks the
     # name up again. None where the name itself is dialled (MySQL, and tests).
     address: str | None = None
@@ -388,29 +401,29 @@ def certificate_finding(
 def settings_finding(view: ServerView) -> Finding:
     """Check 4: the server's own settings, with the reason wherever a value is not shown."""
     check = "settings"
-    details = {"rds.force_ssl": view.force_ssl, "ssl_min_protocol_version": view.floor}
+    details = {FORCE_SSL: view.force_ssl, FLOOR_SETTING: view.floor}
     parts: list[str] = []
     failures: list[str] = []
     if view.force_ssl is None:
-        parts.append("rds.force_ssl not set on this server (it exists only on RDS)")
+        parts.append(f"{FORCE_SSL} not set on this server (it exists only on RDS)")
     else:
-        parts.append(f"rds.force_ssl={view.force_ssl}")
-        if view.force_ssl not in ("1", "on"):
-            failures.append(f"rds.force_ssl={view.force_ssl} lets clients connect without TLS")
+        parts.append(f"{FORCE_SSL}={view.force_ssl}")
+        if view.force_ssl not in FORCE_SSL_ON:
+            failures.append(f"{FORCE_SSL}={view.force_ssl} lets clients connect without TLS")
     if view.floor is None:
         parts.append(
-            "ssl_min_protocol_version not shown: this role may not read it (it needs "
+            f"{FLOOR_SETTING} not shown: this role may not read it (it needs "
             "pg_read_all_settings; the RDS master user has it)"
             if not view.floor_readable
-            else "ssl_min_protocol_version not shown: this server has no such setting"
+            else f"{FLOOR_SETTING} not shown: this server has no such setting"
         )
     else:
-        parts.append(f"ssl_min_protocol_version={view.floor}")
-        if view.floor in TLS_VERSIONS and TLS_VERSIONS.index(view.floor) < TLS_VERSIONS.index(
+        parts.append(f"{FLOOR_SETTING}={view.floor}")
+        if view.floor in TLS_PROTOCOLS and TLS_PROTOCOLS.index(view.floor) < TLS_PROTOCOLS.index(
             TLS_FLOOR
         ):
             failures.append(
-                f"ssl_min_protocol_version={view.floor} admits TLS versions deprecated by "
+                f"{FLOOR_SETTING}={view.floor} admits TLS versions deprecated by "
                 f"RFC 8996; set {TLS_FLOOR} or higher"
             )
     shown = "; ".join(parts)
@@ -430,9 +443,9 @@ def settings_finding(view: ServerView) -> Finding:
 def version_below(floor: str | None) -> str | None:
     """The TLS version just under the server's floor (under TLSv1.2 when the floor is not
     shown), or None if there is nothing below it."""
-    floor = floor if floor in TLS_VERSIONS else TLS_FLOOR
-    index = TLS_VERSIONS.index(floor)
-    return TLS_VERSIONS[index - 1] if index else None
+    floor = floor if floor in TLS_PROTOCOLS else TLS_FLOOR
+    index = TLS_PROTOCOLS.index(floor)
+    return TLS_PROTOCOLS[index - 1] if index else None
 
 
 def classify_floor(
@@ -440,7 +453,7 @@ def classify_floor(
     *,
     floor: str | None,
     below: str | None,
-    setting: str = "ssl_min_protocol_version",
+    setting: str = FLOOR_SETTING,
 ) -> Finding:
     """Optional check: a handshake capped at ``below`` must be refused. ``setting`` names the
     server setting that holds the floor."""
@@ -629,14 +642,15 @@ def settle_plaintext(outcome: Outcome, *, past_pg_hba: bool) -> Outcome | None:
     )
 
 
-_SESSION_SQL = """
+# The setting names come from the engine table, not from any input.
+_SESSION_SQL = f"""
 SELECT s.ssl, s.version, s.cipher, s.bits,
        EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'sslinfo'),
-       current_setting('rds.force_ssl', true),
-       (SELECT setting FROM pg_settings WHERE name = 'ssl_min_protocol_version'),
+       current_setting('{FORCE_SSL}', true),
+       (SELECT setting FROM pg_settings WHERE name = '{FLOOR_SETTING}'),
        pg_has_role('pg_read_all_settings', 'USAGE')
 FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()
-"""
+"""  # noqa: S608
 # pg_settings hides what the role may not read instead of raising (PostgreSQL 15 keeps
 # ssl_min_protocol_version to pg_read_all_settings); current_setting(.., true) gives NULL for a
 # setting that does not exist, such as rds.force_ssl outside RDS. One query: one round trip.

@@ -38,7 +38,6 @@ from rds_force_ssl.cli import errors, mywire
 from rds_force_ssl.cli.mywire import Greeting
 from rds_force_ssl.cli.verify import (
     TLS_FLOOR,
-    TLS_VERSIONS,
     Conclusion,
     Finding,
     Job,
@@ -52,13 +51,18 @@ from rds_force_ssl.cli.verify import (
     version_below,
 )
 from rds_force_ssl.handlers import engines as engine_table
+from rds_force_ssl.handlers.engines import TLS_PROTOCOLS
 
 CONNECT_TIMEOUT_S = 10
 # The client's own error for a server without TLS (include/errmsg.h).
 CR_SSL_CONNECTION_ERROR = 2026
-# The engine table's parameter for MySQL, MariaDB and Aurora MySQL (a test keeps them equal).
-SECURE_TRANSPORT = "require_secure_transport"
-TLS_SETTING = "tls_version"
+# The server settings read, from the engine table's row for MySQL (MariaDB's and Aurora MySQL's
+# name the same; a test keeps them equal): the SSL-only setting, and the list of TLS protocols.
+_ROW = engine_table.MYSQL
+assert _ROW.parameter
+assert _ROW.tls_protocols_setting
+SECURE_TRANSPORT = _ROW.parameter
+TLS_SETTING = _ROW.tls_protocols_setting
 CLIENT = "Python's ssl"
 _VARIABLES = (SECURE_TRANSPORT, TLS_SETTING, "version", "version_comment")
 
@@ -75,7 +79,7 @@ class MysqlView:
 
 # ---- pure decisions ------------------------------------------------------------------------
 def enforces(value: str) -> bool:
-    return engine_table.MYSQL.enforces(value)
+    return _ROW.enforces(value)
 
 
 def plaintext_finding(hello: Greeting | Exception | None, view: MysqlView | None) -> Finding:
@@ -205,8 +209,8 @@ def lowest_protocol(tls_version: str | None) -> str | None:
     """The lowest protocol a ``tls_version`` list allows ("TLSv1.2,TLSv1.3" -> "TLSv1.2")."""
     if not tls_version:
         return None
-    allowed = [v.strip() for v in tls_version.split(",") if v.strip() in TLS_VERSIONS]
-    return min(allowed, key=TLS_VERSIONS.index) if allowed else None
+    allowed = [v.strip() for v in tls_version.split(",") if v.strip() in TLS_PROTOCOLS]
+    return min(allowed, key=TLS_PROTOCOLS.index) if allowed else None
 
 
 def settings_finding(view: MysqlView) -> Finding:
@@ -221,7 +225,7 @@ def settings_finding(view: MysqlView) -> Finding:
     if version:
         shown += f"; version {version}"
     lowest = lowest_protocol(allowed)
-    if lowest is not None and TLS_VERSIONS.index(lowest) < TLS_VERSIONS.index(TLS_FLOOR):
+    if lowest is not None and TLS_PROTOCOLS.index(lowest) < TLS_PROTOCOLS.index(TLS_FLOOR):
         return Finding(
             check,
             Status.FAIL,

@@ -33,13 +33,21 @@ class Outcome:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _default_dbname() -> str:
+    """The default protocol's database, from its row (imported on use: engines.py imports this
+    module)."""
+    from rds_force_ssl.cli.engines import DEFAULT_ENGINE, ENGINES
+
+    return ENGINES[DEFAULT_ENGINE].default_dbname
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who the plaintext client says it is. pg_hba.conf rules may depend on user and database
     (rds.force_ssl does not); no password goes with it, ever."""
 
     user: str = PROBE_USER
-    dbname: str = "postgres"
+    dbname: str = field(default_factory=_default_dbname)
     application_name: str = APPLICATION_NAME
 
 

@@ -14,9 +14,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+TLS10 = "TLSv1"
+TLS11 = "TLSv1.1"
 TLS12 = "TLSv1.2"
 TLS13 = "TLSv1.3"
-TLS_VERSIONS = (TLS12, TLS13)
+# Every TLS protocol, oldest first, as the servers name them (PostgreSQL's
+# ssl_min_protocol_version, MySQL's and MariaDB's tls_version). TLS 1.0 and 1.1 are deprecated
+# (RFC 8996): the CLI's verify fails a server that still admits them.
+TLS_PROTOCOLS = (TLS10, TLS11, TLS12, TLS13)
+# The floors RDS accepts for ForceSsl(min_tls_version=...): TLS 1.2 and newer.
+TLS_VERSIONS = TLS_PROTOCOLS[TLS_PROTOCOLS.index(TLS12) :]
 
 Version = tuple[int, ...]
 _NUMBERS = re.compile(r"^\d+(?:\.\d+)*")
@@ -107,6 +114,14 @@ class Engine:
     value: str | None = None  # what ForceSsl writes
     # Values that count as enforcing when read from a group (MySQL-family booleans take 1 or ON).
     enforcing: frozenset[str] = frozenset()
+    # What a running server answers for ``parameter`` when it enforces, where that differs from
+    # the group's stored value (read by the CLI's verify, exactly as written; empty: the
+    # server answers as ``enforcing`` says). See _PG_SERVER_ENFORCING.
+    server_enforcing: frozenset[str] = frozenset()
+    # The server variable that lists the TLS protocols it allows, e.g. "TLSv1.2,TLSv1.3" (the
+    # MySQL family's tls_version). Read by the CLI's verify only; ForceSsl never writes it: its
+    # value is a list, not the one version a TlsFloor parameter takes.
+    tls_protocols_setting: str | None = None
     # Aurora: the parameter lives in the DB cluster parameter group only, and the members are
     # rebooted one at a time. Otherwise a DB instance's own DB parameter group (or, for a
     # Multi-AZ DB cluster, its DB cluster parameter group).
@@ -222,6 +237,18 @@ class Engine:
 
 _BOOLEAN_ON = frozenset({"1", "ON"})
 
+# rds.force_ssl as a running PostgreSQL shows it (SHOW, current_setting(), pg_settings): the
+# group stores 0/1, but the setting is a boolean (AWS, the row's source: "1 (on)"), and
+# PostgreSQL shows a boolean as "on" or "off" however it was written (src/backend/utils/misc/
+# guc.c, ShowGUCOption; https://www.postgresql.org/docs/current/config-setting.html lists the
+# spellings it accepts). Where no extension defines it and postgresql.conf merely sets it (a
+# custom placeholder, as on the tests' server), it is text and shows as written: "1". Either
+# answer is the server enforcing; "off" and "0" are not.
+_PG_SERVER_ENFORCING = frozenset({"1", "on"})
+# https://dev.mysql.com/doc/refman/8.0/en/server-system-variables.html#sysvar_tls_version and
+# https://mariadb.com/kb/en/ssltls-system-variables/#tls_version
+_MYSQL_TLS_PROTOCOLS = "tls_version"
+
 _PG_TLS = TlsFloor(
     parameter="ssl_min_protocol_version",
     # ssl_min_protocol_version exists from PostgreSQL 12; RDS offers TLS 1.3 from 16.
@@ -236,6 +263,7 @@ POSTGRES = Engine(
     parameter="rds.force_ssl",
     value="1",
     enforcing=frozenset({"1"}),
+    server_enforcing=_PG_SERVER_ENFORCING,
     multi_az_cluster=True,
     # Sources disagree on static vs dynamic: the reconciler goes by ParameterApplyStatus.
     apply_type="disputed",
@@ -255,6 +283,7 @@ AURORA_POSTGRES = Engine(
     parameter="rds.force_ssl",
     value="1",
     enforcing=frozenset({"1"}),
+    server_enforcing=_PG_SERVER_ENFORCING,
     aurora=True,
     apply_type="undocumented",
     # Reported: 0 up to 16, 1 from 17. ForceSsl pins it either way.
@@ -282,6 +311,7 @@ MYSQL = Engine(
     # The Config rule behind RDS.39 checks for 1; RDS's MySQL groups take 0/1.
     value="1",
     enforcing=_BOOLEAN_ON,
+    tls_protocols_setting=_MYSQL_TLS_PROTOCOLS,
     multi_az_cluster=True,
     apply_type="dynamic",  # "You don't need to reboot your DB instance"
     minimum_version=(5, 7),  # the server variable exists from MySQL 5.7
@@ -308,6 +338,7 @@ MARIADB = Engine(
     # MySQL's). 1 is what the group stores; both are read as enforcing.
     value="1",
     enforcing=_BOOLEAN_ON,
+    tls_protocols_setting=_MYSQL_TLS_PROTOCOLS,
     apply_type="dynamic",
     minimum_version=(10, 5),  # "only supported for MariaDB version 10.5 and higher"
     default_on_from=(11, 8),  # OFF for 11.4 and earlier, ON from 11.8
@@ -326,6 +357,7 @@ AURORA_MYSQL = Engine(
     parameter="require_secure_transport",
     value="ON",  # the cluster parameter takes ON/OFF
     enforcing=_BOOLEAN_ON,
+    tls_protocols_setting=_MYSQL_TLS_PROTOCOLS,
     aurora=True,
     apply_type="dynamic",  # "You don't need to reboot your DB cluster"
     minimum_version=(5, 7),  # Aurora MySQL version 2 (5.7) and 3 (8.0); not version 1 (5.6)
