@@ -34,7 +34,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 # The integration test, tests/integ (docs/integration-test.md).
 # integ-runner without an account compares the snapshot (what CI does, through pytest); the
