@@ -8,6 +8,7 @@ per-engine branch.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import aws_cdk as cdk
 import jsii
@@ -25,14 +26,16 @@ from rds_force_ssl.options import (
     FLOOR_NOT_AT_SYNTH,
     DatabaseConstruct,
     ForceSslError,
+    Option,
     _autoscaled_readers_problem,
     _is_token,
     _known_keywords,
     _policy_problems,
     database_problems,
-    options,
+    options_of,
     type_problems,
 )
+from rds_force_ssl.options import option_problems as _option_problems
 from rds_force_ssl.reboot_provider import (
     DEFAULT_QUERY_INTERVAL,
     DEFAULT_TOTAL_TIMEOUT,
@@ -53,6 +56,17 @@ ROLLING_WARNING = "rds-force-ssl:rolling-reboot-time"
 NEVER_WARNING = "rds-force-ssl:reboot-never"
 CLOUDFORMATION_WARNING = "rds-force-ssl:cloudformation-restarts-it"
 WINDOW_WARNING = "rds-force-ssl:window-too-short"
+
+
+def options() -> dict[str, Option]:
+    """ForceSsl's options, read from its own signature: every keyword but ``database``."""
+    return options_of(ForceSsl.__init__)
+
+
+def option_problems(path: str, given: Mapping[str, Any]) -> list[str]:
+    """Every problem with ForceSsl options that does not depend on the database (see
+    ``options.option_problems``): SslBaseline.apply checks the options it will pass on."""
+    return _option_problems(path, given, options())
 
 
 def protected_by(database: IConstruct) -> str | None:
@@ -132,7 +146,7 @@ class ForceSsl(Construct):
         # the parameters here, so an option added to the signature is checked with the rest.
         path = tree.child_path(scope, construct_id)  # self.node.path, read once per scope
         given = {name: value for name, value in locals().items() if name in options()}
-        usage = database_problems(path, database) + type_problems(path, given)
+        usage = database_problems(path, database) + type_problems(path, given, options())
         usage = usage or _policy_problems(path, reboot, reboot_for_other_parameters)
         if usage:
             raise ForceSslError([rules.Problem(None, text) for text in usage])

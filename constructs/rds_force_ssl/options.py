@@ -86,7 +86,10 @@ def _known_keywords(init: Callable[P, None]) -> Callable[P, None]:
                 else "ForceSsl"
             )
             raise ForceSslArgumentError(
-                [rules.Problem(None, text) for text in type_problems(where, unknown)]
+                [
+                    rules.Problem(None, text)
+                    for text in type_problems(where, unknown, options_of(init))
+                ]
             )
         init(*args, **kwargs)
 
@@ -116,14 +119,13 @@ class Option(NamedTuple):
 
 
 @functools.cache
-def options() -> dict[str, Option]:
-    """ForceSsl's options, read from its own signature: every keyword but ``database``."""
-    from rds_force_ssl.force_ssl import ForceSsl  # the construct imports this module
-
-    hints = typing.get_type_hints(ForceSsl.__init__, globalns=_hint_namespace())
+def options_of(init: Callable[..., None]) -> dict[str, Option]:
+    """A construct's options, read from its own ``__init__``: every keyword but ``database``
+    (the hints resolve in the construct's module, whose globals ``init`` carries)."""
+    hints = typing.get_type_hints(init)
     return {
         name: Option(hints[name], param.default)
-        for name, param in inspect.signature(ForceSsl.__init__).parameters.items()
+        for name, param in inspect.signature(init).parameters.items()
         if param.kind is inspect.Parameter.KEYWORD_ONLY and name != "database"
     }
 
@@ -149,17 +151,18 @@ def database_problems(path: str, database: object) -> list[str]:
     ]
 
 
-def option_problems(path: str, given: Mapping[str, Any]) -> list[str]:
+def option_problems(
+    path: str, given: Mapping[str, Any], accepted: Mapping[str, Option]
+) -> list[str]:
     """Every problem with ForceSsl options that does not depend on the database: a name ForceSsl
     does not take, a value of the wrong type, a value out of range. ForceSsl runs the same checks
     on its arguments; SslBaseline.apply runs them on the options it will pass on, so that a
     mistake fails where it was made rather than once per database at synth."""
-    return type_problems(path, given) or value_problems(path, given)
+    return type_problems(path, given, accepted) or value_problems(path, given, accepted)
 
 
-def type_problems(path: str, given: Mapping[str, Any]) -> list[str]:
+def type_problems(path: str, given: Mapping[str, Any], accepted: Mapping[str, Option]) -> list[str]:
     """Names ForceSsl does not take, and values that do not match its type hints."""
-    accepted = options()
     problems = []
     for name in given:
         if name not in accepted:
@@ -187,10 +190,12 @@ def _is_token(value: object) -> bool:
     return isinstance(value, str) and cdk.Token.is_unresolved(value)
 
 
-def value_problems(path: str, given: Mapping[str, Any]) -> list[str]:
+def value_problems(
+    path: str, given: Mapping[str, Any], accepted: Mapping[str, Option]
+) -> list[str]:
     """Well-typed values out of range, whatever the engine (the defaults fill in what is not
     given). ForceSsl itself meets these in check() and the timing checks."""
-    full = {name: option.default for name, option in options().items()} | dict(given)
+    full = {name: option.default for name, option in accepted.items()} | dict(given)
     problems = []
     tls = full["min_tls_version"]
     if _is_token(tls):
@@ -260,10 +265,3 @@ def _fix(value: object, hint: Any) -> str:
 
 def _describe(value: object) -> str:
     return "None" if value is None else type(value).__name__
-
-
-def _hint_namespace() -> dict[str, Any]:
-    """What ForceSsl's postponed annotations name (``from __future__ import annotations``)."""
-    from rds_force_ssl import force_ssl
-
-    return vars(force_ssl)

@@ -49,7 +49,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     # The protocol table itself: its rows are where these facts are written.
     ("engines.py", "5432"): "the postgresql row's default_port",
     ("engines.py", "3306"): "the mysql row's default_port",
-    ("engines.py", "postgres"): "the postgresql row's default_dbname",
+    ("wire.py", "postgres"): "POSTGRES_DEFAULT_DBNAME, next to the start-up Identity that "
+    "uses it; the postgresql row's default_dbname reads it",
     ("engines.py", "PGPASSWORD"): "the postgresql row's password_env",
     ("engines.py", "MYSQL_PWD"): "the mysql row's password_env",
 }

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rds_force_ssl.cli import pgwire
-from rds_force_ssl.cli.wire import Conversation
+from rds_force_ssl.cli.wire import POSTGRES_DEFAULT_DBNAME, Conversation
 from rds_force_ssl.handlers import engines as engine_table
 
 
@@ -49,7 +49,7 @@ ENGINES: Mapping[str, Engine] = {
         default_port=5432,
         # https://www.postgresql.org/docs/current/libpq-envars.html (PGDATABASE defaults to the
         # user name; psql and RDS's own documentation connect to "postgres", which always exists)
-        default_dbname="postgres",
+        default_dbname=POSTGRES_DEFAULT_DBNAME,
         password_env="PGPASSWORD",  # noqa: S106 (a variable's name, not a password)
         # The library's engine table (a Multi-AZ DB cluster runs "postgres" too).
         rds_engines=frozenset(engine_table.POSTGRES.engines + engine_table.AURORA_POSTGRES.engines),

@@ -33,12 +33,10 @@ class Outcome:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _default_dbname() -> str:
-    """The default protocol's database, from its row (imported on use: engines.py imports this
-    module)."""
-    from rds_force_ssl.cli.engines import DEFAULT_ENGINE, ENGINES
-
-    return ENGINES[DEFAULT_ENGINE].default_dbname
+# The database a PostgreSQL start-up names when the user names none: the one every PostgreSQL
+# server (and RDS) creates. The postgresql protocol row (cli/engines.py) reads it from here.
+# https://www.postgresql.org/docs/current/manage-ag-templatedbs.html
+POSTGRES_DEFAULT_DBNAME = "postgres"
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class Identity:
     (rds.force_ssl does not); no password goes with it, ever."""
 
     user: str = PROBE_USER
-    dbname: str = field(default_factory=_default_dbname)
+    dbname: str = POSTGRES_DEFAULT_DBNAME
     application_name: str = APPLICATION_NAME
 
 

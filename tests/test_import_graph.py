@@ -1,0 +1,93 @@
+"""The library's modules import one another without a cycle, at run time.
+
+Every ``import`` that runs is an edge: at module level, or inside a function (an import hidden in
+a function to dodge a cycle is still the cycle). ``from rds_force_ssl import name`` is resolved
+through the package's ``__init__`` to the module that defines ``name``. Imports under ``if
+TYPE_CHECKING:`` are not edges: they never run, and only name types for annotations.
+(The simulator's own graph, TYPE_CHECKING imports included, is tests/test_simulator_imports.py.)
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.test_simulator_imports import _absolute, _is_package, _modules, _resolve, find_cycle
+
+ROOT = Path(__file__).resolve().parent.parent / "constructs"
+PACKAGE = "rds_force_ssl"
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` except what sits under ``if TYPE_CHECKING:``."""
+    found: list[ast.AST] = []
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        if isinstance(node, ast.If) and (
+            (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+            or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
+        ):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def runtime_graph(root: Path, package: str) -> dict[str, set[str]]:
+    modules = _modules(root, package)
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        edges: set[str] = set()
+        is_package = _is_package(module, modules)
+        for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    edges.update(
+                        ".".join(parts[:n])
+                        for n in range(1, len(parts) + 1)
+                        if ".".join(parts[:n]) in modules
+                    )
+            elif isinstance(node, ast.ImportFrom):
+                target = _absolute(node, module, is_package)
+                if target in modules:
+                    edges.update(
+                        _resolve(target, alias.name, modules, frozenset()) for alias in node.names
+                    )
+        edges.discard(module)
+        graph[module] = edges
+    return graph
+
+
+def test_the_library_imports_have_no_cycle() -> None:
+    graph = runtime_graph(ROOT, PACKAGE)
+    assert {"rds_force_ssl.force_ssl", "rds_force_ssl.cli.engines"} <= set(graph)
+    cycle = find_cycle(graph)
+    assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_the_lambda_code_imports_nothing_of_the_construct_or_the_cli() -> None:
+    """handlers/ is the Lambda asset: stdlib and boto3 only, and none of the library's CDK or
+    CLI modules."""
+    graph = runtime_graph(ROOT, PACKAGE)
+    for module, edges in graph.items():
+        if module.startswith("rds_force_ssl.handlers"):
+            outside = {e for e in edges if not e.startswith("rds_force_ssl.handlers")}
+            assert outside == set(), (module, outside)
+
+
+def test_a_type_checking_import_is_no_edge_and_a_function_import_is(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import b\n"
+    )
+    (pkg / "b.py").write_text("def f():\n    from pkg import a\n")
+    graph = runtime_graph(tmp_path, "pkg")
+    assert graph["pkg.a"] == set()
+    assert graph["pkg.b"] == {"pkg.a"}
+    (pkg / "a.py").write_text("import pkg.b\n")
+    assert find_cycle(runtime_graph(tmp_path, "pkg")) is not None
