@@ -65,8 +65,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "constructs"))
 
+from rds_force_ssl.facts import contract
+from rds_force_ssl.facts.policy import OUTCOME_PENDING_REBOOT, OUTCOME_REBOOT_SCHEDULED, Reboot
 from rds_force_ssl.handlers import maintenance, reboot
-from rds_force_ssl.handlers.decide import Reboot
 from simulator import Fault, RdsSimulator, memory, rollback_of, run_concurrent
 
 # ---- durations (seconds of simulated time) ---------------------------------------------------
@@ -688,19 +689,19 @@ class Outcome:
 
 def _props(scenario: Scenario, step: Step) -> dict[str, Any]:
     props: dict[str, Any] = {
-        reboot.PROP_KIND: scenario.kind,
-        reboot.PROP_IDENTIFIER: scenario.identifier,
-        reboot.PROP_PARAMETER_GROUP: scenario.group,
-        reboot.PROP_PARAMETERS: dict(step.parameters or step.enforced),
-        reboot.PROP_ENFORCED: dict(step.enforced),
-        reboot.PROP_FORCE_FAILOVER: "true" if scenario.force_failover else "false",
+        contract.PROP_KIND: scenario.kind,
+        contract.PROP_IDENTIFIER: scenario.identifier,
+        contract.PROP_PARAMETER_GROUP: scenario.group,
+        contract.PROP_PARAMETERS: dict(step.parameters or step.enforced),
+        contract.PROP_ENFORCED: dict(step.enforced),
+        contract.PROP_FORCE_FAILOVER: "true" if scenario.force_failover else "false",
     }
     if scenario.kind == "cluster":
-        props[reboot.PROP_MEMBERS] = list(scenario.declared or scenario.members)
+        props[contract.PROP_MEMBERS] = list(scenario.declared or scenario.members)
     if scenario.autoscaled_readers:
-        props[reboot.PROP_AUTOSCALED_READERS] = "true"
+        props[contract.PROP_AUTOSCALED_READERS] = "true"
     if scenario.policy is not None:
-        props[reboot.PROP_REBOOT] = scenario.policy
+        props[contract.PROP_REBOOT] = scenario.policy
     return props
 
 
@@ -713,14 +714,14 @@ def _event(
     event: dict[str, Any] = {
         "RequestType": step.request,
         "RequestId": f"bench-{scenario.name}-{n}",
-        "ResourceType": reboot.RESOURCE_TYPE,
+        "ResourceType": contract.RESOURCE_TYPE,
         "ResourceProperties": _props(scenario, step),
     }
     if step.request == "Update":
         # Before this deploy the resource held what the simulated world held.
         old = copy.deepcopy(event["ResourceProperties"])
-        old[reboot.PROP_ENFORCED] = dict(previous_enforced(scenario))
-        old[reboot.PROP_PARAMETERS] = dict(previous_enforced(scenario))
+        old[contract.PROP_ENFORCED] = dict(previous_enforced(scenario))
+        old[contract.PROP_PARAMETERS] = dict(previous_enforced(scenario))
         event["OldResourceProperties"] = old
         event["PhysicalResourceId"] = reboot.physical_id(scenario.kind, scenario.identifier)
     return event
@@ -821,7 +822,7 @@ def simulate(
             bad = [r for r in runs if r.status != "SUCCESS"]
             step_failure = bad[0].reason.split(";")[0][:70] if bad else ""
             attribute = runs[0].data.get("Outcome", "") if not bad else ""
-            owed_since = runs[0].data.get(reboot.ATTR_REBOOT_OWED_SINCE, "0")
+            owed_since = runs[0].data.get(contract.ATTR_REBOOT_OWED_SINCE, "0")
         sim.faults.clear()
         if step.request == "Rollback":
             result = "ROLLBACK_FAILED" if step_failure else "ROLLBACK_COMPLETE"
@@ -842,7 +843,7 @@ def simulate(
         for member in scenario.members:
             if sim.instances[member].status == "stopped":
                 sim.start_instance(member, seconds=START_S)
-    if variant == "forcessl" and attribute == reboot.OUTCOME_REBOOT_SCHEDULED:
+    if variant == "forcessl" and attribute == OUTCOME_REBOOT_SCHEDULED:
         _schedule(scenario, rds, owed_since, until=sim.now + SETTLE_S)
     else:
         sim.advance(SETTLE_S)
@@ -851,8 +852,8 @@ def simulate(
     # stopped (every variant's stack says done for a stopped database; it starts with what its
     # group holds then) or that the window would restart it. "pending-reboot" says it is not in
     # effect: never a false success.
-    later = scenario.stopped or attribute == reboot.OUTCOME_REBOOT_SCHEDULED
-    honest_no = attribute == reboot.OUTCOME_PENDING_REBOOT
+    later = scenario.stopped or attribute == OUTCOME_REBOOT_SCHEDULED
+    honest_no = attribute == OUTCOME_PENDING_REBOOT
     downs = [(d.start, d.end if d.end is not None else sim.now) for d in sim.downtimes]
     lag = None
     if effective_now and ready_at is not None:

@@ -15,7 +15,7 @@ from aws_cdk.assertions import Template
 
 from rds_force_ssl import ForceSsl, SslBaseline, exempt
 from rds_force_ssl.baseline import ANCHOR_ID, COMPLIANCE, EXEMPT
-from rds_force_ssl.handlers.reboot import PROP_AUTOSCALED_READERS, PROP_IDENTIFIER, RESOURCE_TYPE
+from rds_force_ssl.facts.contract import PROP_AUTOSCALED_READERS, PROP_IDENTIFIER, RESOURCE_TYPE
 from tests.conftest import (
     AURORA16,
     AURORA_MYSQL3,

@@ -16,7 +16,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk.assertions import Template
 
 from rds_force_ssl import ForceSsl, ForceSslError, report
-from rds_force_ssl.handlers.reboot import RESOURCE_TYPE
+from rds_force_ssl.facts.contract import RESOURCE_TYPE
 from tests.conftest import PG16, isolated_vpc
 
 ENV = cdk.Environment(region="us-east-1")

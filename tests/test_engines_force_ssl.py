@@ -11,8 +11,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk.assertions import Template
 
 from rds_force_ssl import ForceSsl, protected_by
-from rds_force_ssl.handlers import engines
-from rds_force_ssl.handlers import reboot as contract
+from rds_force_ssl.facts import contract, engines
 from tests.conftest import (
     AURORA_MYSQL3,
     MARIADB104,

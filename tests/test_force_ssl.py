@@ -10,7 +10,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk.assertions import Match, Template
 
 from rds_force_ssl import ForceSsl, protected_by
-from rds_force_ssl.handlers import reboot as contract
+from rds_force_ssl.facts import contract
 from tests.conftest import MYSQL80, PG16, Sandbox
 
 REBOOT = contract.RESOURCE_TYPE

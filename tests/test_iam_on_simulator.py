@@ -21,8 +21,8 @@ import pytest
 from aws_cdk.assertions import Template
 
 from rds_force_ssl import ForceSsl, Reboot
-from rds_force_ssl.handlers import maintenance
-from rds_force_ssl.handlers import reboot as contract
+from rds_force_ssl.facts import contract
+from rds_force_ssl.handlers import maintenance, reboot
 from simulator import Iam, RdsSimulator, Statement, memory, run_provider
 from simulator.dynamodb import table_arn
 from simulator.rds import ACCOUNT, REGION, arn
@@ -178,7 +178,7 @@ def test_the_on_event_role_reads_and_nothing_more(template: dict[str, Any]) -> N
     sim = world(template)
     sim.iam = policy(template, "RdsForceSslRebootProviderOnEventRole")
     for ev in requests(template):
-        started = contract.handle_on_event(ev, sim, now=sim.time())
+        started = reboot.handle_on_event(ev, sim, now=sim.time())
         assert "unknown" not in started["Data"]["StateAtStart"], started
     for ident in sim.instances:
         with pytest.raises(Exception, match="AccessDenied"):

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 
 from rds_force_ssl import ForceSsl, ForceSslError, SslBaseline, exempt
 from rds_force_ssl.baseline import ANCHOR_ID, COMPLIANCE
-from rds_force_ssl.handlers.reboot import RESOURCE_TYPE
+from rds_force_ssl.facts.contract import RESOURCE_TYPE
 from tests.conftest import AURORA16, PG16, Sandbox, isolated_vpc
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,9 +18,9 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from rds_force_ssl import ForceSsl, ForceSslError, Reboot, SslBaseline
 from rds_force_ssl import reboot_provider as rp
+from rds_force_ssl.facts import contract
 from rds_force_ssl.force_ssl import CLOUDFORMATION_WARNING, NEVER_WARNING, WINDOW_WARNING
 from rds_force_ssl.handlers import maintenance
-from rds_force_ssl.handlers import reboot as contract
 from tests.conftest import Sandbox
 
 REBOOT = contract.RESOURCE_TYPE
@@ -177,7 +177,7 @@ def test_one_rule_every_five_minutes_targets_the_poller(windowed: dict[str, Any]
     poller = logical_id(windowed, "RdsForceSslRebootProviderIsComplete", "AWS::Lambda::Function")
     assert target["Arn"] == {"Fn::GetAtt": [poller, "Arn"]}
     fn = windowed["Resources"][poller]["Properties"]
-    assert fn["Handler"] == "handlers.maintenance.poller"
+    assert fn["Handler"] == "rds_force_ssl.handlers.maintenance.poller"
     ((_, permission),) = of_type(windowed, PERMISSION).items()
     assert permission["Properties"] == {
         "Action": "lambda:InvokeFunction",

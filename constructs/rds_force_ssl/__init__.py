@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rds_force_ssl.baseline import SslBaseline, exempt
+    from rds_force_ssl.facts.policy import Reboot
     from rds_force_ssl.force_ssl import ForceSsl, protected_by
-    from rds_force_ssl.handlers.decide import Reboot
     from rds_force_ssl.options import ForceSslError
     from rds_force_ssl.rules import RULES
 
@@ -20,7 +20,7 @@ _EXPORTS = {
     "ForceSsl": "rds_force_ssl.force_ssl",
     "ForceSslError": "rds_force_ssl.options",
     "protected_by": "rds_force_ssl.force_ssl",
-    "Reboot": "rds_force_ssl.handlers.decide",
+    "Reboot": "rds_force_ssl.facts.policy",
     "SslBaseline": "rds_force_ssl.baseline",
     "exempt": "rds_force_ssl.baseline",
     "RULES": "rds_force_ssl.rules",

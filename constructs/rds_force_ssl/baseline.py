@@ -41,8 +41,8 @@ from constructs import Construct, IConstruct, IValidation
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import rules, tree
 from rds_force_ssl.database import CANDIDATES, Database, Proxy, database_of, known, proxy_of
+from rds_force_ssl.facts.policy import Reboot
 from rds_force_ssl.force_ssl import ForceSsl, option_problems, protected_by
-from rds_force_ssl.handlers.decide import Reboot
 from rds_force_ssl.options import DatabaseConstruct, ForceSslError
 from rds_force_ssl.state import STATE
 

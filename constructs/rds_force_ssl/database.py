@@ -21,7 +21,7 @@ from aws_cdk import aws_rds as rds
 from constructs import IConstruct
 
 from rds_force_ssl import tree
-from rds_force_ssl.handlers import engines
+from rds_force_ssl.facts import engines
 from rds_force_ssl.state import STATE
 
 _FAMILY = re.compile(r"^([a-z-]+?)-?(\d+(?:\.\d+)?)$")  # postgres16, aurora-mysql8.0

@@ -1,7 +1,7 @@
 """``ForceSsl``: make one RDS database (or RDS Proxy) SSL-only, whatever its engine.
 
 What differs by engine (the parameter, its value, the group family, static or dynamic, the
-minimum version) comes from the engine table in ``handlers/engines.py``; this module has no
+minimum version) comes from the engine table in ``facts/engines.py``; this module has no
 per-engine branch.
 """
 
@@ -18,9 +18,10 @@ from constructs import Construct, IConstruct, IValidation
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import rules, tree
 from rds_force_ssl.database import Database, Proxy, database_of, proxy_of
-from rds_force_ssl.handlers import engines, maintenance, window
-from rds_force_ssl.handlers import reboot as contract
-from rds_force_ssl.handlers.decide import SETTLE_S, Reboot
+from rds_force_ssl.facts import contract, engines, window
+from rds_force_ssl.facts.policy import Reboot
+from rds_force_ssl.handlers import maintenance
+from rds_force_ssl.handlers.decide import SETTLE_S
 from rds_force_ssl.handlers.observe import AUTOSCALED_PREFIX, AUTOSCALED_TAG
 from rds_force_ssl.options import (
     FLOOR_NOT_AT_SYNTH,

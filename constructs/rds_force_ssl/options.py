@@ -22,8 +22,8 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from rds_force_ssl import rules, tree
-from rds_force_ssl.handlers import engines
-from rds_force_ssl.handlers.decide import Reboot
+from rds_force_ssl.facts import engines
+from rds_force_ssl.facts.policy import Reboot
 from rds_force_ssl.reboot_provider import timing_problems
 
 DatabaseConstruct = (

@@ -17,18 +17,28 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
 from rds_force_ssl import tree
+from rds_force_ssl.facts import contract
+from rds_force_ssl.facts.policy import Reboot
 from rds_force_ssl.handlers import maintenance, memory
-from rds_force_ssl.handlers import reboot as contract
-from rds_force_ssl.handlers.decide import Reboot
 from rds_force_ssl.state import STATE
 
 PROVIDER_ID = "RdsForceSslRebootProvider"
-LIBRARY_DIR = Path(__file__).parent
-# The Lambda asset is the library folder with only handlers/*.py in it: the handlers are a
-# package ("handlers.reboot.on_event") whose modules import each other relatively, the same way
-# whether Lambda runs them or the library imports them as rds_force_ssl.handlers.
-ASSET_EXCLUDE = ["*", "!handlers", "!handlers/*.py"]
-HANDLER_PACKAGE = "handlers"
+# The Lambda asset is the source root (constructs/, or site-packages once installed) with only
+# the package's own __init__.py (import-safe without aws-cdk-lib: it loads CDK names lazily),
+# handlers/*.py and facts/*.py in it. Lambda runs "rds_force_ssl.handlers.reboot.on_event", and
+# the handlers import the facts relatively ("from ..facts import engines"), the same way whether
+# Lambda runs them or the library imports them. A folder the patterns leave out is not walked.
+SOURCE_ROOT = Path(__file__).parent.parent
+ASSET_EXCLUDE = [
+    "*",
+    "!rds_force_ssl",
+    "!rds_force_ssl/__init__.py",
+    "!rds_force_ssl/handlers",
+    "!rds_force_ssl/handlers/*.py",
+    "!rds_force_ssl/facts",
+    "!rds_force_ssl/facts/*.py",
+]
+HANDLER_PACKAGE = "rds_force_ssl.handlers"
 DEFAULT_QUERY_INTERVAL = cdk.Duration.seconds(10)
 DEFAULT_TOTAL_TIMEOUT = cdk.Duration.minutes(50)
 # CloudFormation gives a custom resource one hour at most.
@@ -106,7 +116,7 @@ class RebootProvider(Construct):
         # One log group for all five Lambdas rather than one each: a deploy's decisions read
         # together, and every group is a resource in every stack that uses ForceSsl.
         reconciler_logs = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR)
-        code = lambda_.Code.from_asset(str(LIBRARY_DIR), exclude=ASSET_EXCLUDE)
+        code = lambda_.Code.from_asset(str(SOURCE_ROOT), exclude=ASSET_EXCLUDE)
 
         write_logs = iam.PolicyStatement(
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],

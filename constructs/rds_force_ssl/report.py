@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rds_force_ssl.handlers import engines
-from rds_force_ssl.handlers.decide import Reboot
-from rds_force_ssl.handlers.reboot import KIND_CLUSTER, PROP_REBOOT, RESOURCE_TYPE
+from rds_force_ssl.facts import engines
+from rds_force_ssl.facts.contract import KIND_CLUSTER, PROP_REBOOT, RESOURCE_TYPE
+from rds_force_ssl.facts.policy import Reboot
 
 PROTECTED_BY = "rds-force-ssl:protected-by"
 # On a database whose ForceSsl sits in another stack: the path of its reboot resource, which is

@@ -1,6 +1,6 @@
 """The baseline's rules: stable IDs, why each matters, and the checks shared with ForceSsl.
 
-The checks are engine-aware through the engine table (``handlers/engines.py``): a message names
+The checks are engine-aware through the engine table (``facts/engines.py``): a message names
 the engine's own parameter, never a hard-coded one.
 """
 
@@ -15,7 +15,7 @@ from constructs import IConstruct
 from rds_force_ssl import parameter_group as pg
 from rds_force_ssl import tree
 from rds_force_ssl.database import Database, Proxy
-from rds_force_ssl.handlers import engines
+from rds_force_ssl.facts import engines
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from moto.rds.responses import RDSResponse
 
 from rds_force_ssl import cli
 from rds_force_ssl.cli import audit, aws
-from rds_force_ssl.handlers import engines as engine_table
+from rds_force_ssl.facts import engines as engine_table
 from tests.cli.conftest import denied, rds_client
 
 # moto warns that AccessDenied and ExpiredToken are not in RDS's own error shapes: IAM and STS

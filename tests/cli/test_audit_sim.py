@@ -12,7 +12,7 @@ import pytest
 
 from rds_force_ssl import Reboot
 from rds_force_ssl.cli import audit
-from rds_force_ssl.handlers.reboot import OUTCOME_PENDING_REBOOT, OUTCOME_REBOOT_SCHEDULED
+from rds_force_ssl.facts.policy import OUTCOME_PENDING_REBOOT, OUTCOME_REBOOT_SCHEDULED
 from simulator import RdsSimulator, run_provider
 from tests.handlers.events import event
 

@@ -1,4 +1,4 @@
-"""Every engine fact appears once: in the engine table (``handlers/engines.py``, one row per RDS
+"""Every engine fact appears once: in the engine table (``facts/engines.py``, one row per RDS
 engine) or in the CLI's protocol table (``cli/engines.py``, one row per wire protocol). The rest
 of the CLI reads them from there; this test keeps the known literals from coming back.
 
@@ -20,7 +20,7 @@ from rds_force_ssl.cli import verify, verify_mysql
 from rds_force_ssl.cli.engines import DEFAULT_ENGINE, ENGINES
 from rds_force_ssl.cli.verify import ServerView, Status, settings_finding
 from rds_force_ssl.cli.wire import Identity
-from rds_force_ssl.handlers import engines as engine_table
+from rds_force_ssl.facts import engines as engine_table
 
 CLI = Path(cli.__file__).parent
 

@@ -23,7 +23,7 @@ from rds_force_ssl.cli.verify_mysql import (
     settings_finding,
     tls_finding,
 )
-from rds_force_ssl.handlers import engines
+from rds_force_ssl.facts import engines
 
 # MariaDB 10.11's greeting, as Debian's server sent it (scramble replaced).
 MARIADB_GREETING = (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rds_force_ssl.facts import contract
+from rds_force_ssl.facts.policy import OUTCOME_IN_SYNC
 from rds_force_ssl.handlers import reboot
 from simulator import RdsSimulator, run_provider
 
@@ -28,21 +30,21 @@ def props(
     enforced = dict(ENFORCED if enforced is None else enforced)
     out: dict[str, Any] = {
         "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:provider",
-        reboot.PROP_KIND: kind,
-        reboot.PROP_IDENTIFIER: ident,
-        reboot.PROP_PARAMETER_GROUP: group,
-        reboot.PROP_PARAMETERS: dict(parameters if parameters is not None else enforced),
-        reboot.PROP_ENFORCED: enforced,
-        reboot.PROP_FORCE_FAILOVER: "true" if failover else "false",
+        contract.PROP_KIND: kind,
+        contract.PROP_IDENTIFIER: ident,
+        contract.PROP_PARAMETER_GROUP: group,
+        contract.PROP_PARAMETERS: dict(parameters if parameters is not None else enforced),
+        contract.PROP_ENFORCED: enforced,
+        contract.PROP_FORCE_FAILOVER: "true" if failover else "false",
     }
     if members:
-        out[reboot.PROP_MEMBERS] = members
+        out[contract.PROP_MEMBERS] = members
     if autoscaled_readers:
-        out[reboot.PROP_AUTOSCALED_READERS] = "true"
+        out[contract.PROP_AUTOSCALED_READERS] = "true"
     if policy is not None:
-        out[reboot.PROP_REBOOT] = policy
+        out[contract.PROP_REBOOT] = policy
     if others:
-        out[reboot.PROP_OTHER_PARAMETERS] = "true"
+        out[contract.PROP_OTHER_PARAMETERS] = "true"
     return out
 
 
@@ -58,13 +60,13 @@ def event(
     ev: dict[str, Any] = {
         "RequestType": request,
         "RequestId": request_id or f"req-{request.lower()}-1",
-        "ResourceType": reboot.RESOURCE_TYPE,
+        "ResourceType": contract.RESOURCE_TYPE,
         "ResponseURL": "https://cloudformation-custom-resource-response.example/secret-presigned",
         "ResourceProperties": new,
     }
     if request != "Create":
         ev["PhysicalResourceId"] = reboot.physical_id(
-            new[reboot.PROP_KIND], new[reboot.PROP_IDENTIFIER]
+            new[contract.PROP_KIND], new[contract.PROP_IDENTIFIER]
         )
     if request == "Update":
         ev["OldResourceProperties"] = old if old is not None else props(**kwargs)
@@ -84,5 +86,5 @@ def deployed_in_effect(sim: RdsSimulator, **kwargs: Any) -> None:
     once ForceSsl's parameters are in effect, and leaves that proof in the stack's memory (what
     lets a later request leave a pending-reboot of the user's own parameters alone)."""
     run = run_provider(sim, event(**kwargs), query_interval=INTERVAL)
-    assert (run.status, run.data.get("Outcome")) == ("SUCCESS", reboot.OUTCOME_IN_SYNC), run
+    assert (run.status, run.data.get("Outcome")) == ("SUCCESS", OUTCOME_IN_SYNC), run
     sim.calls.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rds_force_ssl.facts import contract
 from rds_force_ssl.handlers import decide
 from rds_force_ssl.handlers.decide import Disposition, Node, Param, Request, Restarts, Seen, Verb
 from rds_force_ssl.handlers.memory import Claim
@@ -40,7 +41,7 @@ def test_a_status_rds_adds_later_is_waited_on() -> None:
 
 def _seen(*nodes: Node) -> Seen:
     return Seen(
-        kind=decide.KIND_AURORA if len(nodes) > 1 else decide.KIND_INSTANCE,
+        kind=decide.KIND_AURORA if len(nodes) > 1 else contract.KIND_INSTANCE,
         ident="x",
         status="available",
         groups=("g",),
@@ -247,12 +248,12 @@ def test_one_member_at_a_time_readers_first() -> None:
 def test_the_group_is_held_to_what_force_ssl_wrote_with_the_engines_spellings(
     engine: str, have: str, want: str, problem: bool
 ) -> None:
-    from rds_force_ssl.handlers import engines
+    from rds_force_ssl.facts import engines
 
     row = engines.lookup(engine)
     name = row.parameter if row is not None and row.parameter else "rds.force_ssl"
     seen = Seen(
-        kind=decide.KIND_INSTANCE,
+        kind=contract.KIND_INSTANCE,
         ident="x",
         status="available",
         groups=("g",),

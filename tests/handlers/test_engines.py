@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rds_force_ssl.handlers import engines
-from rds_force_ssl.handlers.engines import ENGINES, PROXY, TLS12, TLS13
+from rds_force_ssl.facts import engines
+from rds_force_ssl.facts.engines import ENGINES, PROXY, TLS12, TLS13
 
 
 @pytest.mark.parametrize("row", ENGINES, ids=[r.title for r in ENGINES])

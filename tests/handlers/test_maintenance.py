@@ -21,8 +21,14 @@ from typing import Any
 
 import pytest
 
-from rds_force_ssl.handlers import maintenance, reboot, window
-from rds_force_ssl.handlers.decide import Reboot
+from rds_force_ssl.facts import contract, window
+from rds_force_ssl.facts.policy import (
+    OUTCOME_IN_SYNC,
+    OUTCOME_OTHERS_PENDING,
+    OUTCOME_REBOOT_SCHEDULED,
+    Reboot,
+)
+from rds_force_ssl.handlers import maintenance
 from simulator import Fault, RdsSimulator, memory, run_provider
 from tests.handlers.events import ENFORCED, deployed_in_effect, event, props
 
@@ -87,19 +93,19 @@ def deploy(sim: RdsSimulator) -> dict[str, Any]:
         run = run_provider(sim, ev)
         assert run.status == "SUCCESS", run.reason
         outcomes[ident] = run.data["Outcome"]
-        rows.append([ident, run.data[reboot.ATTR_REBOOT_OWED_SINCE], "", ""])
+        rows.append([ident, run.data[contract.ATTR_REBOOT_OWED_SINCE], "", ""])
     ev = event(kind="cluster", ident="c1", group="grp-c1", members=["w", "r1", "r2"], policy=WINDOW)
     run = run_provider(sim, ev)
     assert run.status == "SUCCESS", run.reason
     outcomes["c1"] = run.data["Outcome"]
-    rows.append(["c1", run.data[reboot.ATTR_REBOOT_OWED_SINCE], "w,r1,r2", "c"])
+    rows.append(["c1", run.data[contract.ATTR_REBOOT_OWED_SINCE], "w,r1,r2", "c"])
     assert outcomes == {
-        "a": reboot.OUTCOME_REBOOT_SCHEDULED,
-        "b": reboot.OUTCOME_REBOOT_SCHEDULED,
-        "d": reboot.OUTCOME_IN_SYNC,
-        "e": reboot.OUTCOME_OTHERS_PENDING,
-        "f": reboot.OUTCOME_REBOOT_SCHEDULED,
-        "c1": reboot.OUTCOME_REBOOT_SCHEDULED,
+        "a": OUTCOME_REBOOT_SCHEDULED,
+        "b": OUTCOME_REBOOT_SCHEDULED,
+        "d": OUTCOME_IN_SYNC,
+        "e": OUTCOME_OTHERS_PENDING,
+        "f": OUTCOME_REBOOT_SCHEDULED,
+        "c1": OUTCOME_REBOOT_SCHEDULED,
     }
     assert sim.reboots() == []  # the deploys restarted nothing
     return {maintenance.INPUT_KEY: maintenance.INPUT_KIND, maintenance.INPUT_DATABASES: rows}
@@ -284,9 +290,9 @@ def test_a_restart_before_rds_showed_the_change_is_not_taken_for_forcessls() -> 
     run = run_provider(
         sim, event(ident="a", group="grp-a", parameters={**USERS, **ENFORCED}, policy=WINDOW)
     )
-    assert (run.status, run.data["Outcome"]) == ("SUCCESS", reboot.OUTCOME_REBOOT_SCHEDULED)
+    assert (run.status, run.data["Outcome"]) == ("SUCCESS", OUTCOME_REBOOT_SCHEDULED)
     assert not sim.effective("a", ENFORCED)
-    schedule = _schedule(["a", run.data[reboot.ATTR_REBOOT_OWED_SINCE], "", ""])
+    schedule = _schedule(["a", run.data[contract.ATTR_REBOOT_OWED_SINCE], "", ""])
     rebooted = []
     for _ in range(4):  # the first run finds the restart at 20 s too recent: RDS catching up
         sim.advance(RUN_EVERY - sim.now % RUN_EVERY)
@@ -325,12 +331,12 @@ def test_a_member_restarted_since_the_deploy_does_not_hold_up_the_others() -> No
     sim.clusters["c1"].window = "mon:09:00-mon:10:00"
     ev = event(kind="cluster", ident="c1", group="grp-c1", members=["w", "r1", "r2"], policy=WINDOW)
     run = run_provider(sim, ev)
-    assert run.data["Outcome"] == reboot.OUTCOME_REBOOT_SCHEDULED
+    assert run.data["Outcome"] == OUTCOME_REBOOT_SCHEDULED
     sim.advance(120)
     sim.reboot_db_instance(DBInstanceIdentifier="r1")
     sim.advance(200)
     sim.instances["r1"].cluster_group_status = "pending-reboot"  # someone else's change
-    schedule = _schedule(["c1", run.data[reboot.ATTR_REBOOT_OWED_SINCE], "w,r1,r2", "c"])
+    schedule = _schedule(["c1", run.data[contract.ATTR_REBOOT_OWED_SINCE], "w,r1,r2", "c"])
     for _ in range(4):
         maintenance.handle(schedule, sim, memory=memory(sim), now=sim.time())
         sim.advance(RUN_EVERY)

@@ -14,8 +14,16 @@ from typing import Any
 
 import pytest
 
-from rds_force_ssl.handlers import maintenance, reboot
-from rds_force_ssl.handlers.decide import Reboot
+from rds_force_ssl.facts import contract
+from rds_force_ssl.facts.policy import (
+    OUTCOME_IN_SYNC,
+    OUTCOME_OTHERS_PENDING,
+    OUTCOME_PENDING_REBOOT,
+    OUTCOME_REBOOT_SCHEDULED,
+    OUTCOME_STOPPED,
+    Reboot,
+)
+from rds_force_ssl.handlers import maintenance
 from simulator import EPOCH, RdsSimulator, memory, run_provider
 from tests.handlers.events import (
     ENFORCED,
@@ -28,11 +36,11 @@ from tests.handlers.events import (
 )
 
 IMMEDIATE, WINDOW, NEVER = (r.value for r in Reboot)
-IN_SYNC = reboot.OUTCOME_IN_SYNC
-SCHEDULED = reboot.OUTCOME_REBOOT_SCHEDULED
-PENDING = reboot.OUTCOME_PENDING_REBOOT
-OTHERS = reboot.OUTCOME_OTHERS_PENDING
-STOPPED = reboot.OUTCOME_STOPPED
+IN_SYNC = OUTCOME_IN_SYNC
+SCHEDULED = OUTCOME_REBOOT_SCHEDULED
+PENDING = OUTCOME_PENDING_REBOOT
+OTHERS = OUTCOME_OTHERS_PENDING
+STOPPED = OUTCOME_STOPPED
 USERS = {"shared_buffers": "128"}  # a static parameter of the user's, in the same group
 
 
@@ -295,7 +303,7 @@ def test_deploy_under_a_policy(case: Case) -> None:
         assert sim.instances["db1"].apply == "pending-reboot"  # RDS said a restart is owed
     # RebootOwedSince: the look at which RDS showed the restart owed (here, the last one), not
     # the request's start: a restart between the two may have loaded the old values.
-    owed = run.data[reboot.ATTR_REBOOT_OWED_SINCE]
+    owed = run.data[contract.ATTR_REBOOT_OWED_SINCE]
     assert owed == (str(int(EPOCH + (run.finished or 0))) if case.outcome == SCHEDULED else "0")
 
 
@@ -305,9 +313,9 @@ def test_a_deploy_that_changes_only_its_timeout_does_not_reboot_for_the_users_ch
     deploy saw its parameters in effect (its proof is in the memory): no reboot."""
     sim = _user_changed_their_static_parameter(lag=0)()
     old = props(parameters={**ENFORCED, **USERS})
-    old[reboot.PROP_GIVE_UP_AFTER] = "2980"
+    old[contract.PROP_GIVE_UP_AFTER] = "2980"
     ev = event(request="Update", old=old, parameters={**ENFORCED, **USERS})
-    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "3580"
+    ev["ResourceProperties"][contract.PROP_GIVE_UP_AFTER] = "3580"
     run = run_provider(sim, ev, query_interval=INTERVAL)
     assert (run.status, run.data["Outcome"], sim.reboots()) == ("SUCCESS", OTHERS, [])
     assert run.polls == 1

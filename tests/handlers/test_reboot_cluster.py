@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from rds_force_ssl.handlers import engines, reboot
+from rds_force_ssl.facts import contract, engines
+from rds_force_ssl.facts.policy import OUTCOME_IN_SYNC, OUTCOME_STOPPED
 from simulator import Fault, Iam, RdsSimulator, Statement, run_provider
 from simulator.dynamodb import TABLE, table_arn
 from simulator.rds import arn
@@ -49,7 +50,7 @@ def test_all_pending_readers_first_then_writer_one_at_a_time() -> None:
     assert run.status == "SUCCESS", run.reason
     assert sim.reboots() == ["r1", "r2", "w"]
     assert sim.max_concurrent_down() == 1
-    assert run.data["Outcome"] == reboot.OUTCOME_IN_SYNC
+    assert run.data["Outcome"] == OUTCOME_IN_SYNC
     assert (run.data["Rebooted"], run.data["RebootedMembers"]) == ("true", "r1,r2,w")
     assert effective(sim)
     # No failover on a member reboot: the writer stays the writer.
@@ -206,7 +207,7 @@ def test_stopped_cluster_is_done_and_says_so() -> None:
     run = run_provider(sim, cluster_event())
     assert (run.status, run.data["Outcome"], sim.reboots()) == (
         "SUCCESS",
-        reboot.OUTCOME_STOPPED,
+        OUTCOME_STOPPED,
         [],
     )
 
@@ -239,7 +240,7 @@ def test_an_aurora_cluster_optimizing_storage_has_its_members_rebooted() -> None
     sim = aurora()
     sim.clusters["c1"].status = "storage-optimization"
     run = run_provider(sim, cluster_event(), query_interval=INTERVAL)
-    assert (run.status, run.data["Outcome"]) == ("SUCCESS", reboot.OUTCOME_IN_SYNC), run.reason
+    assert (run.status, run.data["Outcome"]) == ("SUCCESS", OUTCOME_IN_SYNC), run.reason
     assert sim.reboots() == ["r1", "r2", "w"]
     assert effective(sim)
 
@@ -253,7 +254,7 @@ def test_a_multi_az_cluster_optimizing_storage_is_tried_and_a_refusal_ends_with_
     sim.add_cluster("c1", group=GROUP, writer="w", readers=("r1", "r2"), engine="postgres")
     sim.clusters["c1"].status = "storage-optimization"
     ev = event(kind="cluster", ident="c1", group=GROUP)
-    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "2980"
+    ev["ResourceProperties"][contract.PROP_GIVE_UP_AFTER] = "2980"
     run = run_provider(sim, ev, query_interval=INTERVAL, total_timeout=3000)
     assert run.status == "FAILED"
     assert run.reason.startswith("gave up after 2980s: still storage-optimization")

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from rds_force_ssl.handlers import maintenance, reboot
-from rds_force_ssl.handlers.decide import Reboot
+from rds_force_ssl.facts import contract
+from rds_force_ssl.facts.policy import OUTCOME_IN_SYNC, OUTCOME_REBOOT_SCHEDULED, Reboot
+from rds_force_ssl.handlers import maintenance
 from simulator import Fault, RdsSimulator, memory, rollback_of, run_provider
 from tests.handlers.events import ENFORCED, INTERVAL, event, instance_world
 
@@ -25,7 +26,7 @@ IMMEDIATE = Reboot.IMMEDIATE.value
 
 def _once_and_in_effect(sim: RdsSimulator, run: Any, ident: str = "db1") -> None:
     assert run.status == "SUCCESS", run.reason
-    assert run.data["Outcome"] == reboot.OUTCOME_IN_SYNC
+    assert run.data["Outcome"] == OUTCOME_IN_SYNC
     assert sim.reboots() == [ident]
     assert sim.effective(ident, ENFORCED), sim.instances[ident]
 
@@ -94,7 +95,7 @@ def test_a_memory_denied_for_good_fails_with_the_memory_named_and_no_reboot() ->
     sim = instance_world("pending-reboot")
     sim.faults.append(Fault("PutItem", "denied", until=10**9))
     ev = event()
-    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "600"
+    ev["ResourceProperties"][contract.PROP_GIVE_UP_AFTER] = "600"
     run = run_provider(sim, ev, query_interval=INTERVAL)
     assert run.status == "FAILED"
     assert "memory not written (AccessDeniedException)" in run.reason
@@ -112,14 +113,14 @@ def test_a_rollback_to_the_window_keeps_the_reboot_owed_and_the_window_makes_it(
     sim.instances["db1"].running = {"rds.force_ssl": "0"}
     sim.instances["db1"].window = "mon:10:00-mon:10:30"  # an hour after t=0 (a Monday, 09:00)
     first = run_provider(sim, event(policy=WINDOW))
-    assert first.data["Outcome"] == reboot.OUTCOME_REBOOT_SCHEDULED
+    assert first.data["Outcome"] == OUTCOME_REBOOT_SCHEDULED
     update = event(
         request="Update", policy=IMMEDIATE, old=event(policy=WINDOW)["ResourceProperties"]
     )
     back = run_provider(sim, rollback_of(update, "req-rollback"))
     assert back.status == "SUCCESS", back.reason
-    assert back.data["Outcome"] == reboot.OUTCOME_REBOOT_SCHEDULED
-    owed = back.data[reboot.ATTR_REBOOT_OWED_SINCE]
+    assert back.data["Outcome"] == OUTCOME_REBOOT_SCHEDULED
+    owed = back.data[contract.ATTR_REBOOT_OWED_SINCE]
     assert owed != "0"
     assert sim.reboots() == []
     schedule = {
@@ -200,7 +201,7 @@ def test_an_autoscaled_reader_scaled_in_mid_deploy_is_waited_out() -> None:
     )
     run = run_provider(sim, ev, query_interval=INTERVAL)
     assert run.status == "SUCCESS", run.reason
-    assert run.data["Outcome"] == reboot.OUTCOME_IN_SYNC
+    assert run.data["Outcome"] == OUTCOME_IN_SYNC
     counts = Counter(sim.reboots())
     assert counts["w"] == counts["r1"] == 1
     assert max(counts.values()) == 1

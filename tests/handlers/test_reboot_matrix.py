@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from rds_force_ssl.handlers import maintenance, reboot
-from rds_force_ssl.handlers.decide import Reboot
+from rds_force_ssl.facts import contract
+from rds_force_ssl.facts.policy import OUTCOME_IN_SYNC, OUTCOME_REBOOT_SCHEDULED, Reboot
+from rds_force_ssl.handlers import maintenance
 from simulator import Fault, RdsSimulator, memory, rollback_of, run_concurrent, run_provider
 from tests.handlers.events import ENFORCED, GROUP, INTERVAL, event, instance_world
 from tests.handlers.test_reboot_scenarios import SCENARIOS, Scenario
@@ -81,8 +82,8 @@ def test_instance_scenario_under_the_matrix(sc: Scenario, timing: Timing) -> Non
     assert run.status == sc.status, run.reason
     assert sc.reason in run.reason
     assert sorted(set(sim.reboots())) == sorted(set(sc.restarts))
-    if run.status == "SUCCESS" and run.data["Outcome"] == reboot.OUTCOME_IN_SYNC:
-        assert sim.effective("db1", sc.event["ResourceProperties"][reboot.PROP_ENFORCED])
+    if run.status == "SUCCESS" and run.data["Outcome"] == OUTCOME_IN_SYNC:
+        assert sim.effective("db1", sc.event["ResourceProperties"][contract.PROP_ENFORCED])
 
 
 def _aurora() -> RdsSimulator:
@@ -132,7 +133,7 @@ def test_cluster_under_the_matrix(name: str, timing: Timing) -> None:
     sim = timing.apply(world())
     kwargs: dict[str, Any] = {"members": ["w", "r1"], **extra}
     run = run_provider(sim, event(kind="cluster", ident="c1", group=GROUP, **kwargs))
-    assert (run.status, run.data.get("Outcome")) == ("SUCCESS", reboot.OUTCOME_IN_SYNC), run.reason
+    assert (run.status, run.data.get("Outcome")) == ("SUCCESS", OUTCOME_IN_SYNC), run.reason
     _once_each(sim, together=name.startswith(("multi-az", "aurora 13.9")))
     assert all(sim.effective(m, ENFORCED) for m in sim.clusters["c1"].members)
 
@@ -189,11 +190,11 @@ def test_a_lying_rollback_leaves_the_restart_to_the_window_under_the_matrix(
     sim.instances["db1"].running = {}
     sim.instances["db1"].window = "mon:10:00-mon:11:00"
     window = event(policy=Reboot.MAINTENANCE_WINDOW.value)
-    assert run_provider(sim, window).data["Outcome"] == reboot.OUTCOME_REBOOT_SCHEDULED
+    assert run_provider(sim, window).data["Outcome"] == OUTCOME_REBOOT_SCHEDULED
     update = event(request="Update", old=window["ResourceProperties"])
     back = run_provider(sim, rollback_of(update, "req-rollback"), query_interval=INTERVAL)
-    assert back.data.get("Outcome") == reboot.OUTCOME_REBOOT_SCHEDULED, back.reason
-    _window_runs(sim, back.data[reboot.ATTR_REBOOT_OWED_SINCE], until=3 * 3600)
+    assert back.data.get("Outcome") == OUTCOME_REBOOT_SCHEDULED, back.reason
+    _window_runs(sim, back.data[contract.ATTR_REBOOT_OWED_SINCE], until=3 * 3600)
     assert sim.reboots() == ["db1"]
     assert sim.effective("db1", ENFORCED)
 

@@ -8,7 +8,6 @@ matches are the ones botocore raises.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,11 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import boto3
 import pytest
 from moto import mock_aws
 
 from rds_force_ssl import reboot_provider
+from rds_force_ssl.facts import contract
+from rds_force_ssl.facts.policy import OUTCOME_IN_SYNC
 from rds_force_ssl.handlers import decide, memory, observe, reboot
 from rds_force_ssl.handlers.memory import Claim, Memory, Proof, proof_key
 from tests.handlers.events import event, props
@@ -87,11 +89,11 @@ def test_a_redeploy_on_an_in_sync_instance_completes_at_once(rds: Any, mem: Memo
     assert done == {
         "IsComplete": True,
         "Data": {
-            "Outcome": reboot.OUTCOME_IN_SYNC,
+            "Outcome": OUTCOME_IN_SYNC,
             "State": "available/in-sync",
             "Rebooted": "false",
             "RebootedMembers": "",
-            reboot.ATTR_REBOOT_OWED_SINCE: "0",
+            contract.ATTR_REBOOT_OWED_SINCE: "0",
         },
     }
 
@@ -123,7 +125,7 @@ def test_events_round_trip_through_botocore(rds: Any) -> None:
 
 def _seen(ident: str) -> decide.Seen:
     return decide.Seen(
-        kind=decide.KIND_INSTANCE,
+        kind=contract.KIND_INSTANCE,
         ident=ident,
         status="available",
         groups=("pg-ssl",),
@@ -259,7 +261,7 @@ def test_cluster_reads_members_its_group_and_completes(rds: Any, mem: Memory) ->
     assert started["PhysicalResourceId"] == "rds-force-ssl:cluster:c1"
     done = reboot.handle_is_complete({**ev, **started}, rds, memory=mem, now=1001.0)
     assert done["IsComplete"] is True
-    assert done["Data"]["Outcome"] == reboot.OUTCOME_IN_SYNC
+    assert done["Data"]["Outcome"] == OUTCOME_IN_SYNC
     assert "c1-writer:available/in-sync" in done["Data"]["State"]
     assert "c1-reader:available/in-sync" in done["Data"]["State"]
 
@@ -273,35 +275,63 @@ def test_an_update_from_a_template_without_enforced_parameters_counts_as_a_chang
     """A stack deployed by an earlier version has no EnforcedParameters in its old properties:
     what ran before is unknown, so everything ForceSsl owns counts as changed."""
     old = props()
-    del old[reboot.PROP_ENFORCED]
+    del old[contract.PROP_ENFORCED]
     target = reboot.parse(event(request="Update", old=old), now=0.0)
     assert target.request.changed == frozenset({"rds.force_ssl"})
 
 
 def test_the_lambda_asset_imports_alone_without_cdk(tmp_path: Path) -> None:
-    """Lambda runs `handlers.reboot.on_event` and `handlers.maintenance.poller` from the asset:
-    the library folder with only handlers/*.py in it (reboot_provider.ASSET_EXCLUDE). No
-    package, no CDK; the engine table it shares with the construct imports there too."""
-    handlers = Path(reboot.__file__).parent
-    assert reboot_provider.ASSET_EXCLUDE == ["*", "!handlers", "!handlers/*.py"]
-    staged = tmp_path / reboot_provider.HANDLER_PACKAGE
-    staged.mkdir()
-    for module in handlers.glob("*.py"):
-        shutil.copy(module, staged)
+    """Lambda runs `rds_force_ssl.handlers.reboot.on_event` and `...maintenance.poller` from the
+    asset: the source root with only the package's __init__.py, handlers/*.py and facts/*.py in
+    it (reboot_provider.ASSET_EXCLUDE), staged here as CDK stages it. It imports with boto3 and
+    no CDK: an aws_cdk, jsii and constructs that raise on import come first on its path."""
+    staged = tmp_path / "asset"
+    cdk.FileSystem.copy_directory(
+        str(reboot_provider.SOURCE_ROOT),
+        str(staged),
+        cdk.CopyOptions(exclude=reboot_provider.ASSET_EXCLUDE),
+    )
+    package = Path(reboot_provider.__file__).parent
+    shipped = sorted(str(f.relative_to(staged)) for f in staged.rglob("*") if f.is_file())
+    assert shipped == sorted(
+        [
+            "rds_force_ssl/__init__.py",
+            *(
+                f"rds_force_ssl/{d}/{f.name}"
+                for d in ("handlers", "facts")
+                for f in package.glob(f"{d}/*.py")
+            ),
+        ]
+    )
+    assert "rds_force_ssl/facts/engines.py" in shipped
+    poison = tmp_path / "poison"
+    for name in ("aws_cdk", "jsii", "constructs"):
+        (poison / name).mkdir(parents=True)
+        (poison / name / "__init__.py").write_text(f"raise ImportError('{name} in the asset')\n")
+    entries = [
+        f"{reboot_provider.HANDLER_PACKAGE}.{e}" for e in ("reboot.on_event", "maintenance.poller")
+    ]
     probe = (
-        "import sys, handlers.reboot as r, handlers.maintenance as m; "
-        "import handlers.engines as engines; "
+        "import importlib, sys; "
+        f"entries = {entries!r}; "
+        "fns = [getattr(importlib.import_module(m), f) "
+        "for m, f in (e.rsplit('.', 1) for e in entries)]; "
+        "assert all(map(callable, fns)); "
+        "import rds_force_ssl.facts.engines as engines, boto3; "
         "assert engines.lookup('mysql') is engines.MYSQL; "
-        "assert callable(r.on_event) and callable(m.poller); "
-        "cdk = ('aws_cdk', 'rds_force_ssl', 'jsii', 'constructs'); "
+        f"assert engines.__file__.startswith({str(staged)!r}), engines.__file__; "
+        "cdk = ('aws_cdk', 'jsii', 'constructs'); "
         "print(sorted(m for m in sys.modules if m.startswith(cdk)))"
     )
+    site_packages = Path(boto3.__file__).parent.parent  # boto3, and aws-cdk-lib too
     done = subprocess.run(
-        [sys.executable, "-c", probe],
+        # -S: no site (the editable install's .pth would put the checkout on the path).
+        [sys.executable, "-S", "-c", probe],
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{staged}:{poison}:{site_packages}"},
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

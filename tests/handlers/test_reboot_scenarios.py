@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from rds_force_ssl.facts import contract
+from rds_force_ssl.facts.policy import OUTCOME_IN_SYNC, OUTCOME_STOPPED
 from rds_force_ssl.handlers import reboot
 from rds_force_ssl.handlers.decide import SETTLE_S
 from simulator import Fault, RdsSimulator, memory, run_provider
@@ -199,7 +201,7 @@ def _iam_propagating(seconds: float) -> Callable[[], RdsSimulator]:
     return world
 
 
-IN_SYNC, STOPPED = reboot.OUTCOME_IN_SYNC, reboot.OUTCOME_STOPPED
+IN_SYNC, STOPPED = OUTCOME_IN_SYNC, OUTCOME_STOPPED
 
 SCENARIOS = [
     Scenario(
@@ -471,7 +473,7 @@ def test_instance_scenario(sc: Scenario) -> None:
         assert run.data["Rebooted"] == sc.rebooted
     if run.status == "SUCCESS" and run.data["Outcome"] == IN_SYNC:
         # Never a false success: the engine runs with what ForceSsl owns.
-        owned = sc.event["ResourceProperties"][reboot.PROP_ENFORCED]
+        owned = sc.event["ResourceProperties"][contract.PROP_ENFORCED]
         assert sim.effective("db1", owned), sim.instances["db1"]
 
 
@@ -551,7 +553,7 @@ def test_busy_forever_ends_with_the_last_state_before_the_provider_times_out() -
     sim = instance_world("pending-reboot")
     sim.instances["db1"].status = "modifying"
     ev = event()
-    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "570"
+    ev["ResourceProperties"][contract.PROP_GIVE_UP_AFTER] = "570"
     run = run_provider(sim, ev, query_interval=15, total_timeout=600)
     assert run.status == "FAILED"
     assert run.reason.startswith("gave up after 570s: still modifying/pending-reboot")
@@ -562,7 +564,7 @@ def test_a_status_rds_adds_later_is_waited_on_and_named() -> None:
     sim = instance_world("pending-reboot")
     sim.instances["db1"].status = "some-new-status"
     ev = event()
-    ev["ResourceProperties"][reboot.PROP_GIVE_UP_AFTER] = "300"
+    ev["ResourceProperties"][contract.PROP_GIVE_UP_AFTER] = "300"
     run = run_provider(sim, ev, query_interval=15, total_timeout=600)
     assert run.status == "FAILED"
     assert "'some-new-status' is not in RDS's documented list" in run.reason
@@ -570,8 +572,8 @@ def test_a_status_rds_adds_later_is_waited_on_and_named() -> None:
 
 def test_missing_properties_fail_with_the_names() -> None:
     ev = event()
-    del ev["ResourceProperties"][reboot.PROP_ENFORCED]
-    with pytest.raises(reboot.ReconcileError, match=reboot.PROP_ENFORCED):
+    del ev["ResourceProperties"][contract.PROP_ENFORCED]
+    with pytest.raises(reboot.ReconcileError, match=contract.PROP_ENFORCED):
         reboot.handle_on_event(ev, RdsSimulator())
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rds_force_ssl.handlers import window
+from rds_force_ssl.facts import window
 
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)
 MARGIN = 300

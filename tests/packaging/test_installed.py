@@ -124,6 +124,7 @@ def venvs(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
 def test_the_sdist_and_the_wheel_carry_the_library_its_licence_and_types(dist: Dist) -> None:
     names = zipfile.ZipFile(dist.wheel).namelist()
     assert "rds_force_ssl/handlers/reboot.py" in names
+    assert "rds_force_ssl/facts/engines.py" in names
     assert "rds_force_ssl/py.typed" in names
     assert not [n for n in names if n.startswith("constructs/") or n.startswith("tests/")]
     meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
@@ -136,6 +137,7 @@ def test_the_sdist_and_the_wheel_carry_the_library_its_licence_and_types(dist: D
         members = [m.split("/", 1)[1] for m in sdist.getnames() if "/" in m]
     assert "LICENSE" in members
     assert "constructs/rds_force_ssl/handlers/reboot.py" in members
+    assert "constructs/rds_force_ssl/facts/engines.py" in members
     assert not [m for m in members if m.startswith("tests/")]
 
 
@@ -239,7 +241,7 @@ def test_an_app_outside_the_repository_synthesizes_a_protected_database(
     }
     assert modules
     for module in modules:
-        source = f"{module.replace('.', '/')}.py"  # handlers.reboot -> handlers/reboot.py
+        source = f"{module.replace('.', '/')}.py"  # rds_force_ssl.handlers.reboot -> .../reboot.py
         assert [d for d in asset_dirs if (app / "cdk.out" / d / source).exists()], module
     report = _ok(venv.run("python", "-m", "rds_force_ssl.report", "cdk.out", cwd=app))
     assert "protected: UserApp/Db (instance) by UserApp/DbSsl" in report.stdout

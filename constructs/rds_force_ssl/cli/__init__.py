@@ -64,7 +64,7 @@ class Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     # The per-protocol defaults and the setting names in the help come from the two tables.
     from rds_force_ssl.cli.engines import DEFAULT_ENGINE, ENGINES
-    from rds_force_ssl.handlers import engines as engine_table
+    from rds_force_ssl.facts import engines as engine_table
 
     default = ENGINES[DEFAULT_ENGINE]
     others = [e for e in ENGINES.values() if e is not default]

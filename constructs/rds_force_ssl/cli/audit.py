@@ -9,7 +9,7 @@ https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithParamGrou
 
 What each engine's parameter is, which values enforce, its default by version, its Security Hub
 control, and why Oracle and Db2 have none, all come from the engine table
-(``handlers/engines.py``): there is no per-engine branch here.
+(``facts/engines.py``): there is no per-engine branch here.
 
 API use: describe calls are read page by page, each parameter group's parameters are read once
 however many databases share it, and throttling is left to botocore's retries.
@@ -33,8 +33,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rds_force_ssl.cli import aws
-from rds_force_ssl.handlers import engines as engine_table
-from rds_force_ssl.handlers.engines import PROXY, Engine
+from rds_force_ssl.facts import engines as engine_table
+from rds_force_ssl.facts.engines import PROXY, Engine
 
 SOURCE_EXPLICIT = "explicit"
 SOURCE_REPORTED_DEFAULT = "engine default (reported)"

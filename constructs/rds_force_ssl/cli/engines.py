@@ -3,7 +3,7 @@ which port to assume), by the region discovery (which RDS engines and proxy fami
 it) and by ``verify`` (its defaults, its checks' module, and what its login client does).
 Adding an engine is adding a row and its conversation and verifier modules, no branch
 elsewhere. The RDS engine names, and the server settings the verifiers read, come from the
-library's engine table (``handlers/engines.py``).
+library's engine table (``facts/engines.py``).
 
 A protocol whose servers decide on plaintext only after the password has no conversation, and
 says why: ``probe`` never fakes a verdict it cannot have.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rds_force_ssl.cli import pgwire
 from rds_force_ssl.cli.wire import POSTGRES_DEFAULT_DBNAME, Conversation
-from rds_force_ssl.handlers import engines as engine_table
+from rds_force_ssl.facts import engines as engine_table
 
 
 @dataclass(frozen=True)

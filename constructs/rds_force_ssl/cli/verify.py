@@ -44,8 +44,8 @@ from rds_force_ssl.cli.wire import (
     probe_endpoint,
     tls_error_text,
 )
-from rds_force_ssl.handlers import engines as engine_table
-from rds_force_ssl.handlers.engines import TLS12, TLS_PROTOCOLS
+from rds_force_ssl.facts import engines as engine_table
+from rds_force_ssl.facts.engines import TLS12, TLS_PROTOCOLS
 
 if TYPE_CHECKING:
     from cryptography import x509

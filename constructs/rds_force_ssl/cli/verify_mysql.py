@@ -50,8 +50,8 @@ from rds_force_ssl.cli.verify import (
     probe_floor,
     version_below,
 )
-from rds_force_ssl.handlers import engines as engine_table
-from rds_force_ssl.handlers.engines import TLS_PROTOCOLS
+from rds_force_ssl.facts import engines as engine_table
+from rds_force_ssl.facts.engines import TLS_PROTOCOLS
 
 CONNECT_TIMEOUT_S = 10
 # The client's own error for a server without TLS (include/errmsg.h).

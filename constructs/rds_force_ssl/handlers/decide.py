@@ -21,40 +21,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from enum import Enum, StrEnum
+from enum import Enum
 
-from .engines import lookup
+from ..facts.contract import KIND_INSTANCE
+from ..facts.engines import lookup
+from ..facts.policy import (
+    OUTCOME_IN_SYNC,
+    OUTCOME_OTHERS_PENDING,
+    OUTCOME_PENDING_REBOOT,
+    OUTCOME_REBOOT_SCHEDULED,
+    OUTCOME_STOPPED,
+    Reboot,
+)
 from .memory import Claim
 
-KIND_INSTANCE = "instance"
+# What a look finds behind a resource's Kind: a DB instance (contract.KIND_INSTANCE), or for
+# contract.KIND_CLUSTER an Aurora cluster or a Multi-AZ DB cluster.
 KIND_AURORA = "aurora"
 KIND_MULTI_AZ_CLUSTER = "multi-az-cluster"
-
-OUTCOME_IN_SYNC = "in-sync"
-OUTCOME_STOPPED = "stopped-applies-at-next-start"
-# ForceSsl's parameters wait for a reboot that the policy leaves to the maintenance window...
-OUTCOME_REBOOT_SCHEDULED = "reboot-scheduled"
-# ... or to the user (Reboot.NEVER): configured, not in effect.
-OUTCOME_PENDING_REBOOT = "pending-reboot"
-# ForceSsl's parameters are in effect; the group's other changes wait for a reboot that is the
-# user's to make (docs/reboot.md, "Only for what ForceSsl changed").
-OUTCOME_OTHERS_PENDING = "in-effect-other-changes-pending-reboot"
-
-
-class Reboot(StrEnum):
-    """When ForceSsl may restart a database to put its parameters in effect.
-
-    ``IMMEDIATE``: during the deploy, which finishes once they are in effect.
-    ``MAINTENANCE_WINDOW``: the deploy finishes once RDS shows whether a restart is owed
-    (``Outcome`` ``reboot-scheduled`` if it is), and the stack's scheduled reconciler restarts
-    the database inside its own ``PreferredMaintenanceWindow``.
-    ``NEVER``: the deploy finishes with ``Outcome`` ``pending-reboot``; restarting is yours.
-    """
-
-    IMMEDIATE = "immediate"
-    MAINTENANCE_WINDOW = "maintenance-window"
-    NEVER = "never"
-
 
 # The ModifyDBParameterGroup API reference asks to wait at least 5 minutes after modifying a group
 # before relying on it, "to allow Amazon RDS to fully complete the modify action". It is the only

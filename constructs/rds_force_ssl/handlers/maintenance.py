@@ -31,12 +31,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import window
+from ..facts import window
+from ..facts.contract import KIND_CLUSTER, KIND_INSTANCE
+from ..facts.engines import lookup
 from .decide import Request, Verb, decide
-from .engines import lookup
 from .memory import Memory, lambda_memory
 from .observe import Denied, Gone, RdsApi, Target, Transient, call
-from .reboot import KIND_CLUSTER, KIND_INSTANCE, act, handle_is_complete, look, rds_client
+from .reboot import act, handle_is_complete, look, rds_client
 
 # The rule's constant input: {"RdsForceSsl": "maintenance-window", "Databases": [...]}, each
 # database [identifier, RebootOwedSince, members (comma-separated), flags]; flags: "c" a DB

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import HTTPClientError
 
+from ..facts.contract import KIND_INSTANCE
 from .decide import (
     CLOCK_SKEW_S,
     KIND_AURORA,
-    KIND_INSTANCE,
     KIND_MULTI_AZ_CLUSTER,
     SETTLE_S,
     Disposition,

@@ -30,23 +30,33 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, cast
 
-from .decide import KIND_INSTANCE as KIND_INSTANCE
+from ..facts.contract import (
+    ATTR_REBOOT_OWED_SINCE,
+    KIND_CLUSTER,
+    KIND_INSTANCE,
+    PROP_AUTOSCALED_READERS,
+    PROP_ENFORCED,
+    PROP_FORCE_FAILOVER,
+    PROP_GIVE_UP_AFTER,
+    PROP_IDENTIFIER,
+    PROP_KIND,
+    PROP_MEMBERS,
+    PROP_OTHER_PARAMETERS,
+    PROP_PARAMETER_GROUP,
+    PROP_PARAMETERS,
+    PROP_REBOOT,
+)
+from ..facts.policy import OUTCOME_IN_SYNC, OUTCOME_REBOOT_SCHEDULED, Reboot
 from .decide import (
     KIND_MULTI_AZ_CLUSTER,
     Decision,
     Node,
-    Reboot,
     Request,
     Seen,
     Verb,
     decide,
     witnessed,
 )
-from .decide import OUTCOME_IN_SYNC as OUTCOME_IN_SYNC
-from .decide import OUTCOME_OTHERS_PENDING as OUTCOME_OTHERS_PENDING
-from .decide import OUTCOME_PENDING_REBOOT as OUTCOME_PENDING_REBOOT
-from .decide import OUTCOME_REBOOT_SCHEDULED as OUTCOME_REBOOT_SCHEDULED
-from .decide import OUTCOME_STOPPED as OUTCOME_STOPPED
 from .memory import OBSERVED, Claim, Memory, asked_at, key, proof_key
 from .memory import Proof as Proof
 from .observe import (
@@ -63,34 +73,6 @@ from .observe import (
     with_restarts,
 )
 from .observe import ReconcileError as ReconcileError
-
-# Names shared with the construct (rds_force_ssl.reboot_provider imports them from here).
-RESOURCE_TYPE = "Custom::RdsForceSslReboot"
-PROP_KIND = "Kind"
-PROP_IDENTIFIER = "Identifier"
-PROP_PARAMETER_GROUP = "ParameterGroupName"
-# The whole group, as the template writes it: any change to it sends an Update.
-PROP_PARAMETERS = "Parameters"
-# The parameters ForceSsl owns and their values (e.g. {"rds.force_ssl": "1"}): what must be in
-# effect before the resource may say done.
-PROP_ENFORCED = "EnforcedParameters"
-# The Aurora members declared in the app: the ones IAM lets the reconciler describe and reboot.
-PROP_MEMBERS = "Members"
-# "true": IAM also names this cluster's Aurora Auto Scaling readers (by their AWS-set tag).
-PROP_AUTOSCALED_READERS = "AutoscaledReaders"
-PROP_FORCE_FAILOVER = "ForceFailover"
-PROP_GIVE_UP_AFTER = "GiveUpAfterSeconds"
-# The reboot policy (a Reboot value); absent: Reboot.IMMEDIATE.
-PROP_REBOOT = "Reboot"
-# "true": reboot (per the policy) for the group's other parameters too, not only ForceSsl's.
-PROP_OTHER_PARAMETERS = "RebootForOtherParameters"
-KIND_CLUSTER = "cluster"
-
-# Attributes (GetAtt) besides StateAtStart, Outcome, State, Rebooted and RebootedMembers: when a
-# request found a restart owed that the maintenance window is to make, the time of the look at
-# which RDS showed it owed (epoch seconds): a restart after it loads ForceSsl's change, one
-# before it may not have (RDS may show a group change late). "0" otherwise.
-ATTR_REBOOT_OWED_SINCE = "RebootOwedSince"
 
 # IAM applies a policy change "eventually"; a stack that has just granted the reconciler its
 # permissions may see AccessDenied for a while. It is retried for this long after the request
