@@ -37,3 +37,25 @@ def test_the_baseline_passes_it_on_to_every_database(sandbox: Sandbox) -> None:
     SslBaseline.apply(sandbox.app, outcome_output=True)
     sandbox.app.synth()
     assert len(_outcome_outputs(sandbox.stack)) == 2
+
+
+def test_the_output_says_what_each_outcome_means_under_the_policy(sandbox: Sandbox) -> None:
+    from rds_force_ssl import Reboot
+
+    ForceSsl(sandbox.stack, "A", database=sandbox.instance("DbA"), outcome_output=True)
+    ForceSsl(
+        sandbox.stack,
+        "B",
+        database=sandbox.instance("DbB"),
+        outcome_output=True,
+        reboot=Reboot.MAINTENANCE_WINDOW,
+    )
+    descriptions = {
+        str(o["Description"]).split(":")[1].strip(): str(o["Description"])
+        for o in _outcome_outputs(sandbox.stack).values()
+    }
+    assert "in-sync = SSL-only in effect" in descriptions["what the deploy left on Stack/DbA"]
+    assert (
+        "reboot-scheduled = in effect after the restart in the maintenance window"
+        in (descriptions["what the deploy left on Stack/DbB"])
+    )

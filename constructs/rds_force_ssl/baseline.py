@@ -115,6 +115,9 @@ class SslBaseline:
         self._root = ""  # jsii reference of the Stage that synthesizes the scope
         self._done = False
         self._depth = 0  # how deep the scope is: the outer baseline runs first
+        # Paths of the Stages under the scope that hold databases this baseline cannot reach
+        # (CDK's Aspects stop at a Stage) and that no baseline of this mode covers.
+        self.unreached: list[str] = []
 
     @property
     def priority(self) -> int:
@@ -186,6 +189,21 @@ class SslBaseline:
             if isinstance(node, CANDIDATES):
                 self._looked_at.add(tree.ref(node))
                 self._judge(node)
+        self._say_unreached_stages()
+
+    def _say_unreached_stages(self) -> None:
+        """A Stage under the scope is out of this baseline's reach, as of every CDK Aspect (and
+        CDK has synthesized it before any Aspect of the app runs, so no annotation can reach its
+        stacks now). Where one holds databases and no baseline of this mode is applied inside
+        it, summary() names it: an app whose stacks are all in Stages would otherwise pass with
+        nothing judged and nothing said."""
+        assert self._scope is not None
+        covered = {b._root for bs in STATE.applied.values() for b in bs if b.mode == self.mode}
+        for stage in _nested_stages(self._scope):
+            if tree.ref(stage) in covered:
+                continue
+            if any(isinstance(c, CANDIDATES) for c in tree.node_of(stage).find_all()):
+                self.unreached.append(tree.path_of(stage))
 
     def unjudged(self) -> list[str]:
         """What a validation reports: databases under the scope that the pass never saw."""
@@ -246,7 +264,14 @@ class SslBaseline:
     def summary(self) -> str:
         counts = Counter(v.compliance for v in self.verdicts)
         order = ("COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE", "EXEMPT")
-        return f"rds-force-ssl {self.mode}: " + ", ".join(f"{counts[k]} {k}" for k in order)
+        said = f"rds-force-ssl {self.mode}: " + ", ".join(f"{counts[k]} {k}" for k in order)
+        if self.unreached:
+            said += (
+                f"; not reached (a Stage of its own, with no {self.mode} baseline): "
+                + ", ".join(self.unreached)
+                + " (apply a baseline to each Stage too: CDK's Aspects stop at a Stage)"
+            )
+        return said
 
     def _enforce(self, node: IConstruct, db: Database | None) -> None:
         if protected_by(node) is not None:
@@ -405,6 +430,21 @@ def _run_pending(root: str) -> None:
     pending.sort(key=lambda b: (b.priority, b._depth))
     for baseline in pending:
         baseline._run()
+
+
+def _nested_stages(scope: IConstruct) -> list[cdk.Stage]:
+    """The Stages under ``scope`` that are not inside another Stage under it."""
+    everything = tree.node_of(scope).find_all()
+    top = tree.ref(scope)
+    stages = [c for c in everything if isinstance(c, cdk.Stage) and tree.ref(c) != top]
+    inner: set[str] = set()
+    for stage in stages:
+        inner.update(
+            tree.ref(c)
+            for c in tree.node_of(stage).find_all()
+            if isinstance(c, cdk.Stage) and c is not stage and tree.ref(c) != tree.ref(stage)
+        )
+    return [s for s in stages if tree.ref(s) not in inner]
 
 
 def _reachable(scope: IConstruct) -> list[IConstruct]:

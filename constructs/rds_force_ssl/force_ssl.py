@@ -298,8 +298,8 @@ class ForceSsl(Construct):
                 if elsewhere
                 else "Outcome",
                 value=self.reboot.get_att_string("Outcome"),
-                description=f"rds-force-ssl: what the deploy left in effect on "
-                f"{tree.path_of(database)} (in-sync: SSL-only in effect)",
+                description=f"rds-force-ssl: what the deploy left on {tree.path_of(database)}: "
+                + _OUTCOME_MEANINGS[policy],
             )
         _checks(home).append(_StillEnforced(db, group.l1, group.ref, facts, wanted))
         # The Refs above already order it after the database and its group; cluster members are
@@ -596,6 +596,17 @@ class _StackChecks:
                 )
             problems += check.problems(groups[key])
         return problems
+
+
+# What the Outcome a deploy can end with means, per policy (the stack output's description).
+_OUTCOME_MEANINGS = {
+    Reboot.IMMEDIATE: "in-sync = SSL-only in effect; in-effect-other-changes-pending-reboot = "
+    "in effect, your other changes wait for a restart; stopped-applies-at-next-start",
+    Reboot.MAINTENANCE_WINDOW: "reboot-scheduled = in effect after the restart in the "
+    "maintenance window; in-sync = SSL-only in effect already",
+    Reboot.NEVER: "pending-reboot = configured, in effect after a restart that is yours to make; "
+    "in-sync = SSL-only in effect already",
+}
 
 
 def _elsewhere_id(path: str) -> str:

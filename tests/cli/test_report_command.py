@@ -43,8 +43,10 @@ def test_report_without_an_assembly_exits_2_with_the_fix(
 ) -> None:
     assert cli.main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "no manifest.json" in err
-    assert "fix: synthesize the app first" in err
+    assert "no manifest.json in it" in err
+    assert "fix: synthesize the app first (cdk synth writes cdk.out)" in err
+    assert cli.main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such folder" in capsys.readouterr().err
 
 
 def test_report_of_an_app_that_protects_nothing_exits_1(

@@ -650,10 +650,12 @@ def _report(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
 
     assembly = Path(args.assembly)
     if not (assembly / "manifest.json").is_file():
+        what = "no manifest.json in it" if assembly.is_dir() else "no such folder"
         raise CliError(
             "no-assembly",
-            f"{assembly}: no manifest.json, so no cloud assembly to read",
-            fix="synthesize the app first (npx cdk synth, or make synth), or name its cdk.out",
+            f"{assembly}: {what}, so no cloud assembly to read",
+            fix="synthesize the app first (cdk synth writes cdk.out), or name the folder it "
+            "wrote (cdk synth --output)",
         )
     rows = report.protected(assembly)
     lines, code = report.render(rows)
