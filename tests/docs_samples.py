@@ -304,6 +304,74 @@ def cli_violation_block(
     return "\n".join(lines) + "\n"
 
 
+@sample("engine-table")
+def engine_table() -> str:
+    """docs/engines.md's table, from rds_force_ssl.facts.engines (a row per engine, and the
+    proxy)."""
+    from rds_force_ssl.facts import engines
+
+    lines = [
+        "| engine | parameter = value ForceSsl writes | where | static / dynamic (AWS docs) | "
+        "minimum | engine default | Security Hub |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in engines.ENGINES:
+        hub = row.security_hub or "none"
+        if row.parameter is None:
+            why = (row.not_applicable or "").split(";")[0]
+            lines.append(f"| {row.title} | none: {why} | | | | | {hub} |")
+            continue
+        where = (
+            "DB cluster parameter group"
+            if row.aurora
+            else "DB parameter group (Multi-AZ DB cluster: cluster group)"
+            if row.multi_az_cluster
+            else "DB parameter group"
+        )
+        minimum = engines.show(row.minimum_version) if row.minimum_version else "any"
+        default = f"on from {engines.show(row.default_on_from)}" if row.default_on_from else "off"
+        lines.append(
+            f"| {row.title} | `{row.parameter}` = `{row.value}` | {where} | {row.apply_type} | "
+            f"{minimum} | {default} | {hub} |"
+        )
+    proxy = engines.PROXY
+    lines.append(
+        f"| {proxy.title} | `{proxy.property}` = `true` (a property of the proxy; CDK's "
+        "`DatabaseProxy` defaults to it) | the proxy | applies without a reboot | | "
+        f"CloudFormation: {str(proxy.cloudformation_default).lower()} | {proxy.security_hub} |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+@sample("tls-floor-table")
+def tls_floor_table() -> str:
+    """Which engine takes which TLS floor, from each engine row's tls_floor."""
+    from rds_force_ssl.facts import engines
+
+    versions = engines.TLS_VERSIONS
+    lines = [
+        "| engine | floor set by | " + " | ".join(f"`{v}` from" for v in versions) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in versions) + " |",
+    ]
+    for row in engines.ENGINES:
+        floor = row.tls_floor
+        if row.parameter is None:
+            continue
+        by = (
+            "none: ForceSsl cannot set a floor"
+            if floor is None
+            else f"`{floor.parameter}`"
+            if floor.parameter
+            else "the engine itself (nothing to set)"
+        )
+        cells = [
+            engines.show(floor.from_version[v]) if floor and v in floor.from_version else "-"
+            for v in versions
+        ]
+        lines.append(f"| {row.title} | {by} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 @sample("rule-catalogue")
 def rule_catalogue() -> str:
     """The baseline's rule catalogue, from rds_force_ssl.rules.RULES."""
