@@ -16,6 +16,7 @@ import pytest
 
 from rds_force_ssl import cli
 from rds_force_ssl.cli import probe
+from rds_force_ssl.cli.commands import probe as probe_command
 from rds_force_ssl.cli.discover import Discovery
 from rds_force_ssl.cli.engines import DEFAULT_ENGINE, ENGINES
 from rds_force_ssl.cli.probe import Result, Target
@@ -194,7 +195,7 @@ def test_an_endpoint_named_and_found_in_the_region_is_probed_once(
         ("other.example", "cluster other reader"),
     ):
         found.add(engine, host, 5432, resource)
-    monkeypatch.setattr(cli, "_discover", lambda region: found.finish())
+    monkeypatch.setattr(probe_command, "_discover", lambda region: found.finish())
     code = cli.main(["probe", "--json", "--region", "eu-west-1", "Db.Example:5432"])
     report = json.loads(capsys.readouterr().out)
     assert code == 2
