@@ -224,34 +224,12 @@ def synth_report() -> str:
 def baseline_finding() -> str:
     """The RFS2 finding of tests/fixtures/noncompliant_app.py's NonCompliant/SslOff (a
     PostgreSQL instance whose group sets rds.force_ssl=0) under the audit baseline, as the CDK
-    CLI prints it. That fixture builds its app at import and synthesizes it without cdk.json's
-    context, so the stack is rebuilt here with the one database the sample shows."""
-    import aws_cdk as cdk
-    from aws_cdk import aws_ec2 as ec2
-    from aws_cdk import aws_rds as rds
-
-    from rds_force_ssl import SslBaseline
+    CLI prints it: the fixture's own build(), in an app with cdk.json's context."""
+    from tests.fixtures.noncompliant_app import build
 
     with _outdir() as outdir:
         app = _app(outdir)
-        stack = cdk.Stack(app, "NonCompliant")
-        vpc = ec2.Vpc(
-            stack,
-            "Vpc",
-            nat_gateways=0,
-            subnet_configuration=[
-                ec2.SubnetConfiguration(name="db", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-            ],
-        )
-        rds.DatabaseInstance(
-            stack,
-            "SslOff",
-            engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_9),
-            vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            parameters={"rds.force_ssl": "0"},
-        )
-        SslBaseline.apply(app, mode="audit")
+        build(app)
         app.synth()
         validation = json.loads((outdir / "validation-report.json").read_text())
     blocks = [

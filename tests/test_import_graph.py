@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.test_simulator_imports import _absolute, _is_package, _modules, _resolve, find_cycle
+from tests.test_simulator_imports import find_cycle, import_graph
 
 ROOT = Path(__file__).resolve().parent.parent / "constructs"
 PACKAGE = "rds_force_ssl"
@@ -36,29 +36,7 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
 
 
 def runtime_graph(root: Path, package: str) -> dict[str, set[str]]:
-    modules = _modules(root, package)
-    graph: dict[str, set[str]] = {}
-    for module, path in modules.items():
-        edges: set[str] = set()
-        is_package = _is_package(module, modules)
-        for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    parts = alias.name.split(".")
-                    edges.update(
-                        ".".join(parts[:n])
-                        for n in range(1, len(parts) + 1)
-                        if ".".join(parts[:n]) in modules
-                    )
-            elif isinstance(node, ast.ImportFrom):
-                target = _absolute(node, module, is_package)
-                if target in modules:
-                    edges.update(
-                        _resolve(target, alias.name, modules, frozenset()) for alias in node.names
-                    )
-        edges.discard(module)
-        graph[module] = edges
-    return graph
+    return import_graph(root, package, _runtime_nodes)
 
 
 def test_the_library_imports_have_no_cycle() -> None:

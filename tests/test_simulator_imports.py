@@ -10,6 +10,7 @@ to the module that defines ``name``; relative imports are resolved too. The grap
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -61,14 +62,17 @@ def _resolve(target: str, name: str, modules: dict[str, Path], seen: frozenset[s
     return target
 
 
-def import_graph(root: Path, package: str) -> dict[str, set[str]]:
-    """Each module of ``package`` -> the modules of ``package`` it imports, anywhere in it."""
+def import_graph(
+    root: Path, package: str, nodes: Callable[[ast.AST], Iterable[ast.AST]] = ast.walk
+) -> dict[str, set[str]]:
+    """Each module of ``package`` -> the modules of ``package`` it imports, anywhere in it
+    (``nodes``: which parts of a module to read; all of it by default)."""
     modules = _modules(root, package)
     graph: dict[str, set[str]] = {}
     for module, path in modules.items():
         edges: set[str] = set()
         is_package = _is_package(module, modules)
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        for node in nodes(ast.parse(path.read_text(), filename=str(path))):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     # ``import a.b.c`` runs a, a.b and a.b.c
