@@ -220,3 +220,19 @@ def test_a_scaled_in_reader_is_no_reason_to_fail_even_when_it_was_being_rebooted
     assert run.status == "SUCCESS", run.reason
     assert max(Counter(sim.reboots()).values()) == 1
     assert sim.effective("w", ENFORCED)
+
+
+def test_a_claim_left_open_by_an_earlier_request_is_closed_by_its_restart_events() -> None:
+    """A request asked for a reboot, then ended (its Lambda gone) before any look saw the
+    restart; RDS logged it. An hour later the next request finds the claim open: the restart's
+    events, older than this request, close it, and nothing is rebooted again."""
+    sim = instance_world("in-sync", reboot_seconds=90, event_lag_seconds=30)
+    memory(sim).claim("db:db1", sim.time(), "req-earlier")
+    sim.reboot_db_instance(DBInstanceIdentifier="db1")
+    sim.advance(3600)
+    sim.calls.clear()
+    run = run_provider(sim, event(request="Update"), query_interval=INTERVAL)
+    assert run.status == "SUCCESS", run.reason
+    assert sim.reboots() == ["db1"]  # the earlier request's restart only
+    claim = memory(sim).recall(["db:db1"]).claims["db:db1"]
+    assert claim.restarted is not None

@@ -239,7 +239,12 @@ def look(
     ]
     if decision.verb in (Verb.REBOOT, Verb.FAIL) or waiting_on:
         nodes = {n.ident: n for n in [*needs_restarts(seen), *waiting_on]}
-        seen = with_restarts(rds, seen, nodes.values(), started_at=req.started_at, now=now)
+        # Back to the oldest open claim: one asked for by an earlier request (which ended
+        # before RDS showed the restart) is closed by that restart's events.
+        since = min(
+            [req.started_at, *(n.restarts.claim.asked for n in waiting_on if n.restarts.claim)]
+        )
+        seen = with_restarts(rds, seen, nodes.values(), started_at=since, now=now)
         seen, noted = witness(memory, seen, now)
         decision = decide(seen, req, now)
     if decision.verb is Verb.DONE:
