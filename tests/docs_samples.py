@@ -14,9 +14,12 @@ comment on the line right before it (MkDocs and GitHub both hide the comment)::
     | --- | ... |
 
 ``SAMPLES`` maps each name to a function that returns the exact text, computed in-process (an
-in-memory synth, no CDK CLI). tests/test_docs.py compares every marked block with its function,
-and checks that each marker names a sample and each sample is used. After a change to what the
-code prints, rewrite the blocks with::
+in-memory synth, no CDK CLI; the CLI's ``main`` against the tests' moto fleets, the RDS
+simulator, or the tests' PostgreSQL server). tests/test_docs.py compares every marked block with
+its function, and checks that each marker names a sample and each sample is used. A sample that
+needs a server binary this machine lacks raises ``SampleUnavailable``: the test skips it (fails
+under RDS_FORCE_SSL_REQUIRE_POSTGRES=1) and the command below says it was not checked. After a
+change to what the code prints, rewrite the blocks with::
 
     .venv/bin/python -m tests.docs_samples --write
 
@@ -26,18 +29,23 @@ Without ``--write`` it prints the differences and exits 1 if there are any.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import difflib
 import functools
 import io
 import json
+import logging
+import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 if TYPE_CHECKING:
     import aws_cdk as cdk
@@ -171,12 +179,21 @@ def problems(blocks: list[Block]) -> list[str]:
     return found
 
 
-def rewritten(page: Path, text: str) -> str:
-    """``text`` (the page) with every marked block replaced by its sample's output."""
+def rewritten(page: Path, text: str, unavailable: dict[str, str] | None = None) -> str:
+    """``text`` (the page) with every marked block replaced by its sample's output. A block
+    whose sample this machine cannot produce (``SampleUnavailable``) is left as it is, and its
+    name and the reason are put in ``unavailable``."""
     lines = text.splitlines(keepends=True)
     for block in reversed(find_blocks(page, text)):
         if block.body is not None and block.name in SAMPLES:
-            lines[block.start : block.end] = render(block.name).splitlines(keepends=True)
+            try:
+                body = render(block.name)
+            except SampleUnavailable as why:
+                if unavailable is None:
+                    raise
+                unavailable[block.name] = str(why)
+                continue
+            lines[block.start : block.end] = body.splitlines(keepends=True)
     return "".join(lines)
 
 
@@ -360,6 +377,233 @@ def rule_catalogue() -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- rds-force-ssl audit ----------------------------------------------------------------------
+# The CLI itself (rds_force_ssl.cli.main, stdout and stderr as a pipe gets them: no progress),
+# against moto in server mode over real HTTP, on the fleets tests/cli/test_audit_moto.py tests
+# (built by tests/cli/moto_fleets.py), with the tests' fake credentials. One moto server per
+# process. moto's state is global to the process, and tests/test_docs.py may run these next to
+# the moto tests in one pytest worker: the samples' fleets live in an account of their own.
+
+SAMPLES_ACCOUNT = "111122223333"
+# What the tests' no_aws_config fixture clears: no profile, region or credentials but ours.
+AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_RDS",
+)
+
+
+@contextlib.contextmanager
+def _aws_environment(**variables: str) -> Iterator[None]:
+    """os.environ without any AWS configuration of this machine, plus ``variables``; restored
+    on exit."""
+    with (
+        tempfile.TemporaryDirectory(prefix="rds-force-ssl-docs-aws-") as tmp,
+        mock.patch.dict(os.environ),
+    ):
+        for name in AWS_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ["AWS_CONFIG_FILE"] = str(Path(tmp) / "none")
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(Path(tmp) / "none")
+        os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+        os.environ.update(variables)
+        yield
+
+
+@functools.cache
+def _moto_endpoint() -> str:
+    from moto.server import ThreadedMotoServer
+
+    # werkzeug logs each request on stderr, which the samples capture: warnings and errors only.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    atexit.register(server.stop)
+    host, port = server.get_host_and_port()
+    return f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def _moto(**patches: Callable[..., Any]) -> Iterator[str]:
+    """The samples' moto server, in the samples' account, with DescribeCertificates answering
+    the tests' CA data (moto lacks it) and the given RDSResponse methods replaced; the
+    environment the tests' aws_env fixture sets (the endpoint, fake credentials)."""
+    from moto.rds.responses import RDSResponse
+
+    from tests.cli.moto_fleets import describe_certificates
+
+    endpoint = _moto_endpoint()
+    methods = {"describe_certificates": describe_certificates, **patches}
+    with contextlib.ExitStack() as stack:
+        # moto warns that AccessDenied is not one of RDS's error shapes (IAM sends it), as in
+        # test_audit_moto.py: not what the CLI prints.
+        stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", r"Exception\(RDSClientError\)", UserWarning)
+        for name, method in methods.items():
+            stack.enter_context(mock.patch.object(RDSResponse, name, method, create=True))
+        stack.enter_context(
+            _aws_environment(
+                AWS_ENDPOINT_URL_RDS=endpoint,
+                AWS_ACCESS_KEY_ID="testing",
+                AWS_SECRET_ACCESS_KEY="testing",
+                MOTO_ACCOUNT_ID=SAMPLES_ACCOUNT,
+            )
+        )
+        yield endpoint
+
+
+@functools.cache
+def _built(fleet: str) -> None:
+    """Build one of tests/cli/moto_fleets.py's fleets on the samples' moto, once."""
+    from tests.cli import moto_fleets
+
+    with _moto() as endpoint:
+        {"fleet": moto_fleets.build_fleet, "engines": moto_fleets.build_engines_fleet}[fleet](
+            endpoint
+        )
+
+
+def _cli(argv: list[str], *, expect: int) -> str:
+    """``$ rds-force-ssl ARGV`` and what it prints (stdout, then stderr), in the environment
+    of the caller; the exit code must be ``expect``."""
+    from rds_force_ssl import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    if code != expect:
+        raise RuntimeError(f"rds-force-ssl {' '.join(argv)} exited {code}, not {expect}")
+    return f"$ rds-force-ssl {' '.join(argv)}\n{out.getvalue()}{err.getvalue()}"
+
+
+@sample("audit-postgres-fleet")
+def audit_postgres_fleet() -> str:
+    """test_audit_moto.py's ``fleet``: RDS for PostgreSQL and Aurora PostgreSQL."""
+    from tests.cli.moto_fleets import FLEET_REGION
+
+    _built("fleet")
+    with _moto():
+        return _cli(["audit", "--region", FLEET_REGION], expect=1)
+
+
+@sample("audit-engines-fleet")
+def audit_engines_fleet() -> str:
+    """test_audit_moto.py's ``engines_fleet``: the other engines and the proxies."""
+    from tests.cli.moto_fleets import ENGINES_REGION
+
+    _built("engines")
+    with _moto():
+        return _cli(["audit", "--region", ENGINES_REGION], expect=1)
+
+
+@sample("audit-denied-certificates")
+def audit_denied_certificates() -> str:
+    """The PostgreSQL fleet for an identity denied rds:DescribeCertificates (as
+    test_denied_describe_certificates_costs_only_the_ca_expiry_column has it)."""
+    from tests.cli.moto_fleets import FLEET_REGION, denied
+
+    _built("fleet")
+    with _moto(describe_certificates=denied("DescribeCertificates")):
+        return _cli(["audit", "--region", FLEET_REGION], expect=1)
+
+
+@sample("audit-no-region")
+def audit_no_region() -> str:
+    """`audit` on a machine with no AWS configuration at all (test_audit_moto.py's
+    no_aws_config): no region, so a usage error before any call."""
+    with _aws_environment():
+        return _cli(["audit"], expect=2)
+
+
+@sample("audit-pending-reboot")
+def audit_pending_reboot() -> str:
+    """What moto cannot show (it keeps every group in-sync), on the RDS simulator as
+    tests/cli/test_audit_sim.py sets it up: a new PostgreSQL group pending a reboot, MySQL's
+    dynamic require_secure_transport one second after a change, an Aurora cluster whose members
+    wait for a reboot, a proxy whose RequireTLS is being applied. The CLI runs as usual, its RDS
+    client replaced by the simulator."""
+    from rds_force_ssl.cli import aws
+    from simulator import RdsSimulator
+    from tests.cli.moto_fleets import CERTIFICATES
+
+    sim = RdsSimulator(applying_seconds=20)
+    sim.certificates.update(CERTIFICATES)
+    sim.set_parameters("pg16-force-ssl", {"rds.force_ssl": "1"})
+    sim.add_instance("payments", groups={"pg16-force-ssl": "pending-reboot"})
+    sim.set_parameters("mysql80-app", {"require_secure_transport": "0"})
+    sim.add_instance(
+        "shop", engine="mysql", engine_version="8.0.40", groups={"mysql80-app": "in-sync"}
+    )
+    sim.modify_group("mysql80-app", {"require_secure_transport": "1"})
+    sim.advance(1)
+    sim.set_parameters("apg16-force-ssl", {"rds.force_ssl": "1"}, cluster=True)
+    sim.add_cluster("ledger", group="apg16-force-ssl", writer="ledger-1", readers=("ledger-2",))
+    sim.add_proxy("pool", require_tls=True, status="modifying")
+    with (
+        _aws_environment(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"),
+        mock.patch.object(aws, "rds_client", return_value=sim),
+    ):
+        shown = _cli(["audit", "--region", "us-east-1"], expect=1)
+    return shown.split("\n", 1)[1]  # no command line: no region holds the simulator
+
+
+# --- rds-force-ssl probe ----------------------------------------------------------------------
+
+
+class SampleUnavailable(RuntimeError):
+    """A sample this machine cannot produce: a server binary it needs is missing."""
+
+
+# The ports the probe sample shows: the test server's real ones change every run (a free port,
+# like the tests'), so they are replaced by these, in the command lines and the output alike; the
+# page says so. Five digits, as every ephemeral port is, so the table's columns stay aligned.
+PROBE_SERVER_PORT = "59419"
+PROBE_CLOSED_PORT = "50141"
+
+
+@sample("probe-loopback")
+def probe_loopback() -> str:
+    """`probe` against the tests' PostgreSQL server (tests/cli/pgserver.py, SSL-only
+    pg_hba.conf, listening on 127.0.0.1 and 127.0.0.2) and a closed port; then the same server
+    with HBA_PLAINTEXT_PASSWORD (a `hostnossl ... password` line)."""
+    import secrets
+
+    from tests.cli import pgserver
+
+    bindir = pgserver.find_bindir()
+    if bindir is None:
+        raise SampleUnavailable("PostgreSQL server binaries not found (tests/cli/pgserver.py)")
+    server = pgserver.start_server(
+        bindir=bindir,
+        app_password="real-" + secrets.token_hex(12),
+        addresses=pgserver.loopback_addresses(2),
+    )
+    try:
+        closed = pgserver.free_port()
+        shown = {str(server.port): PROBE_SERVER_PORT, str(closed): PROBE_CLOSED_PORT}
+        if any(len(real) != len(port) for real, port in shown.items()):
+            raise RuntimeError(f"ports {list(shown)} are not 5 digits: the columns would shift")
+        with _aws_environment():
+            both = [f"127.0.0.{n}:{server.port}" for n in (1, 2)]
+            first = _cli(["probe", *both, f"127.0.0.1:{closed}"], expect=2)
+            server.configure(hba=pgserver.HBA_PLAINTEXT_PASSWORD)
+            second = _cli(["probe", f"127.0.0.1:{server.port}"], expect=1)
+    finally:
+        server.stop()
+        server.remove()
+    text = f"{first}\n{second}"
+    return re.sub(r"(?<=127\.0\.0\.[12]:)(\d+)\b", lambda m: shown.get(m[1], m[1]), text)
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
@@ -378,9 +622,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in unused:
         print(f"sample {name!r} is marked nowhere in README.md or docs/", file=sys.stderr)
     changed = []
+    unavailable: dict[str, str] = {}
     for page in pages():
         old = page.read_text()
-        new = rewritten(page, old)
+        new = rewritten(page, old, unavailable)
         if new == old:
             continue
         changed.append(page)
@@ -399,7 +644,9 @@ def main(argv: list[str] | None = None) -> int:
             )
     if changed and not args.write:
         print(f"\n{len(changed)} page(s) differ from what the code prints: run {WRITE_COMMAND}")
-    failed = bool(trouble or unused or (changed and not args.write))
+    for name, why in unavailable.items():
+        print(f"sample {name!r} was not checked: {why}", file=sys.stderr)
+    failed = bool(trouble or unused or unavailable or (changed and not args.write))
     return 1 if failed else 0
 
 

@@ -13,7 +13,6 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -24,6 +23,7 @@ from tests.cli.mariadbserver import APP_USER as MARIA_USER
 from tests.cli.mariadbserver import MariaDbServer
 from tests.cli.mariadbserver import find_binaries as find_mariadb_binaries
 from tests.cli.mariadbserver import start_server as start_mariadb_server
+from tests.cli.moto_fleets import rds_client as rds_client  # re-exported for the tests
 from tests.cli.pgserver import (
     APP_DB,
     APP_USER,
@@ -132,32 +132,6 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
-
-
-def rds_client(endpoint: str, region: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        "rds",
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-def denied(action: str) -> Callable[..., Any]:
-    """A moto response method that answers like IAM does for an action the caller lacks."""
-    from moto.rds.exceptions import RDSClientError
-
-    def answer(self: object) -> None:
-        raise RDSClientError(
-            "AccessDenied",
-            f"User: arn:aws:iam::123456789012:user/auditor is not authorized to perform: "
-            f"rds:{action} because no identity-based policy allows the rds:{action} action",
-        )
-
-    return answer
 
 
 # ---- MariaDB ---------------------------------------------------------------------------------
