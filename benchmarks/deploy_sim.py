@@ -57,7 +57,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -69,6 +69,9 @@ from rds_force_ssl.facts import contract
 from rds_force_ssl.facts.policy import OUTCOME_PENDING_REBOOT, OUTCOME_REBOOT_SCHEDULED, Reboot
 from rds_force_ssl.handlers import maintenance, reboot
 from simulator import Fault, RdsSimulator, memory, rollback_of, run_concurrent
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds.type_defs import DBInstanceTypeDef
 
 # ---- durations (seconds of simulated time) ---------------------------------------------------
 # Odd values on purpose: RDS events that fall exactly on a poll would hide the polling delay.
@@ -188,11 +191,8 @@ class CloudFormation:
         while not done():
             self.sim.advance(CFN_POLL_S)
 
-    def instance(self, ident: str) -> dict[str, Any]:
-        view: dict[str, Any] = self.sim.describe_db_instances(DBInstanceIdentifier=ident)[
-            "DBInstances"
-        ][0]
-        return view
+    def instance(self, ident: str) -> DBInstanceTypeDef:
+        return self.sim.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
 
     def create_instance(self, ident: str, *, group: str, multi_az: bool = False) -> None:
         self.sim.add_instance(ident, groups={group: "in-sync"}, multi_az=multi_az)

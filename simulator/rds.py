@@ -56,7 +56,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
@@ -64,6 +64,17 @@ from simulator import shapes
 from simulator.world import ACCOUNT as ACCOUNT  # re-exported: tests import it from here
 from simulator.world import EPOCH, World, client_error
 from simulator.world import REGION as REGION  # re-exported: tests import it from here
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds.type_defs import (
+        DBClusterMessageTypeDef,
+        DBClusterParameterGroupDetailsTypeDef,
+        DBInstanceMessageTypeDef,
+        DBParameterGroupDetailsTypeDef,
+        EventsMessageTypeDef,
+        RebootDBClusterResultTypeDef,
+        RebootDBInstanceResultTypeDef,
+    )
 
 # What the simulated engines say about their parameters (ApplyType). Tests choose the other
 # answer where it matters: the reconciler must read it, not assume it.
@@ -464,22 +475,41 @@ class SimRds(World):
         return sum((d.end if d.end is not None else self.now) - d.start for d in self.downtimes)
 
     # ---- the boto3 RDS API -----------------------------------------------------------------
-    def describe_db_instances(self, **kwargs: Any) -> dict[str, Any]:
-        return self._api("DescribeDBInstances", kwargs, self._describe_db_instances)
-
-    def describe_db_clusters(self, **kwargs: Any) -> dict[str, Any]:
-        return self._api("DescribeDBClusters", kwargs, self._describe_db_clusters)
-
-    def describe_db_parameters(self, **kwargs: Any) -> dict[str, Any]:
-        return self._api("DescribeDBParameters", kwargs, self._describe_db_parameters)
-
-    def describe_db_cluster_parameters(self, **kwargs: Any) -> dict[str, Any]:
-        return self._api(
-            "DescribeDBClusterParameters", kwargs, self._describe_db_cluster_parameters
+    # Typed as boto3-stubs types the real client (mypy_boto3_rds, imported for type checking
+    # only), so that a simulator type-checks where the handlers' RdsApi is expected. The answers
+    # are built as plain dicts and cast: in strict mode (the default) ``_api`` checks every one
+    # against botocore's output model (simulator.shapes), the model the stubs are made from.
+    # Requests stay ``**kwargs: Any`` so that tests can send what botocore would refuse.
+    def describe_db_instances(self, **kwargs: Any) -> DBInstanceMessageTypeDef:
+        return cast(
+            "DBInstanceMessageTypeDef",
+            self._api("DescribeDBInstances", kwargs, self._describe_db_instances),
         )
 
-    def describe_events(self, **kwargs: Any) -> dict[str, Any]:
-        return self._api("DescribeEvents", kwargs, self._describe_events)
+    def describe_db_clusters(self, **kwargs: Any) -> DBClusterMessageTypeDef:
+        return cast(
+            "DBClusterMessageTypeDef",
+            self._api("DescribeDBClusters", kwargs, self._describe_db_clusters),
+        )
+
+    def describe_db_parameters(self, **kwargs: Any) -> DBParameterGroupDetailsTypeDef:
+        return cast(
+            "DBParameterGroupDetailsTypeDef",
+            self._api("DescribeDBParameters", kwargs, self._describe_db_parameters),
+        )
+
+    def describe_db_cluster_parameters(
+        self, **kwargs: Any
+    ) -> DBClusterParameterGroupDetailsTypeDef:
+        return cast(
+            "DBClusterParameterGroupDetailsTypeDef",
+            self._api("DescribeDBClusterParameters", kwargs, self._describe_db_cluster_parameters),
+        )
+
+    def describe_events(self, **kwargs: Any) -> EventsMessageTypeDef:
+        return cast(
+            "EventsMessageTypeDef", self._api("DescribeEvents", kwargs, self._describe_events)
+        )
 
     def describe_db_proxies(self, **kwargs: Any) -> dict[str, Any]:
         return self._api("DescribeDBProxies", kwargs, self._describe_db_proxies)
@@ -487,11 +517,17 @@ class SimRds(World):
     def describe_certificates(self, **kwargs: Any) -> dict[str, Any]:
         return self._api("DescribeCertificates", kwargs, self._describe_certificates)
 
-    def reboot_db_instance(self, **kwargs: Any) -> dict[str, Any]:
-        return self._api("RebootDBInstance", kwargs, self._reboot_db_instance)
+    def reboot_db_instance(self, **kwargs: Any) -> RebootDBInstanceResultTypeDef:
+        return cast(
+            "RebootDBInstanceResultTypeDef",
+            self._api("RebootDBInstance", kwargs, self._reboot_db_instance),
+        )
 
-    def reboot_db_cluster(self, **kwargs: Any) -> dict[str, Any]:
-        return self._api("RebootDBCluster", kwargs, self._reboot_db_cluster)
+    def reboot_db_cluster(self, **kwargs: Any) -> RebootDBClusterResultTypeDef:
+        return cast(
+            "RebootDBClusterResultTypeDef",
+            self._api("RebootDBCluster", kwargs, self._reboot_db_cluster),
+        )
 
     def get_paginator(self, operation_name: str) -> SimPaginator:
         return SimPaginator(getattr(self, operation_name))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
@@ -24,6 +24,9 @@ from rds_force_ssl.cli.discover import discover
 from rds_force_ssl.cli.wire import Endpoint
 from tests.cli.conftest import rds_client
 from tests.cli.fakepg import fake_fleet
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
 
 REGION = "sa-east-1"
 KEYS = {
@@ -66,6 +69,11 @@ class FakeRds:
                     yield {KEYS[operation]: items[start : start + fake.page_size]}
 
         return Paginator()
+
+
+def as_client(fake: FakeRds) -> RDSClient:
+    # Discovery calls only get_paginator(...).paginate(...), which FakeRds answers as boto3 does.
+    return cast("RDSClient", fake)
 
 
 def instance(name: str, host: str | None, port: int = 5432, **kw: Any) -> dict[str, Any]:
@@ -134,7 +142,7 @@ FLEET: dict[str, list[dict[str, Any]]] = {
 
 
 def test_every_kind_of_endpoint_once_with_what_it_is() -> None:
-    found = discover(FakeRds(FLEET))
+    found = discover(as_client(FakeRds(FLEET)))
     assert [(str(t.endpoint), t.resource) for t in found.targets] == [
         ("orders.x.rds.amazonaws.com:5432", "instance orders"),
         ("orders-replica.x.rds.amazonaws.com:6543", "instance orders-replica"),
@@ -162,7 +170,7 @@ def test_every_kind_of_endpoint_once_with_what_it_is() -> None:
 
 def test_every_listing_is_read_page_by_page() -> None:
     rds = FakeRds(FLEET, page_size=1)
-    assert len(discover(rds).targets) == 9
+    assert len(discover(as_client(rds)).targets) == 9
     assert rds.calls == [
         "DescribeDBInstances",
         "DescribeDBClusters",
@@ -204,8 +212,8 @@ def test_every_listing_is_read_page_by_page() -> None:
 def test_a_denied_listing_costs_only_its_endpoints(
     denied: str, missing: set[str], note: str
 ) -> None:
-    everything = {t.endpoint.host for t in discover(FakeRds(FLEET)).targets}
-    found = discover(FakeRds(FLEET, denied=frozenset({denied})))
+    everything = {t.endpoint.host for t in discover(as_client(FakeRds(FLEET))).targets}
+    found = discover(as_client(FakeRds(FLEET, denied=frozenset({denied}))))
     assert {t.endpoint.host for t in found.targets} == everything - missing
     assert not found.complete
     assert note in found.notes
@@ -248,7 +256,7 @@ class Failing(FakeRds):
 def test_a_failed_listing_costs_only_its_endpoints(
     operation: str, error: Exception, note: str
 ) -> None:
-    found = discover(Failing(FLEET, operation=operation, error=error))
+    found = discover(as_client(Failing(FLEET, operation=operation, error=error)))
     assert {t.endpoint.host for t in found.targets} >= {"orders.x.rds.amazonaws.com"}
     assert not found.complete
     assert note in found.notes
@@ -263,7 +271,7 @@ def test_a_failed_listing_costs_only_its_endpoints(
 )
 def test_a_failure_of_the_whole_session_is_raised_for_its_fix(error: Exception) -> None:
     with pytest.raises(type(error)):
-        discover(Failing(FLEET, operation="describe_db_clusters", error=error))
+        discover(as_client(Failing(FLEET, operation="describe_db_clusters", error=error)))
 
 
 # ---- moto, over HTTP -----------------------------------------------------------------------

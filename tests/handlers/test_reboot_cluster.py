@@ -8,7 +8,7 @@ what ForceSsl owns.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,6 +18,9 @@ from simulator import Fault, Iam, RdsSimulator, Statement, run_provider
 from simulator.dynamodb import TABLE, table_arn
 from simulator.rds import arn
 from tests.handlers.events import ENFORCED, INTERVAL, event
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds.type_defs import DBClusterMessageTypeDef, RebootDBInstanceResultTypeDef
 
 GROUP = "apg16-force-ssl"
 DECLARED = ["w", "r1", "r2"]
@@ -123,7 +126,7 @@ def test_invalid_state_on_a_member_reboot_means_look_again() -> None:
     real = sim.reboot_db_instance
     raced: list[bool] = []
 
-    def racing(**kwargs: Any) -> dict[str, Any]:
+    def racing(**kwargs: Any) -> RebootDBInstanceResultTypeDef:
         if not raced:
             raced.append(True)
             sim.busy(kwargs["DBInstanceIdentifier"], 60)
@@ -140,7 +143,7 @@ def test_a_member_deleted_mid_rollout_is_skipped() -> None:
     sim = aurora()
     real = sim.describe_db_clusters
 
-    def deleting(**kwargs: Any) -> dict[str, Any]:
+    def deleting(**kwargs: Any) -> DBClusterMessageTypeDef:
         if sim.reboots() == ["r1"] and "r2" in sim.instances:
             sim.delete_instance("r2")
         return real(**kwargs)

@@ -9,7 +9,7 @@ database is restarted at most once per change.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,6 +18,9 @@ from rds_force_ssl.facts.policy import OUTCOME_IN_SYNC, OUTCOME_REBOOT_SCHEDULED
 from rds_force_ssl.handlers import maintenance
 from simulator import Fault, RdsSimulator, memory, rollback_of, run_provider
 from tests.handlers.events import ENFORCED, INTERVAL, event, instance_world
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds.type_defs import RebootDBInstanceResultTypeDef
 
 MINUTE = 60.0
 WINDOW = Reboot.MAINTENANCE_WINDOW.value
@@ -159,7 +162,7 @@ def test_a_reboot_refused_in_the_window_is_made_later_in_the_same_window_once() 
     sim, schedule = _window_world()
     real = sim.reboot_db_instance
 
-    def racing(**kwargs: Any) -> dict[str, Any]:
+    def racing(**kwargs: Any) -> RebootDBInstanceResultTypeDef:
         if not sim.downtimes and sim.instances["db1"].status == "available" and sim.now == 0:
             sim.busy("db1", 4 * MINUTE)
         return real(**kwargs)

@@ -8,9 +8,13 @@ the policy in docs/cli/iam.md; https://docs.aws.amazon.com/service-authorization
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rds_force_ssl.cli.errors import CliError
+
+if TYPE_CHECKING:
+    # Type stubs only (boto3-stubs[rds]), never imported at run time.
+    from mypy_boto3_rds import RDSClient
 
 IAM_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "audit": (
@@ -64,7 +68,7 @@ def actions(command: str) -> str:
     return ", ".join(IAM_ACTIONS[command])
 
 
-def rds_client(region: str | None, *, command: str) -> Any:
+def rds_client(region: str | None, *, command: str) -> RDSClient:
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, InvalidRegionError

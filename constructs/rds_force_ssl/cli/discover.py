@@ -19,12 +19,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rds_force_ssl.cli import aws
 from rds_force_ssl.cli.engines import Engine, for_proxy_family, for_rds_engine
 from rds_force_ssl.cli.probe import Target
 from rds_force_ssl.cli.wire import Endpoint
+
+if TYPE_CHECKING:
+    # Type stubs only (boto3-stubs[rds]), never imported at run time.
+    from mypy_boto3_rds import RDSClient
 
 
 @dataclass
@@ -75,7 +79,7 @@ def labelled(resource: str, status: str | None) -> str:
     return resource if status in (None, "available") else f"{resource} ({status})"
 
 
-def _instances(client: Any, found: Discovery) -> None:
+def _instances(client: RDSClient, found: Discovery) -> None:
     for inst in aws.pages(client, "describe_db_instances", "DBInstances"):
         engine = for_rds_engine(inst.get("Engine", ""))
         if engine is None or engine.plaintext_probe is None:
@@ -90,7 +94,7 @@ def _instances(client: Any, found: Discovery) -> None:
         )
 
 
-def _clusters(client: Any, found: Discovery) -> None:
+def _clusters(client: RDSClient, found: Discovery) -> None:
     for cluster in aws.pages(client, "describe_db_clusters", "DBClusters"):
         engine = for_rds_engine(cluster.get("Engine", ""))
         if engine is None or engine.plaintext_probe is None:
@@ -109,7 +113,7 @@ def _clusters(client: Any, found: Discovery) -> None:
             found.add(engine, custom, port, labelled(f"cluster {name} custom endpoint", status))
 
 
-def _proxies(client: Any, found: Discovery) -> dict[str, Engine]:
+def _proxies(client: RDSClient, found: Discovery) -> dict[str, Engine]:
     families: dict[str, Engine] = {}
     for proxy in aws.pages(client, "describe_db_proxies", "DBProxies"):
         engine = for_proxy_family(proxy.get("EngineFamily", ""))
@@ -132,7 +136,7 @@ def _proxies(client: Any, found: Discovery) -> dict[str, Engine]:
     return families
 
 
-def _proxy_endpoints(client: Any, found: Discovery, families: Mapping[str, Engine]) -> None:
+def _proxy_endpoints(client: RDSClient, found: Discovery, families: Mapping[str, Engine]) -> None:
     for ep in aws.pages(client, "describe_db_proxy_endpoints", "DBProxyEndpoints"):
         engine = families.get(ep.get("DBProxyName", ""))
         if engine is None:
@@ -149,7 +153,7 @@ def _proxy_endpoints(client: Any, found: Discovery, families: Mapping[str, Engin
         )
 
 
-def discover(client: Any) -> Discovery:
+def discover(client: RDSClient) -> Discovery:
     """Every endpoint of a probe-able engine in the client's region, and notes on the rest."""
     failures = aws.optional_failures()
     found = Discovery()

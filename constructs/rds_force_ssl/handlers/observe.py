@@ -17,10 +17,10 @@ Lambda code: stdlib and boto3 only.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import HTTPClientError
@@ -39,6 +39,38 @@ from .decide import (
     Seen,
     cluster_status,
 )
+
+if TYPE_CHECKING:
+    # Type stubs only (boto3-stubs[rds]): never imported at run time, and not in the Lambda.
+    from collections.abc import Sequence
+    from typing import TypedDict, Unpack
+
+    from mypy_boto3_rds.type_defs import (
+        DBClusterMessageTypeDef,
+        DBClusterParameterGroupDetailsTypeDef,
+        DBInstanceMessageTypeDef,
+        DBInstanceTypeDef,
+        DBParameterGroupDetailsTypeDef,
+        DescribeDBClusterParametersMessageTypeDef,
+        DescribeDBClustersMessageTypeDef,
+        DescribeDBInstancesMessageTypeDef,
+        DescribeDBParametersMessageTypeDef,
+        DescribeEventsMessageTypeDef,
+        EventsMessageTypeDef,
+        FilterTypeDef,
+        RebootDBClusterMessageTypeDef,
+        RebootDBClusterResultTypeDef,
+        RebootDBInstanceMessageTypeDef,
+        RebootDBInstanceResultTypeDef,
+    )
+
+    class _Paging(TypedDict, total=False):
+        """What DescribeDBParameters and DescribeDBClusterParameters share beyond the group."""
+
+        Filters: Sequence[FilterTypeDef]
+        MaxRecords: int
+        Marker: str
+
 
 # Readers Aurora Auto Scaling adds carry this prefix and this tag, set by AWS:
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Integrating.AutoScaling.html#Aurora.Integrating.AutoScaling.Concepts.Tagging
@@ -81,15 +113,30 @@ _FILTER_REFUSED = {"InvalidParameterValue", "InvalidParameterCombination"}
 
 
 class RdsApi(Protocol):
-    """The slice of the boto3 RDS client the reconciler uses."""
+    """The slice of the boto3 RDS client the reconciler uses, typed as boto3-stubs types it
+    (``mypy_boto3_rds.RDSClient``): the requests it sends and the answers it reads."""
 
-    def describe_db_instances(self, **kwargs: Any) -> Any: ...
-    def describe_db_clusters(self, **kwargs: Any) -> Any: ...
-    def describe_db_parameters(self, **kwargs: Any) -> Any: ...
-    def describe_db_cluster_parameters(self, **kwargs: Any) -> Any: ...
-    def describe_events(self, **kwargs: Any) -> Any: ...
-    def reboot_db_instance(self, **kwargs: Any) -> Any: ...
-    def reboot_db_cluster(self, **kwargs: Any) -> Any: ...
+    def describe_db_instances(
+        self, **kwargs: Unpack[DescribeDBInstancesMessageTypeDef]
+    ) -> DBInstanceMessageTypeDef: ...
+    def describe_db_clusters(
+        self, **kwargs: Unpack[DescribeDBClustersMessageTypeDef]
+    ) -> DBClusterMessageTypeDef: ...
+    def describe_db_parameters(
+        self, **kwargs: Unpack[DescribeDBParametersMessageTypeDef]
+    ) -> DBParameterGroupDetailsTypeDef: ...
+    def describe_db_cluster_parameters(
+        self, **kwargs: Unpack[DescribeDBClusterParametersMessageTypeDef]
+    ) -> DBClusterParameterGroupDetailsTypeDef: ...
+    def describe_events(
+        self, **kwargs: Unpack[DescribeEventsMessageTypeDef]
+    ) -> EventsMessageTypeDef: ...
+    def reboot_db_instance(
+        self, **kwargs: Unpack[RebootDBInstanceMessageTypeDef]
+    ) -> RebootDBInstanceResultTypeDef: ...
+    def reboot_db_cluster(
+        self, **kwargs: Unpack[RebootDBClusterMessageTypeDef]
+    ) -> RebootDBClusterResultTypeDef: ...
 
 
 class ReconcileError(RuntimeError):
@@ -137,10 +184,14 @@ def is_not_found(err: BaseException) -> bool:
     return error_code(err) in _NOT_FOUND
 
 
-def call(what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def call(what: str, fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
     """One RDS call, with its failures sorted into Gone, Denied, Transient or raised as is."""
     try:
-        return fn(**kwargs)
+        return fn(*args, **kwargs)
     except Exception as err:
         if is_not_found(err):
             raise Gone(f"{what} does not exist ({error_code(err)})") from err
@@ -163,29 +214,27 @@ def read_params(
     dropped rather than trusted.
     """
     wanted = set(names)
-    if cluster:
-        fn, key, what = (
-            rds.describe_db_cluster_parameters,
-            "DBClusterParameterGroupName",
-            f"cluster parameter group {group}",
-        )
-    else:
-        fn, key, what = (
-            rds.describe_db_parameters,
-            "DBParameterGroupName",
-            f"parameter group {group}",
-        )
-    filters: list[dict[str, Any]] = [{"Name": "parameter-name", "Values": sorted(wanted)}]
+    what = f"cluster parameter group {group}" if cluster else f"parameter group {group}"
+    filters: list[FilterTypeDef] = [{"Name": "parameter-name", "Values": sorted(wanted)}]
     found: dict[str, Param] = {}
     marker: str | None = None
     while True:
-        kwargs: dict[str, Any] = {key: group, "MaxRecords": PAGE}
+        paging: _Paging = {"MaxRecords": PAGE}
         if filters:
-            kwargs["Filters"] = filters
+            paging["Filters"] = filters
         if marker:
-            kwargs["Marker"] = marker
+            paging["Marker"] = marker
+        page: DBClusterParameterGroupDetailsTypeDef | DBParameterGroupDetailsTypeDef
         try:
-            page = call(what, fn, **kwargs)
+            if cluster:
+                page = call(
+                    what,
+                    rds.describe_db_cluster_parameters,
+                    DBClusterParameterGroupName=group,
+                    **paging,
+                )
+            else:
+                page = call(what, rds.describe_db_parameters, DBParameterGroupName=group, **paging)
         except Exception as err:
             if filters and error_code(err) in _FILTER_REFUSED:
                 filters, marker, found = [], None, {}
@@ -236,7 +285,7 @@ def read_restarts(
         ended: list[float] = []
         marker: str | None = None
         while True:
-            kwargs: dict[str, Any] = {
+            request: DescribeEventsMessageTypeDef = {
                 "SourceType": "db-instance",
                 "SourceIdentifier": ident,
                 "StartTime": datetime.fromtimestamp(since, UTC),
@@ -244,8 +293,8 @@ def read_restarts(
                 "MaxRecords": PAGE,
             }
             if marker:
-                kwargs["Marker"] = marker
-            page = call(f"events of DB instance {ident}", rds.describe_events, **kwargs)
+                request["Marker"] = marker
+            page = call(f"events of DB instance {ident}", rds.describe_events, **request)
             for event in page.get("Events", []):
                 if str(event.get("SourceIdentifier", ident)) != ident:
                     continue
@@ -280,7 +329,7 @@ def _visible(target: Target, ident: str) -> bool:
     return target.autoscaled_readers and ident.startswith(AUTOSCALED_PREFIX)
 
 
-def _apply_status(instance: Mapping[str, Any], group: str) -> str:
+def _apply_status(instance: DBInstanceTypeDef, group: str) -> str:
     for g in instance.get("DBParameterGroups", []):
         if str(g.get("DBParameterGroupName", "")).lower() == group.lower():
             return str(g.get("ParameterApplyStatus", ""))

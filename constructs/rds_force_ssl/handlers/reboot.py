@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 from ..facts.contract import (
     ATTR_REBOOT_OWED_SINCE,
@@ -73,6 +73,10 @@ from .observe import (
     with_restarts,
 )
 from .observe import ReconcileError as ReconcileError
+
+if TYPE_CHECKING:
+    # Type stubs only (boto3-stubs[rds]): never imported at run time, and not in the Lambda.
+    from mypy_boto3_rds.type_defs import RebootDBInstanceMessageTypeDef
 
 # IAM applies a policy change "eventually"; a stack that has just granted the reconciler its
 # permissions may see AccessDenied for a while. It is retried for this long after the request
@@ -275,10 +279,10 @@ def act(
         if decision.cluster_reboot:
             rds.reboot_db_cluster(DBClusterIdentifier=ident)
         else:
-            kwargs: dict[str, Any] = {"DBInstanceIdentifier": ident}
+            request: RebootDBInstanceMessageTypeDef = {"DBInstanceIdentifier": ident}
             if decision.failover:
-                kwargs["ForceFailover"] = True
-            rds.reboot_db_instance(**kwargs)
+                request["ForceFailover"] = True
+            rds.reboot_db_instance(**request)
     except Exception as err:
         # Refused, or the answer lost. Either way the claim stops holding others back: RDS
         # refuses a reboot while one is under way, and a restart seen after the ask (a look
@@ -426,10 +430,10 @@ def rds_client() -> RdsApi:
         import boto3
         from botocore.config import Config
 
-        # Throttling is retried by botocore's standard mode, never by sleeping here.
-        _CLIENT = cast(
-            RdsApi,
-            boto3.client("rds", config=Config(retries={"mode": "standard", "max_attempts": 8})),
+        # Throttling is retried by botocore's standard mode, never by sleeping here. No cast:
+        # boto3-stubs types this as mypy_boto3_rds.RDSClient, which mypy checks against RdsApi.
+        _CLIENT = boto3.client(
+            "rds", config=Config(retries={"mode": "standard", "max_attempts": 8})
         )
     return _CLIENT
 
