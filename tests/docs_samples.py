@@ -15,10 +15,11 @@ comment on the line right before it (MkDocs and GitHub both hide the comment)::
 
 ``SAMPLES`` maps each name to a function that returns the exact text, computed in-process (an
 in-memory synth, no CDK CLI; the CLI's ``main`` against the tests' moto fleets, the RDS
-simulator, or the tests' PostgreSQL server). tests/test_docs.py compares every marked block with
-its function, and checks that each marker names a sample and each sample is used. A sample that
-needs a server binary this machine lacks raises ``SampleUnavailable``: the test skips it (fails
-under RDS_FORCE_SSL_REQUIRE_POSTGRES=1) and the command below says it was not checked. After a
+simulator, or the tests' PostgreSQL and MariaDB servers). tests/test_docs.py compares every
+marked block with its function, and checks that each marker names a sample and each sample is
+used. A sample that needs a server binary this machine lacks raises ``SampleUnavailable``: the
+test skips it (fails under RDS_FORCE_SSL_REQUIRE_POSTGRES=1, or RDS_FORCE_SSL_REQUIRE_MARIADB=1
+for MariaDB's) and the command below says it was not checked. After a
 change to what the code prints, rewrite the blocks with::
 
     .venv/bin/python -m tests.docs_samples --write
@@ -560,7 +561,23 @@ def audit_pending_reboot() -> str:
 
 
 class SampleUnavailable(RuntimeError):
-    """A sample this machine cannot produce: a server binary it needs is missing."""
+    """A sample this machine cannot produce: a server binary it needs is missing. ``server``
+    says which, so that tests/test_docs.py skips it only where tests/cli/conftest.py would skip
+    that server's tests (``required`` is True where it would fail them instead)."""
+
+    def __init__(self, reason: str, *, server: str = "PostgreSQL") -> None:
+        super().__init__(reason)
+        self.server = server
+
+    @property
+    def variable(self) -> str:
+        """The variable that forbids skipping it (CI sets both)."""
+        return f"RDS_FORCE_SSL_REQUIRE_{'MARIADB' if self.server == 'MariaDB' else 'POSTGRES'}"
+
+    @property
+    def required(self) -> bool:
+        mariadb_ci = self.server == "MariaDB" and os.environ.get("CI") == "true"
+        return os.environ.get(self.variable) == "1" or mariadb_ci
 
 
 # The ports the probe sample shows: the test server's real ones change every run (a free port,
@@ -602,6 +619,141 @@ def probe_loopback() -> str:
         server.remove()
     text = f"{first}\n{second}"
     return re.sub(r"(?<=127\.0\.0\.[12]:)(\d+)\b", lambda m: shown.get(m[1], m[1]), text)
+
+
+# --- rds-force-ssl verify ---------------------------------------------------------------------
+# The CLI against the servers the verify tests start (tests/cli/pgserver.py, mariadbserver.py),
+# with their scenarios (pg_hba.conf rule sets, require_secure_transport), run from the server's
+# folder so that `--sslrootcert ca.pem` is the test CA as given. The password is in the variable
+# verify reads (PGPASSWORD, MYSQL_PWD), as in the tests; it must appear nowhere in the output.
+# What changes from run to run is normalised, and the page says so: the port (a free one), the
+# random part of the test CA's and certificate's OU ("Testing CA #<random>"), the server
+# certificate's expiry date (a year after the server starts: its day count, 364, is the same
+# every run), the CA's day count (to 3000-01-01: one less each day), and MariaDB's version
+# (Debian's point release of the day).
+
+VERIFY_POSTGRES_PORT = PROBE_SERVER_PORT
+VERIFY_MARIADB_PORT = "58289"
+TRUSTME_OU = re.compile(r"(?<=OU=Testing )(?P<what>cert|CA) #(?P<token>[A-Za-z0-9_-]+)")
+SERVER_EXPIRY = re.compile(r"(?<=server certificate expires )\d{4}-\d\d-\d\d(?= \(\d+ days\))")
+CA_DAYS = re.compile(r"(?P<head>; CA [^;]*? expires \d{4}-\d\d-\d\d) \(\d+ days\)")
+MARIADB_VERSION = re.compile(r"(?<=; version )\S*MariaDB.*$", re.MULTILINE)
+
+
+@contextlib.contextmanager
+def _verify_environment(folder: Path, password_variable: str, password: str) -> Iterator[None]:
+    """In ``folder``, with no PG* or MYSQL* variable of this machine (PGHOSTADDR, PGSSLMODE or
+    a service file would change what libpq does) but the password's."""
+    with _aws_environment(), contextlib.chdir(folder):
+        for name in [n for n in os.environ if n.startswith(("PG", "MYSQL"))]:
+            del os.environ[name]
+        os.environ[password_variable] = password
+        yield
+
+
+def _verify_shown(text: str, *, port: int, shown_port: str, password: str) -> str:
+    """``text`` (command lines and output) with what changes per run normalised."""
+    if password in text:
+        raise RuntimeError("the sample shows the password")
+    text = re.sub(rf"(?<=--port ){port}\b|(?<=:){port}(?=/)", shown_port, text)
+    if re.search(rf"\b{port}\b", text):
+        raise RuntimeError(f"port {port} is shown somewhere the sample does not replace it")
+    tokens = {(m["what"], m["token"]) for m in TRUSTME_OU.finditer(text)}
+    if sorted(what for what, _ in tokens) != ["CA", "cert"]:
+        raise RuntimeError(f"expected one test CA and one server certificate, found {tokens}")
+    text = TRUSTME_OU.sub(lambda m: f"{m['what']} #<random>", text)
+    text = SERVER_EXPIRY.sub("<date>", text)
+    return CA_DAYS.sub(lambda m: f"{m['head']} (<days> days)", text)
+
+
+@functools.cache
+def _verify_postgres_runs() -> tuple[str, str, str]:
+    """test_verify_postgres.py's scenarios on a server of its own: SSL-only pg_hba.conf
+    (test_ssl_only_server_passes), HBA_PLAINTEXT_PASSWORD (a `hostnossl ... password` line), and
+    SSL-only again, by the address the certificate does not name
+    (test_host_name_mismatch_is_not_verified)."""
+    import secrets
+
+    from tests.cli import pgserver
+
+    bindir = pgserver.find_bindir()
+    if bindir is None:
+        raise SampleUnavailable("PostgreSQL server binaries not found (tests/cli/pgserver.py)")
+    password = "real-" + secrets.token_hex(12)
+    server = pgserver.start_server(bindir=bindir, app_password=password)
+    try:
+        with _verify_environment(server.root, "PGPASSWORD", password):
+
+            def verify(host: str, *, expect: int) -> str:
+                argv = ["verify", "--host", host, "--port", str(server.port)]
+                argv += ["--dbname", pgserver.APP_DB, "--user", pgserver.APP_USER]
+                return _cli([*argv, "--sslrootcert", server.ca_file.name], expect=expect)
+
+            enforced = verify(pgserver.HOST, expect=0)
+            server.configure(hba=pgserver.HBA_PLAINTEXT_PASSWORD)
+            plaintext = verify(pgserver.HOST, expect=1)
+            server.configure(hba=pgserver.HBA_SSL_ONLY)
+            mismatch = verify(pgserver.ADDRESS, expect=3)
+    finally:
+        server.stop()
+        server.remove()
+    port = server.port
+    shown = [
+        _verify_shown(t, port=port, shown_port=VERIFY_POSTGRES_PORT, password=password)
+        for t in (enforced, plaintext, mismatch)
+    ]
+    return shown[0], shown[1], shown[2]
+
+
+@sample("verify-postgres")
+def verify_postgres() -> str:
+    """`verify` against the tests' PostgreSQL server, SSL-only pg_hba.conf: ENFORCED."""
+    return _verify_postgres_runs()[0]
+
+
+@sample("verify-postgres-failing")
+def verify_postgres_failing() -> str:
+    """The same server with a `hostnossl ... password` line (NOT ENFORCED), then back on
+    SSL-only rules, by an address its certificate does not name (NOT VERIFIED)."""
+    _, plaintext, mismatch = _verify_postgres_runs()
+    return f"{plaintext}\n{mismatch}"
+
+
+@sample("verify-mariadb")
+def verify_mariadb() -> str:
+    """`verify --engine mysql` against the tests' MariaDB server, as test_verify_mariadb.py runs
+    it: require_secure_transport=ON (ENFORCED), OFF (NOT ENFORCED), then ON again by an address
+    the certificate does not name (INCONCLUSIVE)."""
+    import secrets
+
+    from tests.cli import mariadbserver, pgserver
+
+    if mariadbserver.find_binaries() is None:
+        raise SampleUnavailable(
+            "MariaDB server binaries not found (tests/cli/mariadbserver.py)", server="MariaDB"
+        )
+    password = "real-" + secrets.token_hex(12)
+    server = mariadbserver.start_server(app_password=password)
+    try:
+        with _verify_environment(server.root, "MYSQL_PWD", password):
+
+            def verify(host: str, *, expect: int) -> str:
+                argv = ["verify", "--engine", "mysql", "--host", host]
+                argv += ["--port", str(server.port), "--dbname", mariadbserver.APP_DB]
+                argv += ["--user", mariadbserver.APP_USER, "--sslrootcert", server.ca_file.name]
+                return _cli([*argv, "--check-tls-floor"], expect=expect)
+
+            enforced = verify(pgserver.HOST, expect=0)
+            server.require_secure_transport(on=False)
+            plaintext = verify(pgserver.HOST, expect=1)
+            server.require_secure_transport(on=True)
+            mismatch = verify(pgserver.ADDRESS, expect=2)
+    finally:
+        server.stop()
+        server.remove()
+    text = "\n".join((enforced, plaintext, mismatch))
+    text = _verify_shown(text, port=server.port, shown_port=VERIFY_MARIADB_PORT, password=password)
+    return MARIADB_VERSION.sub("<MariaDB version>", text)
 
 
 # --- the command -----------------------------------------------------------------------------

@@ -110,8 +110,8 @@ def test_a_sample_output_in_the_docs_is_what_the_code_prints(block: docs_samples
         expected = docs_samples.render(block.name)
     except docs_samples.SampleUnavailable as why:
         # As the CLI tests do: skipped where the server is missing, but never in CI.
-        if os.environ.get("RDS_FORCE_SSL_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{why}; RDS_FORCE_SSL_REQUIRE_POSTGRES=1 forbids skipping")
+        if why.required:
+            pytest.fail(f"{why}; {why.variable}=1 forbids skipping")
         pytest.skip(str(why))
     diff = "".join(
         difflib.unified_diff(
@@ -141,6 +141,9 @@ def test_every_marker_names_a_sample_and_every_sample_is_used() -> None:
         "audit-denied-certificates",
         "audit-no-region",
         "probe-loopback",
+        "verify-postgres",
+        "verify-postgres-failing",
+        "verify-mariadb",
     } <= used
 
 
