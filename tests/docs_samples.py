@@ -386,27 +386,14 @@ def rule_catalogue() -> str:
 # the moto tests in one pytest worker: the samples' fleets live in an account of their own.
 
 SAMPLES_ACCOUNT = "111122223333"
-# What the tests' no_aws_config fixture clears: no profile, region or credentials but ours.
-AWS_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_RDS",
-)
 
 
 @contextlib.contextmanager
 def _aws_environment(**variables: str) -> Iterator[None]:
     """os.environ without any AWS configuration of this machine, plus ``variables``; restored
     on exit."""
+    from tests.cli.moto_fleets import AWS_VARIABLES
+
     with (
         tempfile.TemporaryDirectory(prefix="rds-force-ssl-docs-aws-") as tmp,
         mock.patch.dict(os.environ),

@@ -223,3 +223,21 @@ def build_engines_fleet(endpoint: str) -> None:
     )
     proxy(endpoint, rds, "pg-pool", "POSTGRESQL", require_tls=True)
     proxy(endpoint, rds, "my-pool", "MYSQL", require_tls=False)
+
+
+# What a machine's own AWS configuration is made of: the tests' no_aws_config fixture and the docs'
+# samples clear all of it, so that nothing but their own settings reaches boto3.
+AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_RDS",
+)

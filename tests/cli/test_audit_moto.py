@@ -20,6 +20,7 @@ from rds_force_ssl import cli
 from rds_force_ssl.cli import audit, aws
 from rds_force_ssl.facts import engines as engine_table
 from tests.cli.moto_fleets import (
+    AWS_VARIABLES,
     CERTIFICATES,
     ENGINES_REGION,
     FLEET_REGION,
@@ -397,18 +398,7 @@ def test_a_denied_listing_says_which_actions_to_grant(
 @pytest.fixture
 def no_aws_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """A machine with no AWS configuration at all, and no instance metadata to fall back on."""
-    for var in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-    ):
+    for var in AWS_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
