@@ -40,3 +40,34 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         for line in (headers, *rows)
     ]
     return "\n".join(lines) + "\n"
+
+
+# What a server may put in one table cell before it is cut (one server printed 64 KB on one line).
+MAX_SERVER_TEXT = 200
+# C0 and C1 controls and DEL (Cc), format characters such as the bidirectional overrides (Cf),
+# and line and paragraph separators: each could move the cursor, rewrite or hide a line.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def printable(text: object, *, limit: int = MAX_SERVER_TEXT) -> str:
+    """Text a server supplied, made safe for a terminal: every character that is not plainly
+    printable is written as an escape (``\\x1b``, ``\\u202e``), a backslash is doubled so that
+    an escape cannot be faked, and the result is cut at ``limit`` characters with the number
+    left out said. JSON output needs none of this: ``json.dump`` escapes controls itself."""
+    import unicodedata
+
+    raw = str(text)
+    cut = raw[:limit]
+    parts: list[str] = []
+    for char in cut:
+        if char == "\\":
+            parts.append("\\\\")
+        elif unicodedata.category(char) in _UNPRINTABLE:
+            code = ord(char)
+            parts.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            parts.append(char)
+    safe = "".join(parts)
+    if len(raw) > limit:
+        safe += f"...(+{len(raw) - limit} characters)"
+    return safe
