@@ -44,3 +44,41 @@ def missing(module: str, *, command: str) -> CliError:
         f"rds-force-ssl {command} needs the Python package {module}, which is not installed",
         fix=f"install the CLI's extra: {INSTALL_HINT}",
     )
+
+
+# A timeout past this is a mistake (and from about 9.2e9 s, more than the C timeval the socket
+# calls take: OverflowError); an hour is far more than any endpoint needs.
+MAX_TIMEOUT_S = 3600.0
+
+
+def check_timeout(seconds: float, *, option: str = "--timeout") -> None:
+    """A usage error unless ``seconds`` is finite, above 0 and at most ``MAX_TIMEOUT_S``."""
+    import math
+
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_S):
+        raise CliError(
+            "usage",
+            f"{option} {seconds:g}: must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds",
+            fix=f"e.g. {option} 10",
+        )
+
+
+def check_text(value: str, *, option: str) -> None:
+    """A usage error unless ``value`` can go on the wire: text that is valid UTF-8 (a byte that
+    is not arrives from the command line as a lone surrogate) and without NUL, which ends a
+    name in both protocols' start-up."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise CliError(
+            "usage",
+            f"{option}: the value is not valid UTF-8 text (it holds bytes that decode to nothing)",
+            fix=f"pass {option} as UTF-8 text",
+        ) from err
+    if "\0" in value:
+        raise CliError(
+            # Raw: the CLI escapes every message as it prints it (cli/__init__.py, _fail).
+            "usage",
+            f"{option} '{value}' contains a NUL character",
+            fix=f"remove it from {option}",
+        )

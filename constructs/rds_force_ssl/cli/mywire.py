@@ -21,7 +21,11 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
+import time
 from dataclasses import dataclass
+
+from rds_force_ssl.cli import wire
+from rds_force_ssl.cli.output import clip
 
 CONNECT_TIMEOUT_S = 10
 # A MySQL or MariaDB server greets a client as soon as it has connected; a PostgreSQL server (or
@@ -42,6 +46,9 @@ ERR_PACKET = 0xFF
 MAX_PACKET = 1 << 24
 UTF8MB4_GENERAL_CI = 45
 MAX_GREETING = 64 * 1024
+# What the certificate's connection may receive in all: a greeting, then a TLS handshake whose
+# certificate chain OpenSSL keeps to 100 KB.
+MAX_HANDSHAKE_BYTES = MAX_GREETING + 256 * 1024
 
 
 class MysqlError(ConnectionError):
@@ -140,7 +147,7 @@ def parse_error(payload: bytes) -> MysqlError:
     rest = payload[3:]
     if rest[:1] == b"#":
         rest = rest[6:]
-    return MysqlError(code, rest.decode("utf-8", errors="replace"))
+    return MysqlError(code, clip(rest.decode("utf-8", errors="replace")))
 
 
 def parse_greeting(payload: bytes) -> Greeting:
@@ -153,7 +160,7 @@ def parse_greeting(payload: bytes) -> Greeting:
     if payload[0] != PROTOCOL_V10 or b"\0" not in payload[1:]:
         raise NotMysql(f"not a MySQL greeting (first bytes, hex: {hex_preview(payload)})")
     end = payload.index(b"\0", 1)
-    version = payload[1:end].decode("utf-8", errors="replace")
+    version = clip(payload[1:end].decode("utf-8", errors="replace"))
     pos = end + 1 + 4 + 8 + 1  # connection id, scramble part 1, filler
     if len(payload) < pos + 2:
         raise NotMysql("a truncated greeting")
@@ -178,6 +185,12 @@ def ssl_request() -> bytes:
     return struct.pack("<I", len(body))[:3] + b"\x01" + body
 
 
+def connect(host: str, port: int, *, bounds: wire.Bounds) -> socket.socket:
+    """A TCP connection to ``host`` that keeps ``bounds`` (every wait ends by its deadline, and
+    it receives no more than its byte cap)."""
+    return wire.connect(wire.Endpoint(host, port), deadline=bounds.deadline, make=bounds.socket)
+
+
 def tls_handshake(
     host: str,
     port: int,
@@ -185,22 +198,26 @@ def tls_handshake(
     *,
     timeout: float = CONNECT_TIMEOUT_S,
     greeting_wait: float | None = None,
+    deadline: float | None = None,
 ) -> tuple[Greeting, bytes | None]:
     """The greeting, then an SSLRequest and a TLS handshake: the server's greeting and its
     certificate (DER). The connection is closed before any user name is sent. With
     ``greeting_wait``, a server that does not greet within it is found out (``await_greeting``)
-    instead of waited for until ``timeout``."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    instead of waited for until ``timeout``. All of it ends by ``deadline`` (time.monotonic();
+    default ``timeout`` from now), and takes no more than ``MAX_HANDSHAKE_BYTES``."""
+    end = time.monotonic() + timeout if deadline is None else deadline
+    bounds = wire.Bounds(deadline=end, max_bytes=MAX_HANDSHAKE_BYTES)
+    with connect(host, port, bounds=bounds) as sock:
         if greeting_wait is not None and not await_greeting(sock, wait=greeting_wait):
-            sock.close()  # a slow MySQL server: start again, with the whole timeout
-            return tls_handshake(host, port, context, timeout=timeout)
+            sock.close()  # a slow MySQL server: start again, by the same deadline
+            return tls_handshake(host, port, context, timeout=timeout, deadline=end)
         sock.settimeout(timeout)
         _, payload = read_packet(sock)
         hello = parse_greeting(payload)
         if not hello.offers_tls:
             raise NoTls(hello)
         sock.sendall(ssl_request())
-        with context.wrap_socket(sock, server_hostname=host) as tls:
+        with bounds.tls_context(context).wrap_socket(sock, server_hostname=host) as tls:
             return hello, tls.getpeercert(binary_form=True)
 
 

@@ -49,6 +49,15 @@ MAX_SERVER_TEXT = 200
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 
 
+def clip(text: object, *, limit: int = MAX_SERVER_TEXT) -> str:
+    """Text a server supplied, cut at ``limit`` characters with the number left out said, and
+    not escaped: for evidence that goes to JSON (which escapes) as well as to a table (whose
+    renderer applies ``printable``). Cut where it is quoted, so that a long server string
+    cannot push the words after it out of view."""
+    raw = str(text)
+    return raw if len(raw) <= limit else f"{raw[:limit]}...(+{len(raw) - limit} characters)"
+
+
 def printable(text: object, *, limit: int = MAX_SERVER_TEXT) -> str:
     """Text a server supplied, made safe for a terminal: every character that is not plainly
     printable is written as an escape (``\\x1b``, ``\\u202e``), a backslash is doubled so that

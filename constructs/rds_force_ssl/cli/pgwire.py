@@ -36,6 +36,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
+from rds_force_ssl.cli.output import clip
 from rds_force_ssl.cli.wire import (
     Identity,
     Outcome,
@@ -120,7 +121,9 @@ def hex_preview(data: bytes) -> str:
 
 
 def quoted(fields: Mapping[str, str]) -> str:
-    code, message = fields.get("C", ""), fields.get("M", "")
+    """The server's message and SQLSTATE, each cut to ``MAX_SERVER_TEXT`` (a table escapes
+    what remains; a server may send 64 KB on one line)."""
+    code, message = clip(fields.get("C", ""), limit=5), clip(fields.get("M", ""))
     return f"{message} (SQLSTATE {code})" if code else message
 
 
@@ -161,7 +164,7 @@ def requested(body: bytes) -> str | None:
         return ""
     if code == AUTH_SASL:
         mechanisms = [m.decode(errors="replace") for m in body[4:].split(b"\0") if m]
-        return f"SASL ({', '.join(mechanisms)})"
+        return f"SASL ({clip(', '.join(mechanisms))})"
     return AUTH_REQUESTS.get(code, f"authentication method {code}")
 
 

@@ -6,14 +6,18 @@ network failures into UNREACHABLE, and closes the socket the moment a verdict is
 
 from __future__ import annotations
 
+import errno
 import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from rds_force_ssl.cli.output import clip
 
 APPLICATION_NAME = "rds-force-ssl probe"
 PROBE_USER = "rds_force_ssl_probe"
@@ -72,25 +76,24 @@ def parse_endpoint(text: str, *, default_port: int) -> Endpoint:
         if not sep or (rest and not rest.startswith(":")):
             raise ValueError(f"{text!r}: write an IPv6 endpoint as [address]:port")
         port = rest[1:]
+        if rest == ":":
+            raise ValueError(f"{text!r}: no port after the colon")
     elif host.count(":") == 1:
         host, port = host.split(":")
+        if not port:
+            raise ValueError(f"{text!r}: no port after the colon")
     if not host:
         raise ValueError(f"{text!r}: no host name")
-    if port and not (port.isdigit() and 0 < int(port) < 65536):
+    # isdigit() alone would take other scripts' digits ("٥٤٣٢"), which int() reads too.
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
     return Endpoint(host, int(port) if port else default_port)
 
 
-def terminal_safe(data: bytes | str, *, limit: int | None = 80) -> str:
-    """Server-supplied bytes (or text) as text that is safe on a terminal: printable characters
-    as they are, anything else (control characters, escape sequences, invalid UTF-8) as
-    ``\\xNN``, and no more than ``limit`` characters (None: all of it)."""
-    text = data.decode("utf-8", errors="backslashreplace") if isinstance(data, bytes) else data
-    shown = "".join(
-        c if c.isprintable() else "".join(f"\\x{b:02x}" for b in c.encode("utf-8"))
-        for c in text[:limit]
-    )
-    return shown + ("..." if limit is not None and len(text) > limit else "")
+def server_text(data: bytes, *, limit: int = 80) -> str:
+    """Server-supplied bytes as text (invalid UTF-8 as U+FFFD), cut at ``limit`` characters:
+    for evidence, which a table shows through ``output.printable`` and JSON escapes."""
+    return clip(data.decode("utf-8", errors="replace"), limit=limit)
 
 
 def mysql_greeting_version(data: bytes) -> str | None:
@@ -100,7 +103,7 @@ def mysql_greeting_version(data: bytes) -> str | None:
     if len(data) < 6 or data[3] != 0 or data[4] != 10 or not data[5:6].isdigit():
         return None
     version = data[5:].split(b"\0", 1)[0]
-    return terminal_safe(version, limit=60)
+    return server_text(version, limit=60)
 
 
 # https://www.rfc-editor.org/rfc/rfc8446#appendix-B.2 (AlertDescription), the usual ones
@@ -116,10 +119,10 @@ TLS_ALERTS = {
 def describe_foreign(data: bytes) -> str | None:
     """What kind of server sent ``data``, when it is not the protocol the client spoke: an HTTP
     server, a TLS endpoint, MySQL or MariaDB, SSH; None when it is none of these. The server's
-    own words are made terminal-safe."""
+    own words are cut (``server_text``), for the table to escape."""
     if data.startswith(b"HTTP/"):
         status = data.split(b"\r\n", 1)[0].split(b"\n", 1)[0]
-        return f"this is an HTTP server (it answered {terminal_safe(status)})"
+        return f"this is an HTTP server (it answered {server_text(status)})"
     if len(data) >= 3 and data[0] in (0x15, 0x16) and data[1] == 3:
         if data[0] == 0x16:
             return "this is a TLS endpoint that expects TLS from the first byte (a handshake)"
@@ -129,14 +132,14 @@ def describe_foreign(data: bytes) -> str | None:
     if version is not None:
         return f"this is a MySQL or MariaDB server (its greeting, version {version})"
     if len(data) >= 7 and data[3] == 0 and data[4] == 0xFF:
-        code, said = data[5] | data[6] << 8, terminal_safe(data[7:])
+        code, said = data[5] | data[6] << 8, server_text(data[7:])
         return (
             f"this is a MySQL or MariaDB server (an error before its greeting: {said}, "
             f"MySQL error {code})"
         )
     if data.startswith(b"SSH-"):
         banner = data.split(b"\r\n", 1)[0].split(b"\n", 1)[0]
-        return f"this is an SSH server (its banner: {terminal_safe(banner)})"
+        return f"this is an SSH server (its banner: {server_text(banner)})"
     return None
 
 
@@ -196,19 +199,192 @@ def tls_error_text(err: ssl.SSLError) -> str:
 
 Conversation = Callable[[Wire, Identity], Outcome]
 
+# This machine, not the endpoint, ran out of something a connection needs: file descriptors
+# (the process's, EMFILE, or the system's, ENFILE), buffers or memory.
+LOCAL_SHORTAGE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
-def connect(endpoint: Endpoint, *, deadline: float) -> socket.socket:
+
+def local_shortage(err: OSError) -> str:
+    what = errno.errorcode.get(err.errno or 0, "")
+    fix = (
+        "raise the limit (ulimit -n) or lower --concurrency"
+        if err.errno in (errno.EMFILE, errno.ENFILE)
+        else "free memory or lower --concurrency"
+    )
+    return (
+        f"not tried: this machine could not open a connection ({err.strerror or err}, {what}); "
+        f"the endpoint was never reached: {fix}"
+    )
+
+
+# ---- one budget per conversation: a deadline and a byte cap, for drivers too ----------------
+class OverBudget(OSError):
+    """The server sent more than the conversation's byte cap."""
+
+
+class Bounds:
+    """A conversation's budget: every wait ends by ``deadline`` (time.monotonic()), and no more
+    than ``max_bytes`` are received in all. Its sockets (``socket``, and ``tls_context`` for
+    the TLS layer a driver puts on top) enforce it on every call, whatever timeout the driver
+    sets, so that a driver that reads a server's length fields as they come (PyMySQL) cannot be
+    held past the deadline or made to buffer without end. ``broken`` says which limit ended the
+    conversation; ``tls`` whether a TLS handshake completed on it."""
+
+    def __init__(self, *, deadline: float, max_bytes: int) -> None:
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.broken: str | None = None
+        self.tls = False
+
+    def left(self, requested: float | None) -> float:
+        """The timeout for the next wait: the driver's own, cut to what is left."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.broken = "deadline"
+            raise TimeoutError("the deadline has passed")
+        return left if requested is None else min(requested, left)
+
+    def count(self, size: int) -> None:
+        self.received += size
+        if self.received > self.max_bytes:
+            self.broken = "bytes"
+            raise OverBudget(f"the server sent more than {self.max_bytes} bytes")
+
+    def allow(self, max_bytes: int) -> None:
+        """Receive at most ``max_bytes`` in all from now on, counting what was received
+        already: for a conversation whose first part (a login) keeps a tight cap and whose
+        next part (an answer of known bounds) needs a larger one."""
+        self.max_bytes = max_bytes
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def timed_out(self) -> None:
+        """A wait timed out: the deadline's doing if it has passed (else the driver's own)."""
+        if self.expired():
+            self.broken = "deadline"
+
+    def socket(self, family: int, kind: int, proto: int) -> socket.socket:
+        sock = _BoundedSocket(family, kind, proto)
+        sock.bounds = self
+        return sock
+
+    def tls_context(self, context: ssl.SSLContext) -> ssl.SSLContext:
+        """``context``, whose sockets keep to this budget once TLS is on."""
+        context.sslsocket_class = type("BoundedSSLSocket", (_BoundedSSLSocket,), {"bounds": self})
+        return context
+
+
+class _BoundedSocket(socket.socket):
+    bounds: Bounds
+    _requested: float | None = None
+
+    def settimeout(self, value: float | None) -> None:
+        self._requested = value
+        super().settimeout(value)
+
+    @contextmanager
+    def _armed(self) -> Iterator[None]:
+        super().settimeout(self.bounds.left(self._requested))
+        try:
+            yield
+        except TimeoutError:
+            self.bounds.timed_out()
+            raise
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        with self._armed():
+            data = super().recv(size, flags)
+        if not flags & socket.MSG_PEEK:
+            self.bounds.count(len(data))
+        return data
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        with self._armed():
+            size = super().recv_into(buffer, nbytes, flags)
+        if not flags & socket.MSG_PEEK:
+            self.bounds.count(size)
+        return size
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        with self._armed():
+            return super().send(data, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        with self._armed():
+            super().sendall(data, flags)
+
+    def connect(self, address: Any) -> None:
+        with self._armed():
+            super().connect(address)
+
+
+class _BoundedSSLSocket(ssl.SSLSocket):
+    """The TLS layer of a bounded connection (through ``SSLContext.sslsocket_class``): the
+    handshake, every read and every write keep to the budget; what is counted is what TLS
+    hands over (OpenSSL keeps its own buffers and certificate list to fixed sizes)."""
+
+    bounds: Bounds
+    _requested: float | None = None
+
+    def settimeout(self, value: float | None) -> None:
+        self._requested = value
+        super().settimeout(value)
+
+    @contextmanager
+    def _armed(self) -> Iterator[None]:
+        super().settimeout(self.bounds.left(self._requested))
+        try:
+            yield
+        except TimeoutError:
+            self.bounds.timed_out()
+            raise
+
+    def do_handshake(self, block: bool = False) -> None:
+        with self._armed():
+            super().do_handshake(block)
+        self.bounds.tls = True
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        with self._armed():
+            data = super().recv(buflen, flags)
+        self.bounds.count(len(data))
+        return data
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        with self._armed():
+            size = super().recv_into(buffer, nbytes, flags)
+        self.bounds.count(size)
+        return size
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        with self._armed():
+            return super().send(data, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        with self._armed():
+            super().sendall(data, flags)
+
+
+def connect(
+    endpoint: Endpoint,
+    *,
+    deadline: float,
+    make: Callable[[int, int, int], socket.socket] | None = None,
+) -> socket.socket:
     """A TCP connection to the first address of the name that takes one, trying them in the
     resolver's order, all before ``deadline``. (socket.create_connection would give each address
     the whole timeout: three silent addresses, three timeouts.) Name resolution itself is not
-    bounded: getaddrinfo blocks."""
+    bounded: getaddrinfo blocks. ``make`` makes the socket (``Bounds.socket`` for one whose
+    every wait and every byte count against a budget)."""
     found = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
     error: OSError = OSError(f"{endpoint.host} resolves to no address")
     for family, kind, proto, _, address in found:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
-        sock = socket.socket(family, kind, proto)
+        sock = (make or socket.socket)(family, kind, proto)
         try:
             sock.settimeout(left)
             sock.connect(address)
@@ -236,6 +412,8 @@ def probe_endpoint(
     except TimeoutError:
         return Outcome(Verdict.UNREACHABLE, f"no TCP connection within {timeout:g} s")
     except OSError as err:
+        if err.errno in LOCAL_SHORTAGE:
+            return Outcome(Verdict.INCONCLUSIVE, local_shortage(err))
         return Outcome(Verdict.UNREACHABLE, f"could not connect: {err.strerror or err}")
     wire = Wire(sock, deadline=deadline, server_name=endpoint.host)
     try:
