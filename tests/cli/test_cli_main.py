@@ -64,3 +64,18 @@ def test_a_timeout_that_is_not_a_finite_positive_number_is_a_usage_error(
     report = json.loads(capsys.readouterr().out)
     assert report["error"]["code"] == "usage"
     assert report["error"]["message"].startswith("--timeout must be > 0 (and finite)")
+
+
+def test_an_error_quoting_a_server_cannot_drive_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rds_force_ssl.cli.errors import CliError
+
+    def hostile(*_: object, **__: object) -> int:
+        raise CliError("refused", "server said \x1b]0;owned\x07\x1b[2J", fix="see \x1b[8m")
+
+    monkeypatch.setitem(cli.COMMANDS, "report", hostile)
+    assert cli.main(["report", "cdk.out"]) == 2
+    said = capsys.readouterr().err
+    assert "\x1b" not in said
+    assert "server said \\x1b]0;owned\\x07\\x1b[2J" in said

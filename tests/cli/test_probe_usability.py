@@ -27,7 +27,7 @@ from rds_force_ssl.cli.wire import (
     Verdict,
     describe_foreign,
     probe_endpoint,
-    terminal_safe,
+    server_text,
 )
 from tests.cli.pgserver import ADDRESS, free_port
 
@@ -247,7 +247,7 @@ def test_an_http_servers_words_reach_the_terminal_escaped(monkeypatch: pytest.Mo
         _, out, _ = run(monkeypatch, "--timeout", "3", f"{ADDRESS}:{port}", terminal=False)
     assert "\x1b" not in out
     assert "\x07" not in out
-    assert r"(it answered HTTP/1.1 400 \x1b[2J\x1b]0;owned\x07Bad\xff)" in out
+    assert "(it answered HTTP/1.1 400 \\x1b[2J\\x1b]0;owned\\x07Bad\ufffd)" in out
 
 
 def test_the_answer_to_the_pg_startup_over_a_real_socket_names_a_mysql_greeting() -> None:
@@ -296,7 +296,6 @@ def test_known_foreign_answers(data: bytes, said: str | None) -> None:
     assert describe_foreign(data) == said
 
 
-def test_terminal_safe_escapes_controls_and_bounds_length() -> None:
-    assert terminal_safe(b"a\x1bb\xc3\xa9\xff") == r"a\x1bbé\xff"
-    assert terminal_safe("x" * 100, limit=10) == "x" * 10 + "..."
-    assert terminal_safe("line\nnext\u202e", limit=None) == r"line\x0anext\xe2\x80\xae"
+def test_server_text_is_cut_and_left_for_the_table_to_escape() -> None:
+    assert server_text(b"a\x1bb\xc3\xa9\xff") == "a\x1bbé\ufffd"
+    assert server_text(b"x" * 100, limit=10) == "x" * 10 + "...(+90 characters)"

@@ -23,6 +23,7 @@ from rds_force_ssl.cli.verify_mysql import (
     settings_finding,
     tls_finding,
 )
+from rds_force_ssl.cli.wire import Bounds
 from rds_force_ssl.facts import engines
 
 # MariaDB 10.11's greeting, as Debian's server sent it (scramble replaced).
@@ -216,3 +217,38 @@ def test_sslmode_is_the_context(sslmode: str, hostname: bool, verify: ssl.Verify
 def test_the_setting_read_is_the_engine_tables_parameter() -> None:
     for row in (engines.MYSQL, engines.MARIADB, engines.AURORA_MYSQL):
         assert row.parameter == SECURE_TRANSPORT
+
+
+def _bounds(*, tls: bool, broken: str | None = None) -> Bounds:
+    bounds = Bounds(deadline=0.0, max_bytes=1000)
+    bounds.tls, bounds.broken = tls, broken
+    return bounds
+
+
+@pytest.mark.parametrize(
+    ("bounds", "tls_established", "starts"),
+    [
+        # an error over the TLS session: past the handshake
+        (_bounds(tls=True), True, "could not log in (sslmode=verify-full): Access denied"),
+        # an ERR packet before any TLS: in plaintext, and no evidence of TLS
+        (_bounds(tls=False), False, "could not log in: the server refused before any TLS"),
+        # the connection's own limits ended it, whatever PyMySQL made of that
+        (_bounds(tls=False, broken="deadline"), False, "the login: no answer by the run's"),
+        (_bounds(tls=True, broken="bytes"), True, "the login: the server sent more than 1000"),
+    ],
+)
+def test_the_login_connections_record_decides_what_an_error_says(
+    bounds: Bounds, tls_established: bool, starts: str
+) -> None:
+    error = _operational(1045, "Access denied for user 'app'@'10.0.0.7' (using password: YES)")
+    finding = classify_error(error, target=target(), bounds=bounds)
+    assert finding.status == Status.ERROR
+    assert finding.details["tls_established"] is tls_established
+    assert finding.evidence.startswith(starts)
+
+
+def test_what_an_unverified_server_reports_is_a_warning_that_proves_nothing() -> None:
+    finding = plaintext_finding(Greeting("8.0", mywire.CLIENT_SSL), VIEW_ON, verified=False)
+    assert finding.status == Status.WARN
+    assert "NOT verified" in finding.evidence
+    assert "read over the verified session" not in finding.evidence

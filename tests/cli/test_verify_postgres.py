@@ -319,15 +319,21 @@ def test_without_channel_binding_the_weak_modes_send_nothing(
 
 
 def test_allow_unverified_password_sends_it_and_says_so(pg: PgServer, run_verify: Verify) -> None:
+    """The real server, SSL-only: everything it says is right, but nothing proved that it was
+    the server (verify-ca does not check the name, and no channel binding): never exit 0."""
     pg.configure(hba=HBA_SSL_PASSWORD)
     run = run_verify("--sslmode", "verify-ca", "--allow-unverified-password", host=ADDRESS)
-    status, evidence = rows(run.out)["verified TLS"]
-    assert run.code == 0, run.out
+    table = rows(run.out)
+    status, evidence = table["verified TLS"]
+    assert run.code == 2, run.out
+    assert "verdict: INCONCLUSIVE (exit 2)" in run.out
     assert status == "WARN"
-    assert evidence.endswith(
+    assert (
         "WEAKER: sslmode=verify-ca does not check the host name, and the password was sent "
-        "without channel binding (--allow-unverified-password)"
-    )
+        "without channel binding (--allow-unverified-password); the server was NOT verified"
+    ) in evidence
+    assert "the TLS session (server NOT verified)" in table["plaintext refused"][1]
+    assert "the verified session" not in run.out
 
 
 def test_certificate_expiring_in_ten_days_warns(pg: PgServer, run_verify: Verify) -> None:

@@ -10,6 +10,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,8 +24,11 @@ from cryptography.x509.oid import NameOID
 
 from rds_force_ssl import cli
 from rds_force_ssl.cli import libpq, pgwire
+from rds_force_ssl.cli.errors import CliError
 from rds_force_ssl.cli.verify import (
     EXIT_CODES,
+    GRACE_S,
+    UNVERIFIED,
     Conclusion,
     Finding,
     Job,
@@ -38,6 +42,8 @@ from rds_force_ssl.cli.verify import (
     classify_tls_error,
     conclusion,
     plaintext_finding,
+    resolve,
+    server_verified,
     settings_finding,
     settle_plaintext,
     tls_finding,
@@ -364,6 +370,35 @@ def test_conclusion_and_exit_code(findings: list[Finding], verdict: Conclusion, 
 
 
 @pytest.mark.parametrize(
+    ("sslmode", "engine", "allow", "verified"),
+    [
+        ("verify-full", "postgresql", False, True),
+        # SCRAM with channel binding: only the server that holds the verifier completes it
+        ("verify-ca", "postgresql", False, True),
+        ("require", "postgresql", False, True),
+        ("verify-ca", "postgresql", True, False),
+        ("require", "postgresql", True, False),
+        ("verify-full", "mysql", False, True),
+        ("verify-ca", "mysql", True, False),
+        ("require", "mysql", True, False),
+    ],
+)
+def test_which_runs_verified_the_server(
+    sslmode: str, engine: str, allow: bool, verified: bool
+) -> None:
+    target = Target("db.example", 5432, "d", "u", sslmode, None, allow, engine)
+    assert server_verified(target) is verified
+
+
+def test_a_run_whose_server_was_not_verified_never_concludes_enforced() -> None:
+    unverified = Finding("verified TLS", Status.WARN, "x", {UNVERIFIED: False})
+    assert conclusion([P(Status.PASS), unverified]) == Conclusion.INCONCLUSIVE
+    # and a proof of a problem, even from such a server, still counts
+    failing = F(Status.FAIL, Conclusion.NOT_ENFORCED)
+    assert conclusion([P(Status.PASS), unverified, failing]) == Conclusion.NOT_ENFORCED
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         ([], "the following arguments are required: command"),
@@ -681,3 +716,34 @@ def test_other_outcomes_need_no_settling(verdict: Verdict) -> None:
 )
 def test_which_session_failures_came_after_pg_hba(error: str, past: bool) -> None:
     assert classify_tls_error(error, target=REQUIRE).details.get("past_pg_hba", False) is past
+
+
+def test_a_job_not_done_by_the_deadline_and_its_grace_is_given_up() -> None:
+    """The backstop behind every connection's own deadline: the run stops waiting."""
+    release = threading.Event()
+    job = Job(release.wait)
+    try:
+        with pytest.raises(TimeoutError):
+            job.result(time.monotonic() - GRACE_S)  # deadline and grace both past
+    finally:
+        release.set()
+    assert job.result(time.monotonic() + 5)  # once done, its value
+
+
+def test_a_name_not_resolved_by_the_deadline_is_an_error_that_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = threading.Event()
+
+    def blocked(*_: object, **__: object) -> list[object]:
+        release.wait()
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", blocked)
+    try:
+        with pytest.raises(CliError) as raised:
+            resolve("db.example", 5432, deadline=time.monotonic() - GRACE_S)
+    finally:
+        release.set()
+    assert raised.value.code == "timeout"
+    assert "--timeout" in raised.value.message

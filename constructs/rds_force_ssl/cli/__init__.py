@@ -2,6 +2,8 @@
 
 - ``probe`` asks each endpoint, without any credential, whether it refuses a plaintext client;
 - ``verify`` proves one endpoint refuses plaintext and serves verified TLS, with a real login;
+- ``clients`` lists who still connects in plaintext, from the live sessions (with a login) or
+  from PostgreSQL's connection log (without one);
 - ``audit`` reports, for a region's databases of every engine and its RDS proxies, whether the
   engine's SSL-only setting (or the proxy's RequireTLS) is configured and in effect;
 - ``report`` lists what a synthesized app protects, from its cloud assembly.
@@ -27,10 +29,11 @@ from typing import IO, NoReturn
 
 from rds_force_ssl.cli.commands import ALL
 from rds_force_ssl.cli.errors import CliError
-from rds_force_ssl.cli.output import EPILOG
+from rds_force_ssl.cli.output import EPILOG, printable
 
 EXIT_USAGE = 2
 MAX_INTERNAL_MESSAGE = 300  # a parser error can carry a whole HTML page
+MAX_MESSAGE = 2000  # an error message and its fix, each, on a terminal
 # Each command's runner, by name: main dispatches through this table.
 COMMANDS: dict[str, Callable[..., int]] = {command.NAME: command.run for command in ALL}
 
@@ -51,11 +54,19 @@ def _parser() -> argparse.ArgumentParser:
         description="Prove that RDS databases and proxies refuse plaintext connections.",
         epilog=EPILOG,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in ALL:
         command.add_parser(subparsers)
     return parser
+
+
+class _Version(argparse.Action):
+    """--version, looked up only when asked: the package metadata costs every other run time."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        print(f"{parser.prog} {_version()}", file=sys.stdout)  # where argparse prints it
+        parser.exit()
 
 
 def _version() -> str:
@@ -93,5 +104,8 @@ def _fail(error: CliError, *, as_json: bool, out: IO[str], err: IO[str]) -> int:
         json.dump({**error.as_json(), "exit_code": EXIT_USAGE}, out, indent=2)
         out.write("\n")
     else:
-        print(f"rds-force-ssl: {error.message}\n  fix: {error.fix}", file=err)
+        # A message can quote a server (an error it sent, a name it gave): escaped here once,
+        # whatever the command did, so that nothing a server says can drive the terminal.
+        message, fix = (printable(text, limit=MAX_MESSAGE) for text in (error.message, error.fix))
+        print(f"rds-force-ssl: {message}\n  fix: {fix}", file=err)
     return EXIT_USAGE

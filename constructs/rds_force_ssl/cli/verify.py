@@ -27,6 +27,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rds_force_ssl.cli import errors, libpq
 from rds_force_ssl.cli.engines import DEFAULT_ENGINE
+from rds_force_ssl.cli.output import clip
 from rds_force_ssl.cli.wire import (
     Endpoint,
     Identity,
@@ -51,8 +53,16 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 CONNECT_TIMEOUT_S = 10
+# The whole run's deadline by default (--timeout): every connection, answer and handshake of
+# every check, the name's resolution included, ends by it.
+DEFAULT_TIMEOUT_S = 15.0
+LATE = "no answer by the run's deadline (--timeout)"
+# Past the deadline, a check's thread gets this long to report its own error before the run
+# stops waiting for it (each connection keeps the deadline itself; this is the backstop).
+GRACE_S = 0.5
 # The verified session's query, cancelled by the server past this (a catalog lock held by
 # someone else must not hang the run); libpq gives up on unacknowledged data past the same.
+# Both only help against an honest server: the run's deadline holds against any.
 QUERY_TIMEOUT_MS = CONNECT_TIMEOUT_S * 1000
 CERT_WARN_DAYS = 30
 # TLS 1.0 and 1.1 are deprecated (RFC 8996); RDS for PostgreSQL supports 1.2 and 1.3.
@@ -167,9 +177,24 @@ class ServerView:
 # ---- pure decisions ------------------------------------------------------------------------
 def server_error(message: str) -> str:
     """The server's or libpq's own words, without libpq's 'connection to server at "h", port N
-    failed:' preamble."""
+    failed:' preamble, cut to ``MAX_SERVER_TEXT`` (the table escapes what remains)."""
     text = re.sub(r"^.*?port \d+ failed: ", "", message, count=1, flags=re.DOTALL)
-    return " ".join(text.replace("FATAL:", "").split())
+    return clip(" ".join(text.replace("FATAL:", "").split()))
+
+
+def server_verified(target: Target) -> bool:
+    """Is the server's identity proven before its answers are believed? verify-full checks the
+    CA and the host name; otherwise, for PostgreSQL, SCRAM with channel binding proves that the
+    server holds the role's verifier. A weaker mode with --allow-unverified-password proves
+    nothing: an impostor can take the password and report whatever it likes."""
+    from rds_force_ssl.cli.engines import ENGINES
+
+    if target.sslmode == "verify-full":
+        return True
+    return ENGINES[target.engine].channel_binding and not target.allow_unverified_password
+
+
+UNVERIFIED = "server_verified"  # details key: False on the rows an unverified server told
 
 
 def plaintext_finding(outcome: Outcome) -> Finding:
@@ -285,8 +310,17 @@ def tls_finding(view: ServerView, *, target: Target) -> Finding:
             details,
             fails_as=Conclusion.NOT_ENFORCED,
         )
-    evidence = f"{view.version} {view.cipher} {view.bits} bits ({source}); {protection(target)}"
+    evidence = (
+        f"{clip(view.version)} {clip(view.cipher)} {view.bits} bits ({source}); "
+        f"{protection(target)}"
+    )
     status = Status.PASS if target.sslmode == "verify-full" else Status.WARN
+    if not server_verified(target):
+        details[UNVERIFIED] = False
+        evidence += (
+            "; the server was NOT verified, so what it says about itself proves nothing: "
+            "the run cannot conclude ENFORCED"
+        )
     return Finding(check, status, evidence, details)
 
 
@@ -324,7 +358,7 @@ def certificate_finding(
     check = "certificate"
     certs = [("server certificate", leaf)]
     chain = chain_in(leaf, bundle or [])
-    certs += [(f"CA {c.subject.rfc4514_string()}", c) for c in chain]
+    certs += [(f"CA {clip(c.subject.rfc4514_string())}", c) for c in chain]
     dates = [
         f"{label} expires {c.not_valid_after_utc:%Y-%m-%d} "
         f"({days_left(c.not_valid_after_utc, now)} days)"
@@ -336,12 +370,13 @@ def certificate_finding(
         unchecked.append("the issuer and its expiry (no --sslrootcert)")
     elif not chain:
         unchecked.append(
-            f"the expiry of the issuer {leaf.issuer.rfc4514_string()}, which is not in "
+            f"the expiry of the issuer {clip(leaf.issuer.rfc4514_string())}, which is not in "
             "--sslrootcert"
         )
     elif chain[-1].subject != chain[-1].issuer:
         unchecked.append(
-            f"the expiry of {chain[-1].issuer.rfc4514_string()}, which is not in --sslrootcert"
+            f"the expiry of {clip(chain[-1].issuer.rfc4514_string())}, which is not in "
+            "--sslrootcert"
         )
     if verified is None:
         why = "sslmode=require" if sslmode == "require" else "no TLS session was made"
@@ -372,7 +407,9 @@ def certificate_finding(
         "checked": checked,
         "not_checked": unchecked,
     }
-    evidence = f"subject {details['subject']}; issuer {details['issuer']}; " + "; ".join(dates)
+    evidence = (
+        f"subject {clip(details['subject'])}; issuer {clip(details['issuer'])}; " + "; ".join(dates)
+    )
     if checked:
         evidence += "; checked: " + ", ".join(checked)
     if unchecked:
@@ -407,7 +444,7 @@ def settings_finding(view: ServerView) -> Finding:
     if view.force_ssl is None:
         parts.append(f"{FORCE_SSL} not set on this server (it exists only on RDS)")
     else:
-        parts.append(f"{FORCE_SSL}={view.force_ssl}")
+        parts.append(f"{FORCE_SSL}={clip(view.force_ssl)}")
         if view.force_ssl not in FORCE_SSL_ON:
             failures.append(f"{FORCE_SSL}={view.force_ssl} lets clients connect without TLS")
     if view.floor is None:
@@ -418,7 +455,7 @@ def settings_finding(view: ServerView) -> Finding:
             else f"{FLOOR_SETTING} not shown: this server has no such setting"
         )
     else:
-        parts.append(f"{FLOOR_SETTING}={view.floor}")
+        parts.append(f"{FLOOR_SETTING}={clip(view.floor)}")
         if view.floor in TLS_PROTOCOLS and TLS_PROTOCOLS.index(view.floor) < TLS_PROTOCOLS.index(
             TLS_FLOOR
         ):
@@ -502,6 +539,9 @@ def conclusion(findings: Iterable[Finding]) -> Conclusion:
         return Conclusion.NOT_VERIFIED
     if any(f.status in (Status.ERROR, Status.FAIL) for f in findings):
         return Conclusion.INCONCLUSIVE
+    if any(f.details.get(UNVERIFIED) is False for f in findings):
+        # Whoever answered was not proven to be the server: an impostor says what it likes.
+        return Conclusion.INCONCLUSIVE
     return Conclusion.ENFORCED
 
 
@@ -544,10 +584,23 @@ def check_host(host: str) -> None:
         )
 
 
-def resolve(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S) -> str:
+def resolve(
+    host: str, port: int, *, timeout: float = CONNECT_TIMEOUT_S, deadline: float | None = None
+) -> str:
     """The one address every connection of the run dials: the first that ``host`` resolves to,
     or, when it resolves to several (IPv6 and IPv4, round-robin), the first of them, in the
-    resolver's order, that accepts a TCP connection."""
+    resolver's order, that accepts a TCP connection. With ``deadline`` (time.monotonic()), a
+    usage-level error if that takes past it (getaddrinfo itself cannot be interrupted: it is
+    left to a daemon thread)."""
+    if deadline is not None:
+        try:
+            return Job(lambda: resolve(host, port, timeout=timeout)).result(deadline)
+        except TimeoutError as err:
+            raise errors.CliError(
+                "timeout",
+                f"--host {host}: not resolved and connected by the run's deadline (--timeout)",
+                fix="check the name and the network, or pass a longer --timeout",
+            ) from err
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except UnicodeError as err:
@@ -599,14 +652,23 @@ class Job(threading.Thread, Generic[T]):
         except BaseException as err:  # handed to the caller by result()
             self._error = err
 
-    def result(self) -> T:
-        self.join()
+    def result(self, deadline: float | None = None) -> T:
+        """The value, or the error raised; TimeoutError if the function has not returned by
+        ``deadline`` (time.monotonic()) and ``GRACE_S`` more (one grace for every job of the run,
+        not one each): it is left to its daemon thread, its connection bounded by the same
+        deadline."""
+        if deadline is None:
+            self.join()
+        else:
+            self.join(max(0.0, deadline + GRACE_S - time.monotonic()))
+            if self.is_alive():
+                raise TimeoutError("no answer by the deadline")
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]
 
 
-def probe_plaintext(target: Target, *, follow_up: bool) -> Outcome:
+def probe_plaintext(target: Target, *, follow_up: bool, deadline: float | None = None) -> Outcome:
     """The credential-free plaintext probe, as --user to --dbname. Without ``follow_up``, a
     pg_hba.conf refusal is left for ``settle_plaintext``: the verified session is the same
     start-up over TLS, so a second TLS connection is needed only when that session failed
@@ -616,18 +678,24 @@ def probe_plaintext(target: Target, *, follow_up: bool) -> Outcome:
 
     from rds_force_ssl.cli import pgwire
 
+    timeout = CONNECT_TIMEOUT_S if deadline is None else deadline - time.monotonic()
+    if timeout <= 0:
+        return Outcome(Verdict.UNREACHABLE, LATE)
     return probe_endpoint(
         Endpoint(target.dial, target.port),
         partial(pgwire.plaintext_probe, follow_up=follow_up),
         who=Identity(target.user, target.dbname, APPLICATION_NAME),
-        timeout=CONNECT_TIMEOUT_S,
+        timeout=min(timeout, CONNECT_TIMEOUT_S),
     )
 
 
-def settle_plaintext(outcome: Outcome, *, past_pg_hba: bool) -> Outcome | None:
+def settle_plaintext(
+    outcome: Outcome, *, past_pg_hba: bool, verified: bool = True
+) -> Outcome | None:
     """A plaintext refusal by pg_hba.conf proves SSL only if TLS gets the same user and database
     past it: the verified session did (``past_pg_hba``), or it says nothing (None: ask the
-    probe's own TLS follow-up)."""
+    probe's own TLS follow-up). ``verified``: whether that session proved the server's
+    identity (``server_verified``)."""
     from rds_force_ssl.cli.pgwire import HALF_PROVEN
 
     if not outcome.evidence.get(HALF_PROVEN):
@@ -635,10 +703,11 @@ def settle_plaintext(outcome: Outcome, *, past_pg_hba: bool) -> Outcome | None:
     if not past_pg_hba:
         return None
     evidence = {k: v for k, v in outcome.evidence.items() if k != HALF_PROVEN}
+    session = "the verified session" if verified else "the TLS session (server NOT verified)"
     return Outcome(
         Verdict.ENFORCED,
-        f"{outcome.detail}; the verified session, the same user and database over TLS, got past it",
-        {**evidence, "over_tls": "the verified session"},
+        f"{outcome.detail}; {session}, the same user and database over TLS, got past it",
+        {**evidence, "over_tls": session},
     )
 
 
@@ -657,7 +726,8 @@ FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()
 
 
 def read_server_view(session: libpq.Session) -> ServerView:
-    # The timeout goes in the same round trip as the query (one simple-query message).
+    # The timeout goes in the same round trip as the query (one simple-query message); the
+    # session's own deadline (libpq.connect) holds whether or not the server keeps it.
     rows = session.query(f"SET statement_timeout = {QUERY_TIMEOUT_MS}; {_SESSION_SQL}")
     if not rows:
         raise libpq.LibpqError("pg_stat_ssl has no row for this session")
@@ -711,27 +781,69 @@ def require_drivers() -> None:
         )
 
 
-def check_tls(target: Target, *, password: str) -> tuple[Finding, ServerView | None]:
+def check_tls(
+    target: Target, *, password: str, deadline: float | None = None
+) -> tuple[Finding, ServerView | None]:
+    logged_in = False
     try:
-        # libpq blocks outside the GIL: the other checks and imports run meanwhile.
-        with libpq.connect(session_params(target, password=password)) as session:
+        # libpq waits outside the GIL: the other checks and imports run meanwhile.
+        params = session_params(target, password=password)
+        with libpq.connect(params, deadline=deadline) as session:
+            logged_in = True
             view = read_server_view(session)
+    except (libpq.Deadline, libpq.TooMuch) as err:
+        # Once logged in, libpq had verified the server as sslmode says and pg_hba.conf let
+        # the session through: only the query's answer is missing.
+        what = "the query" if logged_in else "the login"
+        said = LATE if isinstance(err, libpq.Deadline) else str(err)
+        details = {"tls_established": True, "past_pg_hba": True} if logged_in else {}
+        return Finding("verified TLS", Status.ERROR, f"{what}: {said}", details), None
     except libpq.LibpqError as err:
         return classify_tls_error(str(err), target=target), None
     return tls_finding(view, target=target), view
 
 
+# What a handshake's connection may receive before TLS: one byte; with TLS, a certificate chain.
+HANDSHAKE_MAX_BYTES = 256 * 1024
+
+
+def _ssl_answer(answer: bytes) -> str:
+    """Why an answer to the SSLRequest is not "S", in words."""
+    if not answer:
+        return "the server hung up when asked for TLS"
+    if answer == b"N":
+        return "the server declined TLS (it answered the SSLRequest with N)"
+    if answer == b"E":
+        return (
+            "the server answered the SSLRequest with an error message instead of S or N (a "
+            "server that cannot take this connection now, or one that is not PostgreSQL)"
+        )
+    return f"the answer to the SSLRequest is not PostgreSQL's (first byte, hex: {answer.hex()})"
+
+
 def _tls_handshake(
-    host: str, port: int, context: ssl.SSLContext, *, server_name: str | None = None
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    *,
+    server_name: str | None = None,
+    deadline: float | None = None,
 ) -> bytes | None:
     """SSLRequest, then a TLS handshake with ``host`` (naming ``server_name`` in it, if given);
-    the server's certificate (DER). Nothing else is sent."""
-    with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as sock:
+    the server's certificate (DER). Nothing else is sent. Every wait ends by ``deadline``
+    (time.monotonic(); default ``CONNECT_TIMEOUT_S`` from now), and no more than
+    ``HANDSHAKE_MAX_BYTES`` are received."""
+    from rds_force_ssl.cli.wire import Bounds, connect
+
+    end = time.monotonic() + CONNECT_TIMEOUT_S if deadline is None else deadline
+    bounds = Bounds(deadline=end, max_bytes=HANDSHAKE_MAX_BYTES)
+    with connect(Endpoint(host, port), deadline=end, make=bounds.socket) as sock:
         sock.sendall(SSL_REQUEST)
         answer = sock.recv(1)
         if not answer or answer[0] != SSL_ACCEPTED:
-            raise ConnectionError("the server declined TLS (it answered the SSLRequest with no)")
-        with context.wrap_socket(sock, server_hostname=server_name or host) as tls:
+            raise ConnectionError(_ssl_answer(answer))
+        tls_context = bounds.tls_context(context)
+        with tls_context.wrap_socket(sock, server_hostname=server_name or host) as tls:
             return tls.getpeercert(binary_form=True)
 
 
@@ -742,13 +854,24 @@ def unverified_context() -> ssl.SSLContext:
     return context
 
 
-def fetch_certificate(host: str, port: int, *, server_name: str | None = None) -> bytes:
+def fetch_certificate(
+    host: str, port: int, *, server_name: str | None = None, deadline: float | None = None
+) -> bytes:
     """The certificate the server presents, without verifying it: the point is to show what is
     presented even when verification fails."""
-    der = _tls_handshake(host, port, unverified_context(), server_name=server_name)
+    der = _tls_handshake(
+        host, port, unverified_context(), server_name=server_name, deadline=deadline
+    )
     if not der:
         raise ConnectionError("the server presented no certificate")
     return der
+
+
+Handshake = Callable[[str, int, ssl.SSLContext, float | None], bytes | None]
+
+
+def _pg_handshake(host: str, port: int, context: ssl.SSLContext, deadline: float | None) -> Any:
+    return _tls_handshake(host, port, context, deadline=deadline)
 
 
 def probe_floor(
@@ -756,7 +879,8 @@ def probe_floor(
     port: int,
     *,
     below: str,
-    handshake: Callable[[str, int, ssl.SSLContext], bytes | None] = _tls_handshake,
+    handshake: Handshake = _pg_handshake,
+    deadline: float | None = None,
 ) -> str | None:
     """A handshake offering nothing newer than ``below``: None if it completed, else the error.
     The security level is lowered so that the client can offer it at all; no login follows.
@@ -768,9 +892,11 @@ def probe_floor(
         context.maximum_version = ssl.TLSVersion[below.replace(".", "_")]
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
     try:
-        handshake(host, port, context)
+        handshake(host, port, context, deadline)
     except ssl.SSLError as err:
         return tls_error_text(err)
+    except TimeoutError:
+        return f"{NETWORK}{LATE}"
     except OSError as err:
         return f"{NETWORK}{err.strerror or err}"
     return None
@@ -793,11 +919,14 @@ def certificate_check(
     sslmode: str,
     now: datetime,
     client: str = "libpq",
+    deadline: float | None = None,
 ) -> Finding:
     from cryptography import x509
 
     try:
-        leaf = x509.load_der_x509_certificate(job.result())
+        leaf = x509.load_der_x509_certificate(job.result(deadline))
+    except TimeoutError:
+        return Finding("certificate", Status.ERROR, f"could not read the certificate: {LATE}")
     except ssl.SSLError as err:
         said = tls_error_text(err)
         return Finding("certificate", Status.ERROR, f"could not read the certificate: {said}")
@@ -809,21 +938,39 @@ def certificate_check(
     )
 
 
-def run_verify(target: Target, *, password: str, check_floor: bool, now: datetime) -> list[Finding]:
+def run_verify(
+    target: Target,
+    *,
+    password: str,
+    check_floor: bool,
+    now: datetime,
+    deadline: float | None = None,
+) -> list[Finding]:
     """Every check, concurrently: the three connections start at once, and cryptography is
-    imported while they wait on the network."""
-    tls_job = Job(lambda: check_tls(target, password=password))
-    plaintext_job = Job(lambda: probe_plaintext(target, follow_up=False))
-    cert_job = Job(lambda: fetch_certificate(target.dial, target.port, server_name=target.host))
+    imported while they wait on the network. All of it ends by ``deadline`` (time.monotonic();
+    default ``DEFAULT_TIMEOUT_S`` from now): a check not done by then is an ERROR."""
+    end = time.monotonic() + DEFAULT_TIMEOUT_S if deadline is None else deadline
+    tls_job = Job(lambda: check_tls(target, password=password, deadline=end))
+    plaintext_job = Job(lambda: probe_plaintext(target, follow_up=False, deadline=end))
+    cert_job = Job(
+        lambda: fetch_certificate(target.dial, target.port, server_name=target.host, deadline=end)
+    )
     try:
         bundle = load_bundle(target.sslrootcert)
     except ImportError as err:
         raise errors.missing("cryptography", command="verify") from err
-    tls, view = tls_job.result()
+    try:
+        tls, view = tls_job.result(end)
+    except TimeoutError:
+        tls, view = Finding("verified TLS", Status.ERROR, f"the login: {LATE}"), None
     past_pg_hba = view is not None or bool(tls.details.get("past_pg_hba"))
-    plaintext = settle_plaintext(plaintext_job.result(), past_pg_hba=past_pg_hba)
+    try:
+        first = plaintext_job.result(end)
+    except TimeoutError:
+        first = Outcome(Verdict.UNREACHABLE, LATE)
+    plaintext = settle_plaintext(first, past_pg_hba=past_pg_hba, verified=server_verified(target))
     if plaintext is None:
-        plaintext = probe_plaintext(target, follow_up=True)
+        plaintext = probe_plaintext(target, follow_up=True, deadline=end)
     findings = [plaintext_finding(plaintext), tls]
     findings += [
         certificate_check(
@@ -832,6 +979,7 @@ def run_verify(target: Target, *, password: str, check_floor: bool, now: datetim
             verified=chain_verified(tls, sslmode=target.sslmode),
             sslmode=target.sslmode,
             now=now,
+            deadline=end,
         ),
         settings_finding(view)
         if view
@@ -840,6 +988,6 @@ def run_verify(target: Target, *, password: str, check_floor: bool, now: datetim
     if check_floor:
         floor = view.floor if view else None
         below = version_below(floor)
-        error = probe_floor(target.dial, target.port, below=below) if below else None
+        error = probe_floor(target.dial, target.port, below=below, deadline=end) if below else None
         findings.append(classify_floor(error, floor=floor, below=below))
     return findings

@@ -28,7 +28,10 @@ https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mariadb-ssl-connections.h
 
 from __future__ import annotations
 
+import socket
 import ssl
+import struct
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,8 +39,12 @@ from typing import Any
 
 from rds_force_ssl.cli import errors, mywire
 from rds_force_ssl.cli.mywire import Greeting
+from rds_force_ssl.cli.output import clip
 from rds_force_ssl.cli.verify import (
+    DEFAULT_TIMEOUT_S,
+    LATE,
     TLS_FLOOR,
+    UNVERIFIED,
     Conclusion,
     Finding,
     Job,
@@ -48,12 +55,18 @@ from rds_force_ssl.cli.verify import (
     classify_floor,
     load_bundle,
     probe_floor,
+    server_verified,
     version_below,
 )
+from rds_force_ssl.cli.wire import Bounds
 from rds_force_ssl.facts import engines as engine_table
 from rds_force_ssl.facts.engines import TLS_PROTOCOLS
 
 CONNECT_TIMEOUT_S = 10
+# What the login's connection may receive in all: a greeting, an authentication exchange and
+# two short result sets are a few KB. PyMySQL itself reads any length a packet header states,
+# and follows 16 MB continuation packets without end.
+MAX_SESSION_BYTES = 1 << 20
 # The client's own error for a server without TLS (include/errmsg.h).
 CR_SSL_CONNECTION_ERROR = 2026
 # The server settings read, from the engine table's row for MySQL (MariaDB's and Aurora MySQL's
@@ -82,8 +95,12 @@ def enforces(value: str) -> bool:
     return _ROW.enforces(value)
 
 
-def plaintext_finding(hello: Greeting | Exception | None, view: MysqlView | None) -> Finding:
-    """Check 1, from the greeting (or why it could not be read) and the verified session."""
+def plaintext_finding(
+    hello: Greeting | Exception | None, view: MysqlView | None, *, verified: bool = True
+) -> Finding:
+    """Check 1, from the greeting (or why it could not be read) and the verified session.
+    ``verified``: whether that session verified the server (sslmode=verify-full); if not, what
+    the server says about itself is no proof, and the row is a WARN that says so."""
     check = "plaintext refused"
     how = (
         "it refuses every plaintext TCP client, once that client's password has been checked; "
@@ -107,6 +124,7 @@ def plaintext_finding(hello: Greeting | Exception | None, view: MysqlView | None
         )
     value = view.variables.get(SECURE_TRANSPORT)
     details: dict[str, Any] = {SECURE_TRANSPORT: value}
+    shown = clip(value)
     if value is None:
         return Finding(
             check,
@@ -120,15 +138,23 @@ def plaintext_finding(hello: Greeting | Exception | None, view: MysqlView | None
         return Finding(
             check,
             Status.FAIL,
-            f"{SECURE_TRANSPORT}={value} in the running server: a plaintext client with a valid "
+            f"{SECURE_TRANSPORT}={shown} in the running server: a plaintext client with a valid "
             "password is let in",
             details,
             fails_as=Conclusion.NOT_ENFORCED,
         )
+    if not verified:
+        return Finding(
+            check,
+            Status.WARN,
+            f"{SECURE_TRANSPORT}={shown}, as reported over a TLS session whose server was NOT "
+            "verified: an impostor could report the same, so this proves nothing",
+            {**details, UNVERIFIED: False},
+        )
     return Finding(
         check,
         Status.PASS,
-        f"{SECURE_TRANSPORT}={value} in the running server (@@GLOBAL, read over the verified "
+        f"{SECURE_TRANSPORT}={shown} in the running server (@@GLOBAL, read over the verified "
         f"session): {how}",
         details,
     )
@@ -161,18 +187,42 @@ def tls_finding(view: MysqlView, *, target: Target) -> Finding:
             details,
             fails_as=Conclusion.NOT_ENFORCED,
         )
-    evidence = f"{view.ssl_version} {view.cipher} (Ssl_version, Ssl_cipher); {protection(target)}"
+    evidence = (
+        f"{clip(view.ssl_version)} {clip(view.cipher)} (Ssl_version, Ssl_cipher); "
+        f"{protection(target)}"
+    )
     status = Status.PASS if target.sslmode == "verify-full" else Status.WARN
+    if not server_verified(target):
+        details[UNVERIFIED] = False
+        evidence += (
+            "; the server was NOT verified, so what it says about itself proves nothing: "
+            "the run cannot conclude ENFORCED"
+        )
     return Finding(check, status, evidence, details)
 
 
-def classify_error(error: BaseException, *, target: Target) -> Finding:
-    """Check 2 when the verified session could not be opened (a PyMySQL error)."""
+def classify_error(
+    error: BaseException, *, target: Target, bounds: Bounds | None = None
+) -> Finding:
+    """Check 2 when the verified session could not be opened (a PyMySQL error). ``bounds``:
+    the login connection's budget, which says whether TLS was established and whether a
+    limit of its ended the login (without it, neither is assumed)."""
     check = "verified TLS"
     args: tuple[Any, ...] = getattr(error, "args", ())
     code = args[0] if args and isinstance(args[0], int) else None
-    said = str(args[1]) if len(args) > 1 else str(error)
+    said = clip(args[1] if len(args) > 1 else error)
     cause = getattr(error, "original_exception", None)
+    tls = bounds is not None and bounds.tls
+    if bounds is not None and bounds.broken == "deadline":
+        return Finding(check, Status.ERROR, f"the login: {LATE}", {"tls_established": tls})
+    if bounds is not None and bounds.broken == "bytes":
+        return Finding(
+            check,
+            Status.ERROR,
+            f"the login: the server sent more than {bounds.max_bytes} bytes, far more than a "
+            "login and two short answers take; the connection was closed",
+            {"tls_established": tls},
+        )
     if code == CR_SSL_CONNECTION_ERROR and "doesn't support" in said:
         return Finding(
             check,
@@ -194,13 +244,30 @@ def classify_error(error: BaseException, *, target: Target) -> Finding:
             Status.ERROR,
             f"the TLS handshake failed (sslmode={target.sslmode}): {cause}",
         )
-    if code is not None and code < 2000:
-        # A server error: TLS was set up before the user name, so it came over TLS.
+    if code is not None and code < 2000 and tls:
+        # A server error over the TLS session (set up before the user name).
         return Finding(
             check,
             Status.ERROR,
             f"could not log in (sslmode={target.sslmode}): {said} (MySQL error {code})",
             {"tls_established": True},
+        )
+    if code is not None and code < 2000 and bounds is None:
+        # Nothing says whether TLS was made: claim neither.
+        return Finding(
+            check,
+            Status.ERROR,
+            f"could not log in (sslmode={target.sslmode}): {said} (MySQL error {code})",
+        )
+    if code is not None and code < 2000:
+        # Before TLS: an ERR packet in place of the greeting (1130 host not allowed, 1040 too
+        # many connections), in plaintext, where anyone on the path could have written it.
+        return Finding(
+            check,
+            Status.ERROR,
+            f"could not log in: the server refused before any TLS (in plaintext, unverified): "
+            f"{said} (MySQL error {code})",
+            {"tls_established": False},
         )
     return Finding(check, Status.ERROR, f"could not connect (sslmode={target.sslmode}): {said}")
 
@@ -221,9 +288,9 @@ def settings_finding(view: MysqlView) -> Finding:
         v for v in (view.variables.get("version"), view.variables.get("version_comment")) if v
     )
     details = {TLS_SETTING: allowed, "version": version or None}
-    shown = f"{TLS_SETTING}={allowed}" if allowed is not None else f"{TLS_SETTING} not shown"
+    shown = f"{TLS_SETTING}={clip(allowed)}" if allowed is not None else f"{TLS_SETTING} not shown"
     if version:
-        shown += f"; version {version}"
+        shown += f"; version {clip(version)}"
     lowest = lowest_protocol(allowed)
     if lowest is not None and TLS_PROTOCOLS.index(lowest) < TLS_PROTOCOLS.index(TLS_FLOOR):
         return Finding(
@@ -255,6 +322,37 @@ def context(target: Target) -> ssl.SSLContext:
     return made
 
 
+def login(
+    target: Target, *, password: str, bounds: Bounds, program_name: str = "rds-force-ssl verify"
+) -> Any:
+    """A PyMySQL connection logged in to ``target`` over TLS (``context``: with a context, TLS
+    is required before the user name), on a socket that keeps ``bounds``: every wait ends by
+    its deadline, and it receives no more than its byte cap, whatever the server's packet
+    headers say. ``program_name``: the connection attribute the server shows for it
+    (performance_schema.session_connect_attrs). PyMySQL's errors as they are (OSError before
+    the TCP connection is made)."""
+    import pymysql
+
+    conn = pymysql.connect(
+        host=target.host,
+        port=target.port,
+        user=target.user,
+        password=password,
+        database=target.dbname or None,
+        ssl=bounds.tls_context(context(target)),
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=CONNECT_TIMEOUT_S,
+        write_timeout=CONNECT_TIMEOUT_S,
+        charset="utf8mb4",
+        program_name=program_name,
+        defer_connect=True,
+    )
+    sock = mywire.connect(target.host, target.port, bounds=bounds)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn.connect(sock)
+    return conn
+
+
 def read_view(conn: Any) -> MysqlView:
     with conn.cursor() as cur:
         cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
@@ -266,40 +364,53 @@ def read_view(conn: Any) -> MysqlView:
     return MysqlView(status.get("Ssl_version") or None, status.get("Ssl_cipher") or None, variables)
 
 
-def check_tls(target: Target, *, password: str) -> tuple[Finding, MysqlView | None]:
+def check_tls(
+    target: Target, *, password: str, deadline: float | None = None
+) -> tuple[Finding, MysqlView | None]:
     import pymysql
 
+    end = time.monotonic() + DEFAULT_TIMEOUT_S if deadline is None else deadline
+    bounds = Bounds(deadline=end, max_bytes=MAX_SESSION_BYTES)
     try:
-        conn = pymysql.connect(
-            host=target.host,
-            port=target.port,
-            user=target.user,
-            password=password,
-            database=target.dbname or None,
-            ssl=context(target),  # with a context, TLS is required before the user name
-            connect_timeout=CONNECT_TIMEOUT_S,
-            read_timeout=CONNECT_TIMEOUT_S,
-            charset="utf8mb4",
-            program_name="rds-force-ssl verify",
-        )
+        conn = login(target, password=password, bounds=bounds)
     except pymysql.MySQLError as err:
-        return classify_error(err, target=target), None
+        return classify_error(err, target=target, bounds=bounds), None
+    except TimeoutError:
+        return Finding("verified TLS", Status.ERROR, f"the login: {LATE}"), None
+    except OSError as err:
+        said = clip(err.strerror or err)
+        return Finding("verified TLS", Status.ERROR, f"could not connect: {said}"), None
+    except (ValueError, IndexError, KeyError, struct.error) as err:
+        # PyMySQL reads the greeting's fields as it finds them: a version that is not a
+        # number, a truncated packet. The greeting comes before TLS, unverified.
+        return (
+            Finding(
+                "verified TLS",
+                Status.ERROR,
+                "could not log in: the server's greeting is not one a MySQL client can read "
+                f"({type(err).__name__}: {clip(err)})",
+                {"tls_established": bounds.tls},
+            ),
+            None,
+        )
     try:
         view = read_view(conn)
     except pymysql.MySQLError as err:
-        return classify_error(err, target=target), None
+        return classify_error(err, target=target, bounds=bounds), None
     finally:
         conn.close()
     return tls_finding(view, target=target), view
 
 
-def fetch_certificate(host: str, port: int) -> tuple[Greeting, bytes]:
+def fetch_certificate(
+    host: str, port: int, *, deadline: float | None = None
+) -> tuple[Greeting, bytes]:
     """The certificate the server presents, without verifying it (the point is to show what is
     presented even when verification fails), and its greeting. No user name is sent."""
     from rds_force_ssl.cli.verify import unverified_context
 
     hello, der = mywire.tls_handshake(
-        host, port, unverified_context(), greeting_wait=mywire.GREETING_WAIT_S
+        host, port, unverified_context(), greeting_wait=mywire.GREETING_WAIT_S, deadline=deadline
     )
     if not der:
         raise ConnectionError("the server presented no certificate")
@@ -316,14 +427,25 @@ def not_mysql(err: mywire.NoGreeting, target: Target) -> errors.CliError:
     )
 
 
-def _floor_handshake(host: str, port: int, context: ssl.SSLContext) -> bytes | None:
-    return mywire.tls_handshake(host, port, context)[1]
+def _floor_handshake(
+    host: str, port: int, context: ssl.SSLContext, deadline: float | None
+) -> bytes | None:
+    return mywire.tls_handshake(host, port, context, deadline=deadline)[1]
 
 
-def run_verify(target: Target, *, password: str, check_floor: bool, now: datetime) -> list[Finding]:
-    """Every check, concurrently: the login and the certificate's handshake start at once."""
-    tls_job = Job(lambda: check_tls(target, password=password))
-    cert_job = Job(lambda: fetch_certificate(target.host, target.port))
+def run_verify(
+    target: Target,
+    *,
+    password: str,
+    check_floor: bool,
+    now: datetime,
+    deadline: float | None = None,
+) -> list[Finding]:
+    """Every check, concurrently: the login and the certificate's handshake start at once. All
+    of it ends by ``deadline`` (time.monotonic(); default ``DEFAULT_TIMEOUT_S`` from now)."""
+    end = time.monotonic() + DEFAULT_TIMEOUT_S if deadline is None else deadline
+    tls_job = Job(lambda: check_tls(target, password=password, deadline=end))
+    cert_job = Job(lambda: fetch_certificate(target.host, target.port, deadline=end))
     try:
         bundle = load_bundle(target.sslrootcert)
     except ImportError as err:
@@ -331,23 +453,27 @@ def run_verify(target: Target, *, password: str, check_floor: bool, now: datetim
     hello: Greeting | Exception | None
     try:
         # First: its connection finds out within seconds whether this is MySQL at all.
-        hello = cert_job.result()[0]
+        hello = cert_job.result(end)[0]
     except mywire.NoGreeting as err:
         # Not MySQL: the login (which waits for a greeting that never comes, and so sends
         # nothing) is left to its daemon thread rather than waited for until its timeout.
         raise not_mysql(err, target) from err
     except (OSError, mywire.MysqlError, mywire.NotMysql) as err:
         hello = err
-    tls, view = tls_job.result()
-    findings = [plaintext_finding(hello, view), tls]
+    try:
+        tls, view = tls_job.result(end)
+    except TimeoutError:
+        tls, view = Finding("verified TLS", Status.ERROR, f"the login: {LATE}"), None
+    findings = [plaintext_finding(hello, view, verified=server_verified(target)), tls]
     findings += [
         certificate_check(
-            Job(lambda: cert_job.result()[1]),
+            Job(lambda: cert_job.result(end)[1]),
             bundle=bundle,
             verified=chain_verified(tls, sslmode=target.sslmode),
             sslmode=target.sslmode,
             now=now,
             client=CLIENT,
+            deadline=end,
         ),
         settings_finding(view)
         if view
@@ -357,7 +483,9 @@ def run_verify(target: Target, *, password: str, check_floor: bool, now: datetim
         floor = lowest_protocol(view.variables.get(TLS_SETTING)) if view else None
         below = version_below(floor)
         error = (
-            probe_floor(target.host, target.port, below=below, handshake=_floor_handshake)
+            probe_floor(
+                target.host, target.port, below=below, handshake=_floor_handshake, deadline=end
+            )
             if below
             else None
         )

@@ -9,16 +9,16 @@ MariaDB) is imported only when it runs.
 from __future__ import annotations
 
 import argparse
-import getpass
 import importlib
 import os
-import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from rds_force_ssl.cli.errors import CliError
-from rds_force_ssl.cli.output import EPILOG, dump, table
+from rds_force_ssl.cli.errors import CliError, check_text, check_timeout
+from rds_force_ssl.cli.output import EPILOG, dump, printable, table
+from rds_force_ssl.cli.password import password_from
 
 if TYPE_CHECKING:
     from rds_force_ssl.cli import Parser
@@ -27,6 +27,13 @@ if TYPE_CHECKING:
 
 NAME = "verify"
 SSLMODES = ("verify-full", "verify-ca", "require")  # libpq's that verify offers
+# verify's default deadline, stated here only (cli/verify.py's DEFAULT_TIMEOUT_S is the same
+# figure for callers of its functions; a test keeps them equal): importing it would load the
+# verifier before the arguments are even parsed.
+VERIFY_TIMEOUT_S = 15.0
+# A table cell: the server strings in it are cut where they are quoted; this only bounds what
+# our own words and several such strings add up to.
+MAX_CELL = 4000
 
 
 def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
@@ -103,22 +110,15 @@ def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
         help=f"also check that a client capped below {pg_floor.parameter} (mysql: the lowest "
         f"protocol of {engine_table.MYSQL.tls_protocols_setting}) is refused",
     )
-    v.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def _password(args: argparse.Namespace) -> str:
-    # Never a command-line argument: those end up in shell history and `ps`.
-    password = os.environ.get(args.password_env)
-    if password:
-        return password
-    if sys.stdin.isatty():
-        return getpass.getpass(f"Password for {args.user}: ")
-    raise CliError(
-        "no-password",
-        f"no password: {args.password_env} is not set and stdin is not a terminal",
-        fix=f"set {args.password_env} (or name another variable with --password-env), or run "
-        "in a terminal to be prompted",
+    v.add_argument(
+        "--timeout",
+        type=float,
+        default=VERIFY_TIMEOUT_S,
+        help="seconds for the whole run once the password is known: resolving the name, every "
+        "connection, handshake and answer of every check; a check not done by then is an "
+        f"ERROR (default {VERIFY_TIMEOUT_S:g}, at most 3600)",
     )
+    v.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
@@ -166,6 +166,10 @@ def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
             fix="drop it: verify-full verifies the server before the password is sent",
         )
     verify.check_host(args.host)
+    check_timeout(args.timeout)
+    check_text(args.user, option="--user")
+    if args.dbname is not None:
+        check_text(args.dbname, option="--dbname")
     if args.port is not None and not 0 < args.port < 65536:
         raise CliError("usage", f"--port {args.port} is not a TCP port", fix="pass 1 to 65535")
     if args.sslrootcert:
@@ -173,9 +177,17 @@ def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
     verifier = importlib.import_module(protocol.verifier)
     verifier.require_drivers()
     run_verify: Callable[..., list[Finding]] = verifier.run_verify
+    # One deadline for the whole run, started again after a password prompt: that waits for a
+    # person, not a server.
+    deadline = time.monotonic() + args.timeout
     # PyMySQL checks the certificate against the name it dials, so only libpq gets this.
-    address = verify.resolve(args.host, args.port or port) if protocol.libpq else None
-    password = _password(args)
+    address = (
+        verify.resolve(args.host, args.port or port, deadline=deadline) if protocol.libpq else None
+    )
+    prompted = not os.environ.get(args.password_env)
+    password = password_from(args)
+    if prompted:
+        deadline = time.monotonic() + args.timeout
     target = verify.Target(
         host=args.host,
         port=args.port or port,
@@ -188,7 +200,11 @@ def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
         address=address,
     )
     findings = run_verify(
-        target, password=password, check_floor=args.check_tls_floor, now=datetime.now(UTC)
+        target,
+        password=password,
+        check_floor=args.check_tls_floor,
+        now=datetime.now(UTC),
+        deadline=deadline,
     )
     verdict = verify.conclusion(findings)
     code = verify.EXIT_CODES[verdict]
@@ -248,8 +264,11 @@ def render_table(target: Target, findings: list[Finding], verdict: Conclusion, c
     mode = f"sslmode={target.sslmode}"
     if target.engine != DEFAULT_ENGINE:
         mode = f"{target.engine}, {mode}"
-    head = f"rds-force-ssl verify {where} ({mode})\n"
+    head = f"rds-force-ssl verify {printable(where)} ({mode})\n"
+    # Evidence quotes the server (its errors, version, certificate names): no control
+    # character or escape sequence of its reaches the terminal (--json escapes them as JSON does).
     body = table(
-        ("CHECK", "STATUS", "EVIDENCE"), [(f.check, str(f.status), f.evidence) for f in findings]
+        ("CHECK", "STATUS", "EVIDENCE"),
+        [(f.check, str(f.status), printable(f.evidence, limit=MAX_CELL)) for f in findings],
     )
     return f"{head}{body}verdict: {verdict} (exit {code})\n"
