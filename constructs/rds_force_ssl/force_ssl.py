@@ -116,6 +116,12 @@ class ForceSsl(Construct):
         on them (``application-autoscaling:resourceId`` = ``cluster:<id>``), so no other
         database is reachable. Aurora clusters only (default: False: such a reader that needs
         a reboot fails the deploy with its name and the fix).
+    log_connections: also set ``log_connections=1`` (PostgreSQL and Aurora PostgreSQL only;
+        dynamic in a group already in effect, but a newly associated group waits for a
+        restart like any other change of group): PostgreSQL then logs every login, with
+        ``SSL enabled`` when it uses TLS, which ``rds-force-ssl clients --log-file`` /
+        ``--instance`` reads. To log before enforcing, set it in the group yourself first
+        (README, "Before you enforce") (default: False).
     outcome_output: add a stack output with the reboot resource's ``Outcome`` (``in-sync``,
         ``reboot-scheduled``, ...), so that ``cdk deploy`` prints what the deploy left in
         effect; ignored on a proxy, which has no reboot (default: False).
@@ -140,6 +146,7 @@ class ForceSsl(Construct):
         reboot: Reboot | None = None,
         reboot_for_other_parameters: bool = False,
         outcome_output: bool = False,
+        log_connections: bool = False,
         query_interval: cdk.Duration = DEFAULT_QUERY_INTERVAL,
         total_timeout: cdk.Duration = DEFAULT_TOTAL_TIMEOUT,
     ) -> None:
@@ -162,6 +169,8 @@ class ForceSsl(Construct):
                 problems = check_proxy(database, proxy, min_tls_version, ca_certificate)
                 if autoscaled_readers:
                     problems.append(_autoscaled_readers_problem(self._path))
+                if log_connections:
+                    problems.append(_log_connections_problem(self._path, "an RDS Proxy"))
                 if not problems:
                     self._protect_proxy(scope, proxy)
             else:
@@ -175,6 +184,7 @@ class ForceSsl(Construct):
                     reboot=reboot,
                     reboot_for_other_parameters=reboot_for_other_parameters,
                     outcome_output=outcome_output,
+                    log_connections=log_connections,
                     query_interval=query_interval,
                     total_timeout=total_timeout,
                 )
@@ -201,6 +211,7 @@ class ForceSsl(Construct):
         reboot: Reboot | None,
         reboot_for_other_parameters: bool,
         outcome_output: bool,
+        log_connections: bool,
         query_interval: cdk.Duration,
         total_timeout: cdk.Duration,
     ) -> list[rules.Problem]:
@@ -213,8 +224,12 @@ class ForceSsl(Construct):
         group and puts it in effect."""
         db = database_of(database)
         home = tree.stack_of(database)
-        problems, group = check(self, database, db, min_tls_version)
+        problems, group = check(
+            self, database, db, min_tls_version, log_connections=log_connections
+        )
         usage = timing_problems(self._path, query_interval, total_timeout)
+        if log_connections and db is not None and db.facts and not db.facts.connection_log:
+            usage.append(_log_connections_problem(self._path, db.facts.title).text)
         if cdk.Stage.of(home) is not cdk.Stage.of(self):
             usage.append(
                 f"{self._path}: the database {tree.path_of(database)} is in another Stage, and "
@@ -242,7 +257,7 @@ class ForceSsl(Construct):
         provider = RebootProvider.of(
             home, query_interval=query_interval, total_timeout=total_timeout
         )
-        wanted = enforced_parameters(facts, min_tls_version, group)
+        wanted = enforced_parameters(facts, min_tls_version, group, log_connections=log_connections)
         note = facts.tls_floor_note(min_tls_version) if min_tls_version else None
         if note is not None:  # a floor is always either set or explained
             cdk.Annotations.of(self).add_info(f"[rds-force-ssl] {note}")
@@ -329,6 +344,8 @@ class ForceSsl(Construct):
             if value in engines.TLS_VERSIONS
         )
         family = "".join(ch for ch in db.family.title() if ch.isalnum())
+        if db.facts is not None and db.facts.connection_log in wanted:
+            floor += "LogConnections"  # a group of its own: the others' stay as they are
         group_id = f"RdsForceSsl{'Cluster' if db.is_cluster else ''}Group{family}{floor}"
         shared = STATE.groups.get((tree.ref(stack), group_id))
         if shared is None:
@@ -498,7 +515,11 @@ class ForceSsl(Construct):
 
 
 def enforced_parameters(
-    facts: engines.Engine, min_tls_version: str | None, group: pg.GroupRef
+    facts: engines.Engine,
+    min_tls_version: str | None,
+    group: pg.GroupRef,
+    *,
+    log_connections: bool = False,
 ) -> dict[str, str]:
     """The parameters ForceSsl owns on this database, from the engine table: the one place they
     are computed (the group, the reboot resource and the synth-time check all use them).
@@ -506,7 +527,7 @@ def enforced_parameters(
     A group that already enforces with another spelling the engine accepts (``ON`` for ``1``)
     keeps its own value: ForceSsl does not rewrite what already holds.
     """
-    wanted = facts.wanted_parameters(min_tls_version)
+    wanted = facts.wanted_parameters(min_tls_version, log_connections=log_connections)
     assert facts.parameter is not None
     have = (group.parameters or {}).get(facts.parameter)
     if have is not None and facts.enforces(have):
@@ -609,6 +630,15 @@ _OUTCOME_MEANINGS = {
 }
 
 
+def _log_connections_problem(path: str, what: str) -> rules.Problem:
+    return rules.Problem(
+        None,
+        f"{path}: log_connections=True applies to PostgreSQL engines only (RDS for PostgreSQL, "
+        f"Aurora PostgreSQL); {what} has no such parameter: remove it (docs/cli/clients.md says "
+        "what MySQL's and MariaDB's logs can show)",
+    )
+
+
 def _elsewhere_id(path: str) -> str:
     """The reboot resource's ID in the database's stack for a ForceSsl at ``path`` in another
     stack: the path, letters and digits only (unique per ForceSsl)."""
@@ -630,6 +660,8 @@ def check(
     database: IConstruct,
     db: Database | None,
     min_tls_version: str | None,
+    *,
+    log_connections: bool = False,
 ) -> tuple[list[rules.Problem], pg.GroupRef | None]:
     """Every reason ``db`` cannot be protected as asked (empty when it can), and its parameter
     group once the engine allows one."""
@@ -665,7 +697,8 @@ def check(
             problems.append(rules.Problem(None, f"{tree.path_of(scope)}: {floor}"))
     group = pg.locate(scope, db.group_name)
     wanted = facts.wanted_parameters(
-        min_tls_version if min_tls_version in engines.TLS_VERSIONS else None
+        min_tls_version if min_tls_version in engines.TLS_VERSIONS else None,
+        log_connections=log_connections,
     )
     return problems + rules.group_problems(scope, db, group, wanted), group
 

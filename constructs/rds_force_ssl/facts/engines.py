@@ -139,6 +139,9 @@ class Engine:
     read_availability: ReadAvailability | None = None  # Aurora only
     not_applicable: str | None = None  # why ForceSsl cannot make this engine SSL-only
     pin_example: str = ""  # how to pin a version in CDK, for messages
+    # The parameter that logs each authorized connection with its TLS details, set to "1" by
+    # ForceSsl(log_connections=True): the history `rds-force-ssl clients` reads. None: none.
+    connection_log: str | None = None
 
     def family(self, engine: str, version: str) -> str | None:
         """The parameter-group family for ``engine`` at ``version`` (None if not a version)."""
@@ -175,14 +178,19 @@ class Engine:
             return False
         return self.read_availability.writer_reboot_restarts_readers(engine_version)
 
-    def wanted_parameters(self, min_tls_version: str | None) -> dict[str, str]:
-        """The parameters ForceSsl owns on this engine: the SSL parameter, and the TLS floor
-        where a parameter sets it. This is the one place they are computed."""
+    def wanted_parameters(
+        self, min_tls_version: str | None, *, log_connections: bool = False
+    ) -> dict[str, str]:
+        """The parameters ForceSsl owns on this engine: the SSL parameter, the TLS floor
+        where a parameter sets it, and the connection log when asked for and the engine has
+        one. This is the one place they are computed."""
         if self.parameter is None or self.value is None:
             raise ValueError(f"{self.title} has no SSL parameter: {self.not_applicable}")
         wanted = {self.parameter: self.value}
         if min_tls_version is not None and self.tls_floor and self.tls_floor.parameter:
             wanted[self.tls_floor.parameter] = min_tls_version
+        if log_connections and self.connection_log:
+            wanted[self.connection_log] = "1"
         return wanted
 
     def tls_floor_problem(self, min_tls_version: str, version: str | None) -> str | None:
@@ -249,6 +257,12 @@ _PG_SERVER_ENFORCING = frozenset({"1", "on"})
 # https://mariadb.com/kb/en/ssltls-system-variables/#tls_version
 _MYSQL_TLS_PROTOCOLS = "tls_version"
 
+# Dynamic on RDS and Aurora PostgreSQL: no restart. With it, every authorized connection is
+# logged, "SSL enabled (protocol=..., cipher=...)" when it uses TLS (PostgreSQL 18 takes a list
+# there, and still "1" for the same three aspects):
+# https://www.postgresql.org/docs/current/runtime-config-logging.html#GUC-LOG-CONNECTIONS
+_PG_CONNECTION_LOG = "log_connections"
+
 _PG_TLS = TlsFloor(
     parameter="ssl_min_protocol_version",
     # ssl_min_protocol_version exists from PostgreSQL 12; RDS offers TLS 1.3 from 16.
@@ -274,6 +288,7 @@ POSTGRES = Engine(
     config_rule="rds-postgres-instance-encrypted-in-transit",
     tls_floor=_PG_TLS,
     pin_example="rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_9)",
+    connection_log=_PG_CONNECTION_LOG,
 )
 
 AURORA_POSTGRES = Engine(
@@ -301,6 +316,7 @@ AURORA_POSTGRES = Engine(
     ),
     pin_example="rds.DatabaseClusterEngine.aurora_postgres("
     "version=rds.AuroraPostgresEngineVersion.VER_16_9)",
+    connection_log=_PG_CONNECTION_LOG,
 )
 
 MYSQL = Engine(
