@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import IO, TYPE_CHECKING, Protocol
 
-from rds_force_ssl.cli.commands import audit, probe, report, verify
+from rds_force_ssl.cli.commands import audit, clients, probe, report, verify
 
 if TYPE_CHECKING:
     from rds_force_ssl.cli import Parser
@@ -28,4 +28,4 @@ class Command(Protocol):
         """Run the command; return its exit code."""
 
 
-ALL: tuple[Command, ...] = (probe, verify, audit, report)
+ALL: tuple[Command, ...] = (probe, verify, clients, audit, report)
