@@ -60,6 +60,8 @@ class MariaDbServer:
     ca: trustme.CA
     app_password: str
     process: subprocess.Popen[bytes] | None = None
+    # On, as on RDS with Performance Insights: the clients command reads its threads tables.
+    performance_schema: bool = True
 
     @property
     def data(self) -> Path:
@@ -127,6 +129,7 @@ class MariaDbServer:
             "--innodb-log-file-size=4M",
             "--innodb-buffer-pool-size=8M",
             "--skip-log-bin",
+            f"--performance-schema={'ON' if self.performance_schema else 'OFF'}",
         ]
         self.process = subprocess.Popen(
             as_user(cmd, SERVER_USER), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -199,13 +202,15 @@ class MariaDbServer:
             )
 
 
-def start_server(*, app_password: str) -> MariaDbServer:
+def start_server(*, app_password: str, performance_schema: bool = True) -> MariaDbServer:
     binaries = find_binaries()
     if binaries is None:
         raise FileNotFoundError("mariadbd or mariadb-install-db not found")
     root = Path(tempfile.mkdtemp(prefix="rds-force-ssl-mariadb-"))
     root.chmod(0o755)  # the server user must be able to enter it
-    server = MariaDbServer(*binaries, root, free_port(), trustme.CA(), app_password)
+    server = MariaDbServer(
+        *binaries, root, free_port(), trustme.CA(), app_password, None, performance_schema
+    )
     try:
         server.init()
         server.start()

@@ -131,6 +131,8 @@ class PgServer:
     app_password: str
     addresses: tuple[str, ...] = (ADDRESS,)
     cert_names: tuple[str, ...] = ()  # more names for the certificate than HOST
+    # More postgresql.conf lines, (name, value) as written: e.g. max_connections.
+    settings: tuple[tuple[str, str], ...] = ()
     _applied: tuple[object, ...] = field(default=(), init=False, repr=False)
 
     @property
@@ -185,6 +187,7 @@ class PgServer:
                 # A custom setting named like RDS's, so `settings` has something to report.
                 "rds.force_ssl = 1\n"
             )
+            conf.writelines(f"{name} = {value}\n" for name, value in self.settings)
         self.write_hba(HBA_SSL_ONLY)
 
     def start(self) -> None:
@@ -310,13 +313,17 @@ def start_server(
     app_password: str,
     addresses: tuple[str, ...] = (ADDRESS,),
     cert_names: tuple[str, ...] = (),
+    settings: tuple[tuple[str, str], ...] = (),
 ) -> PgServer:
     """Create, configure and start a TLS cluster on a free port of every address (its
-    certificate names HOST and ``cert_names``); SSL-only rules to begin with."""
+    certificate names HOST and ``cert_names``, its postgresql.conf ends with ``settings``);
+    SSL-only rules to begin with."""
     root = Path(tempfile.mkdtemp(prefix="rds-force-ssl-pg-"))
     # mkdtemp makes it 0700 for the current user; the server user must be able to enter it.
     root.chmod(0o755)
-    server = PgServer(bindir, root, free_port(), trustme.CA(), app_password, addresses, cert_names)
+    server = PgServer(
+        bindir, root, free_port(), trustme.CA(), app_password, addresses, cert_names, settings
+    )
     try:
         server.init()
         server.start()
