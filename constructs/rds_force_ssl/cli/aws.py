@@ -32,11 +32,29 @@ IAM_ACTIONS: Mapping[str, tuple[str, ...]] = {
         "rds:DescribeDBProxyEndpoints",
     ),
 }
+# Across accounts (the scope options of ``audit`` and ``probe``, cli/org.py): what the role
+# assumed in each member account needs, and what the caller needs to list the scope and assume
+# the role.
+MEMBER_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "audit": IAM_ACTIONS["audit"],
+    "probe --accounts": IAM_ACTIONS["probe --region"],
+    "audit --security-hub": ("securityhub:BatchImportFindings",),
+}
+CALLER_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "--accounts org": (
+        "organizations:ListAccounts",
+        "organizations:ListAccountsForParent",
+        "organizations:ListOrganizationalUnitsForParent",
+    ),
+    "--role-name": ("sts:AssumeRole",),
+    "--regions all": ("ec2:DescribeRegions",),
+}
 # Standard mode retries throttling and dropped connections with backoff; a large fleet can hit
 # the describe limits. A short connect timeout makes an unreachable API fail in seconds.
 MAX_ATTEMPTS = 5
 PAGE_SIZE = 100  # records per describe call (the most RDS returns)
 CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 30  # one describe page; a call's attempts are bounded by MAX_ATTEMPTS
 
 DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})

@@ -11,8 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from rds_force_ssl.cli.errors import CliError
-from rds_force_ssl.cli.output import dump, progress, table
+from rds_force_ssl.cli.errors import CliError, check_text, check_timeout
+from rds_force_ssl.cli.output import dump, printable, progress, table
 
 if TYPE_CHECKING:
     from rds_force_ssl.cli import Parser
@@ -23,6 +23,8 @@ NAME = "probe"
 # front of verify's login on every run.
 PROBE_TIMEOUT_S = 5.0
 PROBE_CONCURRENCY = 64
+# A detail cell: the server strings in it are cut where quoted; this bounds the sum.
+MAX_DETAIL = 2000
 
 
 def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
@@ -48,6 +50,17 @@ def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
         help=f"host[:port] (port {default.default_port})",
     )
     p.add_argument("--region", help="also probe every endpoint found in this AWS region")
+    from rds_force_ssl.cli.org import add_scope_arguments
+
+    add_scope_arguments(
+        p.add_argument_group(
+            "scope: many accounts and regions",
+            "Any of these also probes every endpoint found in every (account, region) of the "
+            "scope; one that cannot be listed is noted, with the reason, and the run is "
+            "incomplete.",
+        ),
+        work="discovered",
+    )
     p.add_argument(
         "--user",
         default="rds_force_ssl_probe",
@@ -60,7 +73,8 @@ def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
         type=float,
         default=PROBE_TIMEOUT_S,
         help=f"seconds per endpoint for its connections and answers, every address of its name "
-        f"included; resolving the name is not bounded by it (default {PROBE_TIMEOUT_S:g})",
+        f"included; resolving the name is not bounded by it (default {PROBE_TIMEOUT_S:g}, at "
+        "most 3600)",
     )
     p.add_argument(
         "--concurrency",
@@ -74,9 +88,10 @@ def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
 def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
     from rds_force_ssl.cli import probe
     from rds_force_ssl.cli.engines import DEFAULT_ENGINE, ENGINES
+    from rds_force_ssl.cli.org import scope_given, scope_of
     from rds_force_ssl.cli.wire import Identity, parse_endpoint
 
-    if not args.endpoints and args.region is None:
+    if not args.endpoints and args.region is None and not scope_given(args):
         raise CliError(
             "usage",
             "nothing to probe",
@@ -88,6 +103,9 @@ def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
             "--timeout must be > 0 (and finite), and --concurrency >= 1",
             fix="e.g. --timeout 5 --concurrency 64",
         )
+    check_timeout(args.timeout)
+    check_text(args.user, option="--user")
+    check_text(args.dbname, option="--dbname")
     try:
         targets = [
             probe.Target(parse_endpoint(e, default_port=ENGINES[DEFAULT_ENGINE].default_port))
@@ -97,14 +115,16 @@ def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
         raise CliError("usage", f"bad endpoint {error}", fix="write host[:port]") from error
     notes: list[str] = []
     complete = True
-    if args.region is not None:
-        found = _discover(args.region)
+    scope = scope_of(args) if scope_given(args) else None
+    if args.region is not None or scope is not None:
+        found = _discover(args.region) if scope is None else _discover_scope(scope)
         named = {t.endpoint for t in targets}
         targets += [t for t in found.targets if t.endpoint not in named]
         notes += found.notes
         complete = found.complete
         if not found.targets:
-            notes.append(f"no endpoint of a probe-able engine found in {args.region}")
+            where = args.region or "the scope"
+            notes.append(f"no endpoint of a probe-able engine found in {where}")
     results = probe.probe_all(
         targets,
         who=Identity(args.user, args.dbname),
@@ -132,6 +152,14 @@ def _discover(region: str) -> Any:
         return discover(client)
     except (BotoCoreError, ClientError) as error:
         raise aws.translate(error, command=command) from error
+
+
+def _discover_scope(scope: Any) -> Any:
+    import botocore.session
+
+    from rds_force_ssl.cli import org
+
+    return org.discover(scope, botocore.session.Session())
 
 
 def _counts(results: Sequence[Result]) -> dict[str, int]:
@@ -163,8 +191,6 @@ def render_json(
 
 
 def render_table(results: Sequence[Result], notes: Sequence[str], code: int) -> str:
-    from rds_force_ssl.cli.wire import terminal_safe
-
     with_resource = any(r.target.resource for r in results)
     headers = ("ENDPOINT", "VERDICT", *(("RESOURCE",) if with_resource else ()), "DETAIL")
     body = table(
@@ -174,9 +200,9 @@ def render_table(results: Sequence[Result], notes: Sequence[str], code: int) -> 
                 str(r.target.endpoint),
                 str(r.outcome.verdict),
                 *((r.target.resource or "-",) if with_resource else ()),
-                # The server's words: no control character or escape sequence reaches the
-                # terminal (--json escapes them as JSON does).
-                terminal_safe(r.outcome.detail, limit=None),
+                # The server's words (cut where quoted): no control character or escape
+                # sequence reaches the terminal (--json escapes them as JSON does).
+                printable(r.outcome.detail, limit=MAX_DETAIL),
             )
             for r in results
         ],
