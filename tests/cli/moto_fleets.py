@@ -241,3 +241,88 @@ AWS_VARIABLES = (
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_RDS",
 )
+
+
+# ---- an AWS Organization (tests/cli/test_org_audit.py, benchmarks/org_audit.py) ---------------
+# moto keeps a backend per account: a client signed with credentials from STS AssumeRole acts in
+# the role's account. moto's state is global to its process, so each organization fleet is an OU
+# of its own (audited with --ou), of member accounts of its own.
+ORG_ROLE = "RdsForceSslAudit"
+ORG_REGIONS = ("eu-west-3", "ap-southeast-2")
+
+
+def caller(endpoint: str, service: str, region: str = "us-east-1") -> Any:
+    import boto3
+
+    make: Any = boto3.client  # any service: the stubs type each one separately
+    return make(
+        service,
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def member_client(endpoint: str, account: str, service: str, region: str) -> Any:
+    """A client acting in ``account``, through the organization role, as the audit does."""
+    import boto3
+
+    creds = caller(endpoint, "sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{ORG_ROLE}", RoleSessionName="fleet-builder"
+    )["Credentials"]
+    make: Any = boto3.client
+    return make(
+        service,
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def build_org(
+    endpoint: str,
+    *,
+    accounts: int,
+    databases: int,
+    regions: tuple[str, ...] = ORG_REGIONS,
+    not_enforced: frozenset[int] = frozenset(),
+    name: str = "fleet",
+    management: str | None = None,
+) -> tuple[str, list[str]]:
+    """A new OU of ``accounts`` member accounts (the organization is made once), each with
+    ``databases`` PostgreSQL instances per region, all on one group that sets rds.force_ssl=1,
+    except in the accounts whose index is in ``not_enforced``, where it sets 0. The
+    organization is the default account's, or ``management``'s (an organization of its own).
+    Returns (the OU id, the account ids)."""
+    org = (
+        member_client(endpoint, management, "organizations", "us-east-1")
+        if management
+        else caller(endpoint, "organizations")
+    )
+    import contextlib
+
+    with contextlib.suppress(org.exceptions.AlreadyInOrganizationException):
+        org.create_organization(FeatureSet="ALL")
+    root = org.list_roots()["Roots"][0]["Id"]
+    ou = org.create_organizational_unit(ParentId=root, Name=name)["OrganizationalUnit"]["Id"]
+    ids = []
+    for n in range(accounts):
+        status = org.create_account(AccountName=f"{name}-{n}", Email=f"{name}-{n}@example.com")
+        account = status["CreateAccountStatus"]["AccountId"]
+        org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
+        ids.append(account)
+        for region in regions:
+            rds = member_client(endpoint, account, "rds", region)
+            db_group(rds, "pg16-ssl", "postgres16", "0" if n in not_enforced else "1")
+            for d in range(databases):
+                instance(
+                    rds,
+                    f"db-{d}",
+                    "16.9",
+                    DBParameterGroupName="pg16-ssl",
+                    CACertificateIdentifier="rds-ca-rsa2048-g1",
+                )
+    return ou, ids

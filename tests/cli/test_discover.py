@@ -358,7 +358,9 @@ def test_moto_without_proxy_endpoints_costs_only_those(
     """Stock moto answers DescribeDBProxyEndpoints with an HTTP 500 page, which botocore cannot
     parse (ResponseParserError, not a BotoCoreError): the whole probe used to end in a
     traceback and exit 1. Now it costs the extra proxy endpoints, with a note."""
-    rds = moto_fleet(moto_endpoint, "ca-central-1")
+    # A region no other moto test of this process uses (test_audit_moto.py audits ca-central-1
+    # expecting only its own database).
+    rds = moto_fleet(moto_endpoint, "ap-northeast-3")
     monkeypatch.setattr(aws, "rds_client", lambda region, command: rds)
     monkeypatch.setattr("rds_force_ssl.cli.probe.probe_all", lambda targets, **_: [])
     code = cli.main(["probe", "--region", REGION, "--json"])
