@@ -109,6 +109,10 @@ class SimGroup:
     breaks_start: dict[str, str] = field(default_factory=dict)  # name -> value the engine fails on
     rejects: dict[str, str] = field(default_factory=dict)  # name -> value RDS fails to apply
     apply_types: dict[str, str] = field(default_factory=lambda: dict(APPLY_TYPES))
+    # Listed without a value (reset or never set: RDS still reports its ApplyType).
+    unset: set[str] = field(default_factory=set)
+    # Dynamic parameters last modified with ApplyMethod pending-reboot: in effect at a restart.
+    deferred: set[str] = field(default_factory=set)
 
     def values(self) -> dict[str, str]:
         return {k: p.value for k, p in self.params.items() if p.source == "user"}
@@ -187,6 +191,10 @@ class Downtime:
 class SimRds(World):
     """The RDS slice of a boto3 client, stateful, in a world (``simulator.world``) whose clock
     only ``advance`` moves. ``simulator.RdsSimulator`` adds the stack's DynamoDB table to it."""
+
+    # How long a ModifyDB(Cluster)ParameterGroup call takes to reach the databases (their apply
+    # status reads in-sync meanwhile); ``modify_group``'s ``lag`` for scripted changes.
+    group_lag_seconds: float = 0.0
 
     def __init__(
         self,
@@ -350,7 +358,42 @@ class SimRds(World):
         for key, value in values.items():
             kind = group.apply_type(key)
             group.params[key] = SimParam(value, kind)
+            group.unset.discard(key)
         self.at(lag, lambda: self._propagate(group))
+
+    def unset_parameter(self, name: str, key: str, *, default: str) -> None:
+        """ResetDBParameterGroup of ``key`` as RDS lists it afterwards: no ParameterValue (the
+        engine default, which RDS does not report), its ApplyType still listed. The databases
+        using the group run ``default`` from now on (a dynamic reset takes effect at once)."""
+        group = self.groups[name.lower()]
+        group.params.pop(key, None)
+        group.unset.add(key)
+        group.deferred.discard(key)
+        for inst in self.instances.values():
+            uses = (
+                (self.clusters.get(inst.cluster or "") or SimCluster("", "")).group.lower()
+                if group.cluster
+                else (inst.group or "").lower()
+            )
+            if uses == group.name.lower():
+                (inst.cluster_registered if group.cluster else inst.registered).pop(key, None)
+                inst.running[key] = default
+
+    def reset_group(self, name: str, key: str, default: str, *, lag: float = 0.0) -> None:
+        """ResetDBParameterGroup / ResetDBClusterParameterGroup of ``key``: the group reports
+        the engine's ``default`` (Source engine-default); its databases learn of it ``lag``
+        seconds later."""
+        group = self.groups[name.lower()]
+        group.params[key] = SimParam(default, group.apply_type(key), source="engine-default")
+        self.at(lag, lambda: self._propagate(group))
+
+    def set_proxy_tls(self, name: str, require_tls: bool, *, seconds: float = 0.0) -> None:
+        """ModifyDBProxy RequireTLS: ``modifying`` for ``seconds``, then ``available``."""
+        made = self.proxies[name]
+        made.require_tls = require_tls
+        if seconds > 0:
+            made.status = "modifying"
+            self.at(seconds, lambda: setattr(made, "status", "available"))
 
     def break_group(self, name: str, key: str, value: str, *, at_start: bool = True) -> None:
         """Make ``value`` of ``key`` one the engine cannot start with (``at_start``), or one RDS
@@ -529,6 +572,16 @@ class SimRds(World):
             self._api("RebootDBCluster", kwargs, self._reboot_db_cluster),
         )
 
+    def modify_db_parameter_group(self, **kwargs: Any) -> dict[str, Any]:
+        """ModifyDBParameterGroup (what the guard's remediation sends): the group says the new
+        values at once, and its databases learn of them as with ``modify_group``."""
+        return self._api("ModifyDBParameterGroup", kwargs, self._modify_db_parameter_group)
+
+    def modify_db_cluster_parameter_group(self, **kwargs: Any) -> dict[str, Any]:
+        return self._api(
+            "ModifyDBClusterParameterGroup", kwargs, self._modify_db_cluster_parameter_group
+        )
+
     def get_paginator(self, operation_name: str) -> SimPaginator:
         return SimPaginator(getattr(self, operation_name))
 
@@ -644,6 +697,15 @@ class SimRds(World):
                 "ApplyMethod": "pending-reboot" if p.apply_type == "static" else "immediate",
             }
             for k, p in group.params.items()
+        ]
+        listing += [
+            {
+                "ParameterName": k,
+                "Source": "engine-default",
+                "ApplyType": group.apply_type(k),
+                "IsModifiable": True,
+            }
+            for k in sorted(group.unset)
         ]
         if kwargs.get("Source"):
             listing = [p for p in listing if p["Source"] == kwargs["Source"]]
@@ -784,6 +846,44 @@ class SimRds(World):
         self.at(self.reboot_seconds, lambda: setattr(cluster, "status", "available"))
         return {"DBCluster": self._cluster_view(cluster)}
 
+    def _modify_db_parameter_group(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        name = kwargs["DBParameterGroupName"]
+        self._modify_params("ModifyDBParameterGroup", "pg", name, kwargs["Parameters"])
+        return {"DBParameterGroupName": name}
+
+    def _modify_db_cluster_parameter_group(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        name = kwargs["DBClusterParameterGroupName"]
+        self._modify_params(
+            "ModifyDBClusterParameterGroup", "cluster-pg", name, kwargs["Parameters"]
+        )
+        return {"DBClusterParameterGroupName": name}
+
+    def _modify_params(self, op: str, kind: str, name: str, params: list[dict[str, Any]]) -> None:
+        self._authorize(op, arn(kind, name.lower()))
+        if name.lower() not in self.groups:
+            raise client_error(
+                op, "DBParameterGroupNotFound", f"Parameter group {name} not found.", 404
+            )
+        group = self.groups[name.lower()]
+        for p in params:
+            key, method = str(p["ParameterName"]), p.get("ApplyMethod", "immediate")
+            if method == "immediate" and group.apply_type(key) == "static":
+                raise client_error(
+                    op,
+                    "InvalidParameterCombination",
+                    f"cannot use immediate apply method for static parameter {key}",
+                )
+            # A dynamic parameter set with pending-reboot takes effect at the next restart.
+            if method == "pending-reboot" and group.apply_type(key) == "dynamic":
+                group.deferred.add(key)
+            else:
+                group.deferred.discard(key)
+        self.modify_group(
+            name,
+            {str(p["ParameterName"]): str(p["ParameterValue"]) for p in params},
+            lag=self.group_lag_seconds,
+        )
+
     # ---- internals: the state machine ------------------------------------------------------------
     def _group_values(self, name: str | None) -> dict[str, str]:
         group = self.groups.get((name or "").lower())
@@ -823,7 +923,7 @@ class SimRds(World):
             return current
         registered = inst.cluster_registered if cluster_group else inst.registered
         changed = {k for k, v in registered.items() if inst.running.get(k) != v}
-        static = {k for k in changed if group.apply_type(k) == "static"}
+        static = {k for k in changed if group.apply_type(k) == "static" or k in group.deferred}
         dynamic = changed - static
         pending = "pending-reboot" if current == "pending-reboot" or static else "in-sync"
         if not dynamic:
