@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from rds_force_ssl.baseline import SslBaseline, exempt
     from rds_force_ssl.facts.policy import Reboot
     from rds_force_ssl.force_ssl import ForceSsl, protected_by
+    from rds_force_ssl.guard import SslGuard
     from rds_force_ssl.options import ForceSslError
     from rds_force_ssl.rules import RULES
 
@@ -22,6 +23,7 @@ _EXPORTS = {
     "protected_by": "rds_force_ssl.force_ssl",
     "Reboot": "rds_force_ssl.facts.policy",
     "SslBaseline": "rds_force_ssl.baseline",
+    "SslGuard": "rds_force_ssl.guard",
     "exempt": "rds_force_ssl.baseline",
     "RULES": "rds_force_ssl.rules",
 }
@@ -31,6 +33,7 @@ __all__ = [
     "ForceSslError",
     "Reboot",
     "SslBaseline",
+    "SslGuard",
     "exempt",
     "protected_by",
 ]

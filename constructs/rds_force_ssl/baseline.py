@@ -96,13 +96,20 @@ class SslBaseline:
         the engine table says a database (or a proxy) cannot take ``min_tls_version`` or
         ``ca_certificate``, that option is left out for it, with a warning that says why;
         ``autoscaled_readers`` applies to the Aurora clusters only.
+    guard: also add an ``SslGuard`` (docs/guard.md) to the first stack with a database in each
+        account and region the scope holds, so that SSL-only stays in effect after deploy
+        (default: False).
 
     Use ``SslBaseline.apply(app, mode=...)``, which adds it with the right priority.
     """
 
-    def __init__(self, *, mode: Mode = "enforce", **force_ssl_options: Any) -> None:
+    def __init__(
+        self, *, mode: Mode = "enforce", guard: bool = False, **force_ssl_options: Any
+    ) -> None:
         _check_arguments("SslBaseline", mode, force_ssl_options)
+        _check_guard("SslBaseline", guard)
         self.mode = mode
+        self.guard = guard
         self.options = force_ssl_options
         self.verdicts: list[Verdict] = []
         STATE.baselines_created[mode] += 1
@@ -126,7 +133,9 @@ class SslBaseline:
         return int(cdk.AspectPriority.READONLY)
 
     @classmethod
-    def apply(cls, scope: IConstruct, *, mode: Mode = "enforce", **options: Any) -> SslBaseline:
+    def apply(
+        cls, scope: IConstruct, *, mode: Mode = "enforce", guard: bool = False, **options: Any
+    ) -> SslBaseline:
         """Add the baseline to ``scope``; every mistake in ``mode`` and ``options`` fails here.
 
         If a baseline of the same mode already covers ``scope`` (on it or on a scope above it),
@@ -140,8 +149,10 @@ class SslBaseline:
             )
         where = f"SslBaseline.apply({scope.node.path or 'app'})"
         _check_arguments(where, mode, options)
+        _check_guard(where, guard)
         for existing in _baselines(scope, mode):
             if existing.same_options(options):
+                existing.guard = existing.guard or guard  # adding the guard twice is one guard
                 return existing
             raise ValueError(
                 f"{where}: an {mode} baseline with other options already covers it "
@@ -156,7 +167,7 @@ class SslBaseline:
                 f"{where}: {tree.path_of(anchor)} is not the baseline's; the baseline needs the "
                 f"child ID {ANCHOR_ID} of {scope.node.path or 'the app'}, rename that construct"
             )
-        baseline = cls(mode=mode, **options)
+        baseline = cls(mode=mode, guard=guard, **options)
         baseline._register(scope)
         cdk.Aspects.of(anchor).add(baseline, priority=baseline.priority)
         return baseline
@@ -190,6 +201,30 @@ class SslBaseline:
                 self._looked_at.add(tree.ref(node))
                 self._judge(node)
         self._say_unreached_stages()
+        if self.guard:
+            self._add_guards()
+
+    def _add_guards(self) -> None:
+        """guard=True: one SslGuard per account and region, in the first stack (in tree order)
+        that holds a database there. It watches the whole account and region, so a second one
+        there would only double the work (docs/guard.md, "One per account and region")."""
+        from rds_force_ssl.guard import SslGuard  # only an app that asks for it pays the import
+
+        assert self._scope is not None
+        reachable = _reachable(self._scope)
+        # A guard the app adds itself (with its own options) already covers its env.
+        placed = {
+            (tree.stack_of(node).account, tree.stack_of(node).region)
+            for node in reachable
+            if isinstance(node, SslGuard)
+        }
+        for node in reachable:
+            if isinstance(node, CANDIDATES):
+                stack = tree.stack_of(node)
+                env = (stack.account, stack.region)
+                if env not in placed:
+                    placed.add(env)
+                    SslGuard.of(stack)
 
     def _say_unreached_stages(self) -> None:
         """A Stage under the scope is out of this baseline's reach, as of every CDK Aspect (and
@@ -324,6 +359,12 @@ class SslBaseline:
             skipped.append(f"min_tls_version={floor} is not applied: {why}")
         if db is None and options.pop("ca_certificate", None) is not None:
             skipped.append("ca_certificate is not applied: an RDS Proxy serves its own certificate")
+        if options.get("log_connections") and not (facts is not None and facts.connection_log):
+            options.pop("log_connections")
+            skipped.append(
+                "log_connections is not applied: it is a PostgreSQL parameter, and "
+                f"{facts.title if facts is not None else 'an RDS Proxy'} has none"
+            )
         if db is None or not (db.is_cluster and db.is_aurora):
             # An allowance for Aurora's autoscaled readers, which nothing else has: like
             # force_failover where there is no failover, it does not apply (ForceSsl itself
@@ -403,6 +444,13 @@ def _check_arguments(where: str, mode: object, options: dict[str, Any]) -> None:
         problems += option_problems(where, options)
     if problems:
         raise ValueError("SslBaseline cannot be applied:\n- " + "\n- ".join(problems))
+
+
+def _check_guard(where: str, guard: object) -> None:
+    if not isinstance(guard, bool):
+        raise ValueError(
+            f"SslBaseline cannot be applied:\n- {where}: guard={guard!r}; use True or False"
+        )
 
 
 def _baselines(node: IConstruct, mode: str) -> list[SslBaseline]:
