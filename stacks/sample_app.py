@@ -12,7 +12,8 @@ STACK_NAME = "RdsForceSslSample"
 
 def compose(app: cdk.App) -> SslBaseline:
     """Add the sample stack and the policy baseline that makes every database in the app
-    SSL-only (PostgreSQL, Aurora PostgreSQL and MySQL here, each with its engine's parameter);
-    return the baseline, whose summary() counts what it saw."""
+    SSL-only (PostgreSQL, Aurora PostgreSQL and MySQL here, each with its engine's parameter)
+    and keeps it so after deploy (``guard=True``: an SslGuard in the stack watches the account
+    and region); return the baseline, whose summary() counts what it saw."""
     SampleStack(app, STACK_NAME)
-    return SslBaseline.apply(app, mode="enforce", min_tls_version="TLSv1.2")
+    return SslBaseline.apply(app, mode="enforce", min_tls_version="TLSv1.2", guard=True)

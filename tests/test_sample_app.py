@@ -98,9 +98,14 @@ def test_sample_resources(nagged: Path) -> None:
     assert types["AWS::StepFunctions::StateMachine"] == 1
     assert types["AWS::EC2::NatGateway"] == 0
     # The MySQL instance defers its changes to its window: the stack's schedule, one rule and
-    # the permission for it to invoke the poller.
-    assert types["AWS::Events::Rule"] == 1
+    # the permission for it to invoke the poller. The guard (guard=True) adds its three rules
+    # (CloudTrail's RDS calls, RDS's events, the sweep), which send to its queue, not a Lambda.
+    assert types["AWS::Events::Rule"] == 1 + 3
     assert types["AWS::Lambda::Permission"] == 1
+    assert types["AWS::SQS::Queue"] == 2  # the guard's queue and its dead letters
+    assert types["AWS::Lambda::EventSourceMapping"] == 1
+    assert types["AWS::CloudWatch::Alarm"] == 1
+    assert types["AWS::SNS::Topic"] == 1
     # Only the Provider's waiter keeps a separate policy; every other role carries its own.
     assert types["AWS::IAM::Policy"] == 1
     outputs = template["Outputs"]
