@@ -339,6 +339,34 @@ def engine_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+@sample("guard-coverage")
+def guard_coverage() -> str:
+    """docs/guard.md's coverage table: benchmarks/guard_coverage.py's, whose guard cells are
+    measured on the simulator."""
+    from benchmarks.guard_coverage import table
+
+    return table() + "\n"
+
+
+@sample("guard-calls")
+def guard_calls() -> str:
+    """The RDS API calls the guard's CloudTrail rule matches, and what each makes it check."""
+    from rds_force_ssl.handlers import guard
+
+    shown = {
+        guard.DB_GROUP: "every instance using the DB parameter group",
+        guard.CLUSTER_GROUP: "every cluster using the DB cluster parameter group",
+        "instance": "the instance (a cluster member: its cluster)",
+        "cluster": "the cluster and its members",
+        "proxy": "the proxy",
+    }
+    lines = ["| CloudTrail event | checks |", "| --- | --- |"]
+    for name, fields in sorted(guard.API_CALLS.items()):
+        kinds = dict.fromkeys(kind for kind, _ in fields)
+        lines.append(f"| `{name}` | {'; '.join(shown[k] for k in kinds)} |")
+    return "\n".join(lines) + "\n"
+
+
 @sample("tls-floor-table")
 def tls_floor_table() -> str:
     """Which engine takes which TLS floor, from each engine row's tls_floor."""
@@ -502,6 +530,87 @@ def audit_denied_certificates() -> str:
     _built("fleet")
     with _moto(describe_certificates=denied("DescribeCertificates")):
         return _cli(["audit", "--region", FLEET_REGION], expect=1)
+
+
+# An organization of its own (its management account is not the samples' or the tests'), with
+# moto's identifiers seeded so that its account ids are the same in every run.
+ORG_SAMPLE_MANAGEMENT = "999988887777"
+ORG_SAMPLE_REGIONS = ("eu-south-2", "me-central-1")
+
+
+@functools.cache
+def _built_org() -> list[str]:
+    from moto.moto_api._internal import mock_random
+
+    from tests.cli.moto_fleets import build_org
+
+    with _aws_environment():
+        mock_random.seed(25)
+        _, accounts = build_org(
+            _moto_endpoint(),
+            accounts=3,
+            databases=2,
+            regions=ORG_SAMPLE_REGIONS,
+            not_enforced=frozenset({2}),
+            name="sample",
+            management=ORG_SAMPLE_MANAGEMENT,
+        )
+    return accounts
+
+
+@sample("audit-org-one-region")
+def audit_org_one_region() -> str:
+    """The README's: the same organization (``audit-org``'s), in the opt-in region only."""
+    return _org_cli(ORG_SAMPLE_REGIONS[1:])
+
+
+@sample("audit-org")
+def audit_org() -> str:
+    """tests/cli/test_org_audit.py's organization, as tests/cli/moto_fleets.py builds it: three
+    member accounts, two regions, two databases each; the third account's group sets
+    rds.force_ssl=0, and the second account has not enabled the opt-in region me-central-1
+    (moto answers AuthFailure there, as in test_org_audit.py). The CLI runs as the management
+    account."""
+    return _org_cli(ORG_SAMPLE_REGIONS)
+
+
+def _org_cli(regions: tuple[str, ...]) -> str:
+    """``audit --accounts org`` on the samples' organization, as its management account."""
+    from moto.rds.exceptions import RDSClientError
+    from moto.rds.responses import RDSResponse
+
+    from tests.cli.moto_fleets import ORG_ROLE, caller, describe_certificates
+
+    accounts = _built_org()
+    endpoint = _moto_endpoint()
+    original = RDSResponse.describe_db_clusters
+
+    def opt_in(self: RDSResponse) -> Any:
+        if (self.current_account, self.region) == (accounts[1], ORG_SAMPLE_REGIONS[1]):
+            raise RDSClientError("AuthFailure", "AWS was not able to validate the credentials")
+        return original(self)
+
+    with _aws_environment():
+        role = f"arn:aws:iam::{ORG_SAMPLE_MANAGEMENT}:role/OrganizationAdmin"
+        sts = caller(endpoint, "sts")
+        creds = sts.assume_role(RoleArn=role, RoleSessionName="docs-sample")["Credentials"]
+    with (
+        warnings.catch_warnings(),
+        mock.patch.object(RDSResponse, "describe_certificates", describe_certificates, create=True),
+        mock.patch.object(RDSResponse, "describe_db_clusters", opt_in),
+        _aws_environment(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+            AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+            AWS_SESSION_TOKEN=creds["SessionToken"],
+            AWS_DEFAULT_REGION="us-east-1",
+        ),
+    ):
+        # moto warns that AuthFailure is not one of RDS's error shapes: not what the CLI prints.
+        warnings.filterwarnings("ignore", r"Exception\(RDSClientError\)", UserWarning)
+        argv = ["audit", "--accounts", "org", "--role-name", ORG_ROLE]
+        argv += ["--regions", ",".join(regions)]
+        return _cli(argv, expect=2)
 
 
 @sample("audit-no-region")
@@ -741,6 +850,97 @@ def verify_mariadb() -> str:
     text = "\n".join((enforced, plaintext, mismatch))
     text = _verify_shown(text, port=server.port, shown_port=VERIFY_MARIADB_PORT, password=password)
     return MARIADB_VERSION.sub("<MariaDB version>", text)
+
+
+# --- rds-force-ssl clients --------------------------------------------------------------------
+# The CLI against a PostgreSQL server of its own (tests/cli/pgserver.py) with RDS's
+# log_line_prefix, while libpq clients are connected as tests/cli/test_clients_postgres.py
+# connects them: the live listing, then the connection log the server wrote meanwhile, read
+# from a file. Normalised as the verify samples are (the port), plus the times and days, which
+# change every run: shown as placeholders of the same width, so the columns stay aligned.
+
+CLIENTS_TIME = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+CLIENTS_DAY = re.compile(r"\b\d{4}-\d\d-\d\d\b")
+
+
+@functools.cache
+def _clients_runs() -> tuple[str, str]:
+    import secrets
+
+    import psycopg
+
+    from rds_force_ssl.cli import connlog
+    from tests.cli import pgserver
+
+    bindir = pgserver.find_bindir()
+    if bindir is None:
+        raise SampleUnavailable("PostgreSQL server binaries not found (tests/cli/pgserver.py)")
+    password = "real-" + secrets.token_hex(12)
+    server = pgserver.start_server(
+        bindir=bindir,
+        app_password=password,
+        settings=(("log_line_prefix", f"'{connlog.RDS_LINE_PREFIX}'"),),
+    )
+    opened: list[Any] = []
+    try:
+        with server.admin() as conn:
+            conn.execute(f"CREATE ROLE reporter LOGIN PASSWORD '{password}'")
+        server.configure(hba=pgserver.HBA_HOST)
+        mark = server.log_mark()
+        for user, application, tls, count in (
+            ("reporter", "nightly report", False, 2),
+            (pgserver.APP_USER, "web", True, 3),
+            (pgserver.APP_USER, "", False, 1),
+        ):
+            for _ in range(count):
+                opened.append(
+                    psycopg.connect(
+                        host=pgserver.HOST if tls else pgserver.ADDRESS,
+                        hostaddr=pgserver.ADDRESS,
+                        port=server.port,
+                        user=user,
+                        dbname=pgserver.APP_DB,
+                        password=password,
+                        application_name=application,
+                        sslmode="verify-full" if tls else "disable",
+                        sslrootcert=str(server.ca_file),
+                    )
+                )
+        with _verify_environment(server.root, "PGPASSWORD", password):
+            argv = ["clients", "--host", pgserver.HOST, "--port", str(server.port)]
+            argv += ["--dbname", pgserver.APP_DB, "--user", pgserver.APP_USER]
+            live = _cli([*argv, "--sslrootcert", server.ca_file.name], expect=1)
+            (server.root / "postgresql.log").write_text(server.log_since(mark))
+            history = _cli(["clients", "--log-file", "postgresql.log"], expect=1)
+    finally:
+        for conn in opened:
+            conn.close()
+        server.stop()
+        server.remove()
+    shown = []
+    for text in (live, history):
+        if password in text:
+            raise RuntimeError("the sample shows the password")
+        text = re.sub(rf"(?<=--port ){server.port}\b|(?<=:){server.port}(?=/)", "59419", text)
+        if re.search(rf"\b{server.port}\b", text):
+            raise RuntimeError(f"port {server.port} is shown where the sample does not replace it")
+        text = CLIENTS_TIME.sub("YYYY-MM-DDTHH:MM:SSZ", text)
+        shown.append(CLIENTS_DAY.sub("YYYY-MM-DD", text))
+    return shown[0], shown[1]
+
+
+@sample("clients-live")
+def clients_live() -> str:
+    """`clients --host` while two plaintext sessions of `reporter` ("nightly report"), three TLS
+    sessions of `app` ("web") and one plaintext session of `app` without a name are open."""
+    return _clients_runs()[0]
+
+
+@sample("clients-log")
+def clients_log() -> str:
+    """The same server's connection log over that time (log_connections=on, RDS's
+    log_line_prefix), read from a file: the same clients, and the listing's own login."""
+    return _clients_runs()[1]
 
 
 # --- the command -----------------------------------------------------------------------------
