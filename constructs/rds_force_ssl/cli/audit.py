@@ -33,26 +33,82 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rds_force_ssl.cli import aws
-from rds_force_ssl.facts import engines as engine_table
-from rds_force_ssl.facts.engines import PROXY, Engine
 
-SOURCE_EXPLICIT = "explicit"
-SOURCE_REPORTED_DEFAULT = "engine default (reported)"
-SOURCE_ASSUMED_DEFAULT = "engine default (assumed)"
-SOURCE_GROUP_MISSING = "group not found"
-SOURCE_DENIED = "unknown (parameters not readable)"
-SOURCE_NONE = "-"  # nothing read: no parameter applies
-SOURCE_PROXY = "proxy setting"
+# The judge is shared with the guard's Lambda, which ships handlers/ and facts/ but never cli/:
+# one copy of every decision, so audit and the guard judge alike. Imported here under the names
+# audit always had (other modules and tests use ``audit.STATE_*``, ``audit.decide`` ...).
+from rds_force_ssl.handlers.judge import (
+    PROXY_SETTLING,
+    SOURCE_ASSUMED_DEFAULT,
+    SOURCE_DENIED,
+    SOURCE_EXPLICIT,
+    SOURCE_GROUP_MISSING,
+    SOURCE_NONE,
+    SOURCE_PROXY,
+    SOURCE_REPORTED_DEFAULT,
+    STATE_EFFECTIVE,
+    STATE_NOT_APPLICABLE,
+    STATE_NOT_CONFIGURED,
+    STATE_PENDING_REBOOT,
+    STATE_UNKNOWN,
+    STATE_UNSUPPORTED,
+    Configured,
+    Judgment,
+    Unread,
+    apply_state,
+    configured_value,
+    decide,
+    engine_default,
+    group_listing,
+    instance_groups,
+    judge_cluster,
+    judge_instance,
+    judge_proxy,
+    member_statuses,
+    not_enforceable,
+    off_value,
+    proxy_decision,
+)
 
-STATE_EFFECTIVE = "effective"
-STATE_PENDING_REBOOT = "pending-reboot"
-STATE_NOT_CONFIGURED = "not configured"
-STATE_UNKNOWN = "unknown"
-STATE_NOT_APPLICABLE = "not applicable"
-STATE_UNSUPPORTED = "unsupported version"
-# A proxy applies RequireTLS without a reboot; while it is being created or modified the new
-# setting may not serve every connection yet.
-PROXY_SETTLING = frozenset({"creating", "modifying"})
+__all__ = [
+    "PROXY_SETTLING",
+    "SOURCE_ASSUMED_DEFAULT",
+    "SOURCE_DENIED",
+    "SOURCE_EXPLICIT",
+    "SOURCE_GROUP_MISSING",
+    "SOURCE_NONE",
+    "SOURCE_PROXY",
+    "SOURCE_REPORTED_DEFAULT",
+    "STATE_EFFECTIVE",
+    "STATE_NOT_APPLICABLE",
+    "STATE_NOT_CONFIGURED",
+    "STATE_PENDING_REBOOT",
+    "STATE_UNKNOWN",
+    "STATE_UNSUPPORTED",
+    "Configured",
+    "GroupCache",
+    "RdsPaginators",
+    "Report",
+    "Row",
+    "Unread",
+    "apply_state",
+    "audit",
+    "ca_expiries",
+    "cluster_row",
+    "configured_value",
+    "decide",
+    "engine_default",
+    "exit_code",
+    "instance_row",
+    "not_enforceable",
+    "off_value",
+    "proxies",
+    "proxy_decision",
+    "proxy_row",
+    "reasons",
+    "unknown_sources",
+    "unread",
+]
 
 
 class RdsPaginators(Protocol):
@@ -61,32 +117,11 @@ class RdsPaginators(Protocol):
     def get_paginator(self, operation_name: Any) -> Any: ...
 
 
-@dataclass(frozen=True)
-class Unread:
-    """An optional read that was denied or failed: what it would have shown is unknown."""
-
-    action: str  # e.g. rds:DescribeCertificates
-    failure: str  # "was denied", or "failed (...)"
-
-    @property
-    def denied(self) -> bool:
-        return self.failure == "was denied"
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.failure}"
-
-
 def unread(err: BaseException, action: str) -> Unread:
     """An optional call's failure as what it leaves unknown; a session-wide one is raised."""
     if aws.is_fatal(err):
         raise err
     return Unread(action, aws.failed(err))
-
-
-@dataclass(frozen=True)
-class Configured:
-    value: str | None
-    source: str
 
 
 @dataclass(frozen=True)
@@ -122,86 +157,6 @@ class Report:
     complete: bool = True  # False: a listing was denied, so some resources were not audited
 
 
-# ---- pure decisions ------------------------------------------------------------------------
-def off_value(row: Engine) -> str:
-    """How the engine spells "off" for its parameter (ON/OFF where ForceSsl writes ON)."""
-    return "OFF" if row.value == "ON" else "0"
-
-
-def engine_default(row: Engine, version: str) -> str:
-    return (row.value or "1") if row.default_enforces(version) else off_value(row)
-
-
-def configured_value(
-    parameters: Iterable[Mapping[str, Any]] | Unread | None, *, row: Engine, version: str
-) -> Configured:
-    """The configured value and where it came from, given a group's parameter listing (None when
-    the group does not exist)."""
-    if parameters is None:
-        return Configured(None, SOURCE_GROUP_MISSING)
-    if isinstance(parameters, Unread):
-        return Configured(None, SOURCE_DENIED)
-    for param in parameters:
-        if param.get("ParameterName") == row.parameter and "ParameterValue" in param:
-            source = (
-                SOURCE_EXPLICIT
-                if param.get("Source", "user") == "user"
-                else SOURCE_REPORTED_DEFAULT
-            )
-            return Configured(str(param["ParameterValue"]), source)
-    # RDS omits the value when the group leaves it at the engine's default.
-    return Configured(engine_default(row, version), SOURCE_ASSUMED_DEFAULT)
-
-
-def apply_state(statuses: Iterable[str]) -> str:
-    """One status for a database from its group statuses (a cluster: one per member)."""
-    distinct = set(statuses)
-    if not distinct or distinct == {"in-sync"}:
-        return "in-sync"
-    if STATE_PENDING_REBOOT in distinct:
-        return STATE_PENDING_REBOOT
-    return sorted(distinct - {"in-sync"})[0]
-
-
-def decide(configured: Configured, apply_status: str, *, row: Engine) -> tuple[str, bool | None]:
-    if configured.source in (SOURCE_DENIED, SOURCE_GROUP_MISSING):
-        # Nothing was read: the group is hidden, or gone since the database was listed.
-        return STATE_UNKNOWN, None
-    if not row.enforces(configured.value):
-        return STATE_NOT_CONFIGURED, False
-    if apply_status != "in-sync":
-        # Configured but not active: Prowler calls this compliant; a plaintext client gets in.
-        return apply_status, False
-    if configured.source == SOURCE_ASSUMED_DEFAULT:
-        # RDS did not report the value; the table's default (partly from secondary sources)
-        # is a belief, and a belief never makes a database count as enforced.
-        return STATE_UNKNOWN, None
-    return STATE_EFFECTIVE, True
-
-
-def not_enforceable(row: Engine | None, engine: str, version: str) -> tuple[str, str] | None:
-    """(state, reason) for a database no parameter can make SSL-only, else None."""
-    if row is None:
-        return STATE_NOT_APPLICABLE, f"{engine} is not in the engine table"
-    if row.not_applicable is not None or row.parameter is None:
-        return STATE_NOT_APPLICABLE, f"{row.not_applicable} ({row.source})"
-    if row.too_old(version) and row.minimum_version is not None:
-        return (
-            STATE_UNSUPPORTED,
-            f"{row.parameter} needs {row.title} {engine_table.show(row.minimum_version)} or "
-            f"later; upgrade the engine ({row.source})",
-        )
-    return None
-
-
-def proxy_decision(require_tls: bool, status: str) -> tuple[str, bool]:
-    if not require_tls:
-        return STATE_NOT_CONFIGURED, False
-    if status in PROXY_SETTLING:
-        return status, False
-    return STATE_EFFECTIVE, True
-
-
 # ---- reading the region --------------------------------------------------------------------
 class GroupCache:
     """Parameter listings, fetched once per distinct group, stopping at the page that has the
@@ -225,12 +180,7 @@ class GroupCache:
     def _fetch(
         self, *, cluster: bool, group: str, parameter: str
     ) -> list[Mapping[str, Any]] | Unread | None:
-        if cluster:
-            operation, name_key = "describe_db_cluster_parameters", "DBClusterParameterGroupName"
-            action = "rds:DescribeDBClusterParameters"
-        else:
-            operation, name_key = "describe_db_parameters", "DBParameterGroupName"
-            action = "rds:DescribeDBParameters"
+        operation, name_key, action = group_listing(cluster=cluster)
         found: list[Mapping[str, Any]] = []
         try:
             for param in aws.pages(
@@ -263,79 +213,25 @@ def ca_expiries(client: RdsPaginators, *, page_size: int) -> dict[str, datetime]
         return unread(err, "rds:DescribeCertificates")
 
 
-def _skipped(
-    row: Engine | None, engine: str, version: str, skip: tuple[str, str], **fields: Any
-) -> Row:
-    state, reason = skip
-    return Row(
-        engine=engine,
-        version=version,
-        parameter=None,  # none that would make it SSL-only: see the reason
-        value=None,
-        source=SOURCE_NONE,
-        state=state,
-        # Unsupported: the engine has no such parameter, so nothing stops a plaintext client.
-        enforced=False if state == STATE_UNSUPPORTED else None,
-        control=row.security_hub if row else None,
-        reason=reason,
-        **fields,
-    )
-
-
-def _judged(
-    engine: str,
-    version: str,
-    status: str,
-    configured: Callable[[Engine, str], Configured],
-    **fields: Any,
-) -> Row:
-    """The row of a database: skipped where no parameter can enforce SSL on its engine, else
-    what its group configures (``configured(row, parameter)``) and whether it is in effect."""
-    row = engine_table.lookup(engine)
-    skip = not_enforceable(row, engine, version)
-    if skip is not None:
-        return _skipped(row, engine, version, skip, **fields)
-    assert row is not None  # what not_enforceable checked
-    assert row.parameter is not None
-    value = configured(row, row.parameter)
-    state, enforced = decide(value, status, row=row)
-    return Row(
-        engine=engine,
-        version=version,
-        parameter=row.parameter,
-        value=value.value,
-        source=value.source,
-        state=state,
-        enforced=enforced,
-        control=row.security_hub,
-        **fields,
-    )
+def _row(judgment: Judgment, **more: Any) -> Row:
+    """A report row: what the judge decided, and what audit shows beside it."""
+    return Row(**judgment.shared(), **more)
 
 
 def instance_row(
     inst: Mapping[str, Any], *, groups: GroupCache, cas: Mapping[str, datetime]
 ) -> Row:
-    engine, version = inst["Engine"], inst["EngineVersion"]
-    group_list = inst.get("DBParameterGroups", [])
-    names = tuple(g["DBParameterGroupName"] for g in group_list)
-    status = apply_state(g.get("ParameterApplyStatus", "in-sync") for g in group_list)
     ca = inst.get("CACertificateIdentifier")
-    common: dict[str, Any] = {
-        "kind": "instance",
-        "name": inst["DBInstanceIdentifier"],
-        "groups": names,
-        "apply_status": status,
-        "ca": ca,
-        "ca_valid_till": cas.get(ca) if ca else None,
-    }
-
-    def configured(row: Engine, parameter: str) -> Configured:
-        if not names:
-            return Configured(engine_default(row, version), SOURCE_ASSUMED_DEFAULT)
-        values = groups.parameters(cluster=False, group=names[0], parameter=parameter)
-        return configured_value(values, row=row, version=version)
-
-    return _judged(engine, version, status, configured, **common)
+    return _row(
+        judge_instance(inst, groups=groups),
+        kind="instance",
+        name=inst["DBInstanceIdentifier"],
+        engine=inst["Engine"],
+        version=inst["EngineVersion"],
+        groups=tuple(instance_groups(inst)),
+        ca=ca,
+        ca_valid_till=cas.get(ca) if ca else None,
+    )
 
 
 def cluster_row(
@@ -345,13 +241,7 @@ def cluster_row(
     groups: GroupCache,
     cas: Mapping[str, datetime],
 ) -> Row:
-    engine, version = cluster["Engine"], cluster["EngineVersion"]
-    group = cluster["DBClusterParameterGroup"]
-    member_status = {
-        m["DBInstanceIdentifier"]: m.get("DBClusterParameterGroupStatus", "in-sync")
-        for m in cluster.get("DBClusterMembers", [])
-    }
-    status = apply_state(member_status.values())
+    member_status = member_statuses(cluster)
     member_cas = sorted(
         {
             members[m]["CACertificateIdentifier"]
@@ -360,40 +250,27 @@ def cluster_row(
         }
     )
     expiries = [cas[c] for c in member_cas if c in cas]
-    common: dict[str, Any] = {
-        "kind": "cluster",
-        "name": cluster["DBClusterIdentifier"],
-        "groups": (group,),
-        "apply_status": status,
-        "ca": ",".join(member_cas) or None,
-        "ca_valid_till": min(expiries) if expiries else None,
-        "members": member_status,
-    }
-
-    def configured(row: Engine, parameter: str) -> Configured:
-        values = groups.parameters(cluster=True, group=group, parameter=parameter)
-        return configured_value(values, row=row, version=version)
-
-    return _judged(engine, version, status, configured, **common)
+    return _row(
+        judge_cluster(cluster, groups=groups),
+        kind="cluster",
+        name=cluster["DBClusterIdentifier"],
+        engine=cluster["Engine"],
+        version=cluster["EngineVersion"],
+        groups=(cluster["DBClusterParameterGroup"],),
+        ca=",".join(member_cas) or None,
+        ca_valid_till=min(expiries) if expiries else None,
+        members=member_status,
+    )
 
 
 def proxy_row(proxy: Mapping[str, Any]) -> Row:
-    require_tls = proxy.get("RequireTLS") is True
-    status = proxy.get("Status", "available")
-    state, enforced = proxy_decision(require_tls, status)
-    return Row(
+    return _row(
+        judge_proxy(proxy),
         kind="proxy",
         name=proxy["DBProxyName"],
         engine=proxy.get("EngineFamily", "?"),
         version="",
         groups=(),
-        parameter=PROXY.property,
-        value="true" if require_tls else "false",
-        source=SOURCE_PROXY,
-        apply_status=status,
-        state=state,
-        enforced=enforced,
-        control=PROXY.security_hub,
         ca=None,
         ca_valid_till=None,
     )
