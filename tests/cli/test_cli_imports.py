@@ -53,3 +53,17 @@ def test_audit_loads_boto3_but_neither_cdk_nor_the_database_drivers() -> None:
     assert code == 2
     assert "boto3" in loaded
     assert not {"aws_cdk", "jsii", "psycopg", "cryptography"} & set(loaded)
+
+
+def test_a_start_builds_the_parsers_without_any_commands_logic() -> None:
+    """Every start builds every command's parser; the logic (the organization run, the judge,
+    the verifiers) loads only when its command runs: `clients` is timed against psql whole."""
+    logic = ("rds_force_ssl.cli.org", "rds_force_ssl.cli.audit", "rds_force_ssl.handlers.judge")
+    script = (
+        "import json, sys\nfrom rds_force_ssl.cli import main\nmain(['clients', '--help'])\n"
+    )
+    probe = f"{script}print(json.dumps([m for m in {logic!r} if m in sys.modules]))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from rds_force_ssl.cli.errors import CliError
-from rds_force_ssl.cli.org import add_scope_arguments
 from rds_force_ssl.cli.output import dump, printable, progress, table
+from rds_force_ssl.cli.scope import add_scope_arguments, scope_given
 
 if TYPE_CHECKING:
     from rds_force_ssl.cli import Parser
@@ -78,9 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
 
 
 def scoped(args: argparse.Namespace) -> bool:
-    from rds_force_ssl.cli import org
-
-    return org.scope_given(args) or bool(args.checkpoint or args.security_hub)
+    return scope_given(args) or bool(args.checkpoint or args.security_hub)
 
 
 def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:

@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
         help=f"host[:port] (port {default.default_port})",
     )
     p.add_argument("--region", help="also probe every endpoint found in this AWS region")
-    from rds_force_ssl.cli.org import add_scope_arguments
+    from rds_force_ssl.cli.scope import add_scope_arguments
 
     add_scope_arguments(
         p.add_argument_group(
@@ -88,7 +88,8 @@ def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
 def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
     from rds_force_ssl.cli import probe
     from rds_force_ssl.cli.engines import DEFAULT_ENGINE, ENGINES
-    from rds_force_ssl.cli.org import scope_given, scope_of
+    from rds_force_ssl.cli.org import scope_of
+    from rds_force_ssl.cli.scope import scope_given
     from rds_force_ssl.cli.wire import Identity, parse_endpoint
 
     if not args.endpoints and args.region is None and not scope_given(args):
