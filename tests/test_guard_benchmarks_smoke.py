@@ -4,12 +4,11 @@ table, then its summary. Nothing here looks at a latency or a count: the scripts
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.benchmark_runs import run_scripts
+
 SCRIPTS = {
     "guard_latency": ["--delays", "60", "900", "--moments", "1"],
     "guard_coverage": [],
@@ -21,21 +20,7 @@ pytestmark = pytest.mark.benchmarks_smoke
 
 @pytest.fixture(scope="module")
 def outputs() -> dict[str, subprocess.CompletedProcess[str]]:
-    running = {
-        name: subprocess.Popen(
-            [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *args],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name, args in SCRIPTS.items()
-    }
-    done = {}
-    for name, proc in running.items():
-        out, err = proc.communicate(timeout=120)
-        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return done
+    return run_scripts(SCRIPTS)
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))

@@ -276,7 +276,10 @@ class Bounds:
         return context
 
 
-class _BoundedSocket(socket.socket):
+class _Budgeted(socket.socket):
+    """What both layers share: each wait gets the time the budget has left (never more than
+    the driver asked for), and running out of it is recorded."""
+
     bounds: Bounds
     _requested: float | None = None
 
@@ -292,6 +295,10 @@ class _BoundedSocket(socket.socket):
         except TimeoutError:
             self.bounds.timed_out()
             raise
+
+
+class _BoundedSocket(_Budgeted):
+    """The plain TCP layer of a bounded connection: what is received is counted."""
 
     def recv(self, size: int, flags: int = 0) -> bytes:
         with self._armed():
@@ -320,26 +327,10 @@ class _BoundedSocket(socket.socket):
             super().connect(address)
 
 
-class _BoundedSSLSocket(ssl.SSLSocket):
+class _BoundedSSLSocket(_Budgeted, ssl.SSLSocket):
     """The TLS layer of a bounded connection (through ``SSLContext.sslsocket_class``): the
     handshake, every read and every write keep to the budget; what is counted is what TLS
     hands over (OpenSSL keeps its own buffers and certificate list to fixed sizes)."""
-
-    bounds: Bounds
-    _requested: float | None = None
-
-    def settimeout(self, value: float | None) -> None:
-        self._requested = value
-        super().settimeout(value)
-
-    @contextmanager
-    def _armed(self) -> Iterator[None]:
-        super().settimeout(self.bounds.left(self._requested))
-        try:
-            yield
-        except TimeoutError:
-            self.bounds.timed_out()
-            raise
 
     def do_handshake(self, block: bool = False) -> None:
         with self._armed():
