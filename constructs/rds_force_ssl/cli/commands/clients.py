@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from rds_force_ssl.cli.errors import MAX_TIMEOUT_S, CliError, check_text, check_timeout
+from rds_force_ssl.cli.errors import MAX_TIMEOUT_S, CliError, check_timeout
 from rds_force_ssl.cli.output import dump, printable, table
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def _misplaced(args: argparse.Namespace) -> str | None:
 def _live(args: argparse.Namespace) -> Report:
     from rds_force_ssl.cli import clients, verify
     from rds_force_ssl.cli.engines import ENGINES
-    from rds_force_ssl.cli.password import password_from
+    from rds_force_ssl.cli.password import check_login, password_from
 
     protocol = ENGINES[args.engine]
     if not args.user:
@@ -155,39 +155,7 @@ def _live(args: argparse.Namespace) -> Report:
     args.password_env = args.password_env or protocol.password_env
     args.port = args.port or protocol.default_port
     args.dbname = args.dbname if args.dbname is not None else protocol.default_dbname
-    # verify's rules: the login goes only over TLS, and the password never to a server whose
-    # identity is not verified unless asked for.
-    if args.sslmode != "require" and not args.sslrootcert:
-        raise CliError(
-            "usage",
-            f"--sslrootcert is required with --sslmode {args.sslmode}",
-            fix="pass the RDS CA bundle (global-bundle.pem)",
-        )
-    if (
-        not protocol.channel_binding
-        and args.sslmode != "verify-full"
-        and not args.allow_unverified_password
-    ):
-        raise CliError(
-            "usage",
-            f"MySQL has no channel binding: with --sslmode {args.sslmode} the password would go "
-            "to a server whose identity is not fully verified",
-            fix="pass --sslmode verify-full with --sslrootcert, or --allow-unverified-password",
-        )
-    ca_file = args.sslrootcert or (verify.default_root_cert() if protocol.libpq else None)
-    if protocol.libpq and args.sslmode == "require" and ca_file:
-        raise CliError(
-            "usage",
-            f"--sslmode require with a CA file ({ca_file}) is what libpq calls verify-ca",
-            fix="pass --sslmode verify-full (or verify-ca) with --sslrootcert",
-        )
-    verify.check_host(args.host)
-    check_text(args.user, option="--user")
-    check_text(args.dbname, option="--dbname")
-    if not 0 < args.port < 65536:
-        raise CliError("usage", f"--port {args.port} is not a TCP port", fix="pass 1 to 65535")
-    if args.sslrootcert:
-        verify.check_sslrootcert(args.sslrootcert)
+    check_login(args, protocol)  # verify's rules, one copy
     if protocol.libpq:
         verify.require_drivers()
     else:

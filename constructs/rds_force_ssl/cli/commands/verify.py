@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from rds_force_ssl.cli.errors import CliError, check_text, check_timeout
+from rds_force_ssl.cli.errors import check_timeout
 from rds_force_ssl.cli.output import EPILOG, dump, printable, table
-from rds_force_ssl.cli.password import password_from
+from rds_force_ssl.cli.password import check_login, password_from
 
 if TYPE_CHECKING:
     from rds_force_ssl.cli import Parser
@@ -128,52 +128,8 @@ def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
     protocol = ENGINES[args.engine]
     port, dbname = protocol.default_port, protocol.default_dbname
     args.password_env = args.password_env or protocol.password_env
-    if args.sslmode != "require" and not args.sslrootcert:
-        raise CliError(
-            "usage",
-            f"--sslrootcert is required with --sslmode {args.sslmode}",
-            fix="pass the RDS CA bundle (global-bundle.pem)",
-        )
-    if (
-        not protocol.channel_binding
-        and args.sslmode != "verify-full"
-        and not args.allow_unverified_password
-    ):
-        raise CliError(
-            "usage",
-            f"MySQL has no channel binding: with --sslmode {args.sslmode} the password would go "
-            "to a server whose identity is not fully verified",
-            fix="pass --sslmode verify-full with --sslrootcert, or --allow-unverified-password "
-            "to send it anyway",
-        )
-    if (
-        protocol.libpq
-        and args.sslmode == "require"
-        and (args.sslrootcert or verify.default_root_cert())
-    ):
-        # libpq checks the CA under `require` whenever it finds a CA file: that is verify-ca.
-        raise CliError(
-            "usage",
-            "--sslmode require with a CA file ("
-            + (args.sslrootcert or verify.default_root_cert() or "")
-            + ") is what libpq calls verify-ca",
-            fix="pass --sslmode verify-full (or verify-ca) with --sslrootcert",
-        )
-    if args.allow_unverified_password and args.sslmode == "verify-full":
-        raise CliError(
-            "usage",
-            "--allow-unverified-password only applies to --sslmode verify-ca or require",
-            fix="drop it: verify-full verifies the server before the password is sent",
-        )
-    verify.check_host(args.host)
+    check_login(args, protocol)
     check_timeout(args.timeout)
-    check_text(args.user, option="--user")
-    if args.dbname is not None:
-        check_text(args.dbname, option="--dbname")
-    if args.port is not None and not 0 < args.port < 65536:
-        raise CliError("usage", f"--port {args.port} is not a TCP port", fix="pass 1 to 65535")
-    if args.sslrootcert:
-        verify.check_sslrootcert(args.sslrootcert)
     verifier = importlib.import_module(protocol.verifier)
     verifier.require_drivers()
     run_verify: Callable[..., list[Finding]] = verifier.run_verify
