@@ -14,10 +14,12 @@ import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
 
 from rds_force_ssl import SslBaseline, SslGuard
+from rds_force_ssl.guard import TWICE_WARNING, UNGUARDED_WARNING
 from rds_force_ssl.handlers import guard as contract
 from tests.conftest import PG16, Sandbox, fast_app, isolated_vpc
 
@@ -297,3 +299,165 @@ def test_the_trail_check_is_read_only_and_scoped_to_trails(plain: Template) -> N
         "cloudtrail:DescribeTrails",
         "cloudtrail:GetTrailStatus",
     }
+
+
+BLUE_GREEN = cdk.Environment(account="111111111111", region="eu-west-1")
+
+
+def db_stack(scope: Construct, name: str, env: cdk.Environment | None = None) -> cdk.Stack:
+    stack = cdk.Stack(scope, name, env=env)
+    rds.DatabaseInstance(
+        stack,
+        "Db",
+        engine=PG16,
+        vpc=isolated_vpc(stack),
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+    )
+    return stack
+
+
+def warnings_of(stack: cdk.Stack) -> list[str]:
+    found = Annotations.from_stack(stack).find_warning("*", Match.any_value())
+    return [f"{m.id}: {m.entry.data}" for m in found]
+
+
+def test_two_stages_of_one_env_keep_both_guards_and_warn_on_the_second() -> None:
+    """Blue/green: each Stage may be deployed alone, so each keeps its guard; the second says
+    which guard already watches that account and region."""
+    app = fast_app()
+    stacks = []
+    for name in ("Blue", "Green"):
+        stage = cdk.Stage(app, name, env=BLUE_GREEN)
+        stacks.append(db_stack(stage, "Data"))
+        SslBaseline.apply(stage, mode="enforce", guard=True)
+    app.synth()
+    assert guards(app) == ["Blue/Data/RdsForceSslGuard", "Green/Data/RdsForceSslGuard"]
+    assert not [w for w in warnings_of(stacks[0]) if "also an SslGuard" in w]
+    [warning] = [w for w in warnings_of(stacks[1]) if "also an SslGuard" in w]
+    assert warning.startswith(
+        "/Green/Data/RdsForceSslGuard: Green/Data/RdsForceSslGuard: Blue/Data/RdsForceSslGuard "
+        "is also an SslGuard of account 111111111111 region eu-west-1"
+    )
+    assert f"[ack: {TWICE_WARNING}]" in warning
+    acked = fast_app()  # as docs/guard.md says: acknowledged on the Stage, before synth
+    for name in ("Blue", "Green"):
+        stage = cdk.Stage(acked, name, env=BLUE_GREEN)
+        stacks.append(db_stack(stage, "Data"))
+        SslBaseline.apply(stage, mode="enforce", guard=True)
+        cdk.Annotations.of(stage).acknowledge_warning(TWICE_WARNING, "blue/green: one is live")
+    acked.synth()
+    assert guards(acked) == ["Blue/Data/RdsForceSslGuard", "Green/Data/RdsForceSslGuard"]
+    assert not [w for w in warnings_of(stacks[-1]) if "also an SslGuard" in w]
+
+
+def test_guards_of_two_stacks_in_one_env_warn_and_the_warning_can_be_acknowledged() -> None:
+    app = fast_app()
+    a, b = cdk.Stack(app, "A", env=BLUE_GREEN), cdk.Stack(app, "B", env=BLUE_GREEN)
+    elsewhere = cdk.Stack(app, "C", env=cdk.Environment(account="111111111111", region="us-east-1"))
+    agnostic = [cdk.Stack(app, "D"), cdk.Stack(app, "E")]
+    for stack in (a, b, elsewhere, *agnostic):
+        SslGuard.of(stack)
+    [warning] = warnings_of(b)
+    assert "/B/RdsForceSslGuard: B/RdsForceSslGuard: A/RdsForceSslGuard is also" in warning
+    for quiet in (a, elsewhere, *agnostic):
+        assert warnings_of(quiet) == []
+    other = fast_app()  # another app's guards are not compared with this one's
+    other_a = cdk.Stack(other, "A", env=BLUE_GREEN)
+    SslGuard.of(other_a)
+    assert warnings_of(other_a) == []
+    acked = cdk.Stack(other, "Acked", env=BLUE_GREEN)
+    cdk.Annotations.of(acked).acknowledge_warning(TWICE_WARNING, "deployed alone")
+    SslGuard.of(acked)
+    assert warnings_of(acked) == []
+
+
+def test_of_finds_a_guard_made_under_any_id_and_a_second_one_is_refused() -> None:
+    stack = cdk.Stack(fast_app(), "S")
+    mine = SslGuard(stack, "G")
+    assert SslGuard.of(stack) is mine
+    with pytest.raises(ValueError, match="already has an SslGuard") as err:
+        SslGuard(stack, "Second")
+    assert str(err.value) == (
+        "S/Second: S already has an SslGuard, S/G; one guard a stack (it watches the whole "
+        "account and region): use that one, or ask for the stack's guard with SslGuard.of(stack)"
+    )
+
+
+def test_baseline_guard_uses_a_guard_made_under_any_id() -> None:
+    app = fast_app()
+    stack = db_stack(app, "S", BLUE_GREEN)
+    SslGuard(stack, "G", remediate=True)
+    SslBaseline.apply(app, guard=True)
+    app.synth()
+    assert guards(app) == ["S/G"]
+
+
+def test_env_agnostic_stacks_share_the_first_guard_and_the_others_say_so() -> None:
+    app = fast_app()
+    first, second = db_stack(app, "First"), db_stack(app, "Second")
+    cdk.Stack(app, "NoDatabase")
+    baseline = SslBaseline.apply(app, guard=True)
+    app.synth()
+    assert guards(app) == ["First/RdsForceSslGuard"]
+    assert baseline.guards == ["First/RdsForceSslGuard"]
+    assert [w for w in warnings_of(first) if "env-agnostic" in w] == []
+    [warning] = [w for w in warnings_of(second) if "env-agnostic" in w]
+    assert warning.startswith(
+        "/Second: Second: env-agnostic, like First, so guard=True gave it no SslGuard of its "
+        "own: the guard in First/RdsForceSslGuard covers its databases only if both are "
+        "deployed to the same account and region. Deployed elsewhere, add one with "
+        "SslGuard.of(stack), or give the stacks an env"
+    )
+    assert f"[ack: {UNGUARDED_WARNING}]" in warning
+
+
+def test_guard_true_on_an_app_whose_databases_are_all_in_stages_says_so() -> None:
+    app = fast_app()
+    db_stack(cdk.Stage(app, "Prod"), "Data")
+    cdk.Stack(app, "Tools")
+    baseline = SslBaseline.apply(app, guard=True)
+    app.synth()
+    assert guards(app) == []
+    assert baseline.summary().endswith(
+        "; guard=True added no SslGuard: the databases are in those Stages (apply the baseline "
+        "with guard=True to each Stage, or SslGuard.of(stack))"
+    )
+    without = fast_app()
+    db_stack(cdk.Stage(without, "Prod"), "Data")
+    plain = SslBaseline.apply(without)
+    without.synth()
+    assert "guard=True" not in plain.summary()
+
+
+def test_a_misspelt_guard_keyword_suggests_guard() -> None:
+    with pytest.raises(ValueError, match="not a ForceSsl option") as err:
+        SslBaseline.apply(fast_app(), mode="enforce", gaurd=True)
+    msg = str(err.value)
+    assert "SslBaseline.apply(app): 'gaurd' is not a ForceSsl option, nor the baseline's; " in msg
+    assert "did you mean 'guard'? SslBaseline takes mode, guard, and passes on to ForceSsl " in msg
+    assert "log_connections" in msg
+
+
+def test_of_outside_a_stack_names_the_fix() -> None:
+    app = fast_app()
+    with pytest.raises(ValueError, match="not in one") as err:
+        SslGuard.of(app)
+    assert str(err.value) == (
+        "SslGuard.of(app): the guard lives in a Stack, and this scope is not in one; pass a "
+        "Stack (or a construct in one): SslGuard.of(stack)"
+    )
+    with pytest.raises(ValueError, match="Stage/G: not in a Stack"):
+        SslGuard(cdk.Stage(app, "Stage"), "G")
+
+
+def test_of_with_other_options_shows_both_and_the_guard() -> None:
+    stack = cdk.Stack(fast_app(), "S")
+    topic = sns.Topic(stack, "Alerts")
+    SslGuard(stack, "Mine", topic=topic)
+    with pytest.raises(ValueError, match="already has other options") as err:
+        SslGuard.of(stack, remediate=True, sweep=cdk.Duration.hours(2))
+    assert str(err.value) == (
+        "S: its SslGuard S/Mine already has other options: remediate=False, sweep=3600s, "
+        "topic=S/Alerts, asked now for remediate=True, sweep=7200s, no topic; one guard a stack: "
+        "ask for it with the same options (or pass them only where it is first made)"
+    )

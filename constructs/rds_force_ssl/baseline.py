@@ -29,6 +29,7 @@ Aspect fails synth with its path (a validation on that child), never passes unju
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from rds_force_ssl import rules, tree
 from rds_force_ssl.database import CANDIDATES, Database, Proxy, database_of, known, proxy_of
 from rds_force_ssl.facts.policy import Reboot
 from rds_force_ssl.force_ssl import ForceSsl, option_problems, protected_by
+from rds_force_ssl.force_ssl import options as force_ssl_options
 from rds_force_ssl.options import DatabaseConstruct, ForceSslError
 from rds_force_ssl.state import STATE
 
@@ -125,6 +127,8 @@ class SslBaseline:
         # Paths of the Stages under the scope that hold databases this baseline cannot reach
         # (CDK's Aspects stop at a Stage) and that no baseline of this mode covers.
         self.unreached: list[str] = []
+        # guard=True: the paths of the SslGuards covering the reachable databases (made or found).
+        self.guards: list[str] = []
 
     @property
     def priority(self) -> int:
@@ -207,24 +211,42 @@ class SslBaseline:
     def _add_guards(self) -> None:
         """guard=True: one SslGuard per account and region, in the first stack (in tree order)
         that holds a database there. It watches the whole account and region, so a second one
-        there would only double the work (docs/guard.md, "One per account and region")."""
-        from rds_force_ssl.guard import SslGuard  # only an app that asks for it pays the import
+        there would only double the work (docs/guard.md, "One per account and region").
+        Env-agnostic stacks all share one guard, the first's, which covers the others only where
+        they are deployed to its account and region: each other one with a database is warned."""
+        from rds_force_ssl.guard import UNGUARDED_WARNING, SslGuard
 
         assert self._scope is not None
         reachable = _reachable(self._scope)
         # A guard the app adds itself (with its own options) already covers its env.
-        placed = {
-            (tree.stack_of(node).account, tree.stack_of(node).region)
-            for node in reachable
-            if isinstance(node, SslGuard)
-        }
+        placed: dict[tuple[str, str], SslGuard] = {}
         for node in reachable:
-            if isinstance(node, CANDIDATES):
+            if isinstance(node, SslGuard):
                 stack = tree.stack_of(node)
-                env = (stack.account, stack.region)
-                if env not in placed:
-                    placed.add(env)
-                    SslGuard.of(stack)
+                placed.setdefault((stack.account, stack.region), node)
+        warned: set[str] = set()
+        for node in reachable:
+            if not isinstance(node, CANDIDATES):
+                continue
+            stack = tree.stack_of(node)
+            env = (stack.account, stack.region)
+            guard = placed.get(env)
+            if guard is None:
+                placed[env] = SslGuard.of(stack)
+                continue
+            agnostic = any(cdk.Token.is_unresolved(v) for v in env)
+            if not agnostic or tree.stack_of(guard) is stack or tree.ref(stack) in warned:
+                continue
+            warned.add(tree.ref(stack))
+            cdk.Annotations.of(stack).add_warning_v2(
+                UNGUARDED_WARNING,
+                f"{tree.path_of(stack)}: env-agnostic, like {tree.path_of(tree.stack_of(guard))}, "
+                f"so guard=True gave it no SslGuard of its own: the guard in "
+                f"{tree.path_of(guard)} covers its databases only if both are deployed to the "
+                "same account and region. Deployed elsewhere, add one with SslGuard.of(stack), "
+                "or give the stacks an env (cdk.Environment(account=..., region=...)).",
+            )
+        self.guards = sorted(tree.path_of(g) for g in placed.values())
 
     def _say_unreached_stages(self) -> None:
         """A Stage under the scope is out of this baseline's reach, as of every CDK Aspect (and
@@ -306,6 +328,11 @@ class SslBaseline:
                 + ", ".join(self.unreached)
                 + " (apply a baseline to each Stage too: CDK's Aspects stop at a Stage)"
             )
+            if self.guard and not self.guards:
+                said += (
+                    "; guard=True added no SslGuard: the databases are in those Stages (apply "
+                    "the baseline with guard=True to each Stage, or SslGuard.of(stack))"
+                )
         return said
 
     def _enforce(self, node: IConstruct, db: Database | None) -> None:
@@ -441,9 +468,32 @@ def _check_arguments(where: str, mode: object, options: dict[str, Any]) -> None:
             f"{', '.join(options)}); pass them to the enforce baseline"
         )
     else:
-        problems += option_problems(where, options)
+        problems += _misspelt(where, options)
+        known_options = {k: v for k, v in options.items() if k in _force_ssl_options()}
+        problems += option_problems(where, known_options)
     if problems:
         raise ValueError("SslBaseline cannot be applied:\n- " + "\n- ".join(problems))
+
+
+def _force_ssl_options() -> list[str]:
+    return list(force_ssl_options())
+
+
+def _misspelt(where: str, options: dict[str, Any]) -> list[str]:
+    """Names neither the baseline nor ForceSsl takes, with a "did you mean" that knows both."""
+    accepted = _force_ssl_options()
+    own = ["mode", "guard"]
+    problems = []
+    for name in options:
+        if name not in accepted:
+            close = difflib.get_close_matches(name, own + accepted, n=1)
+            mean = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(
+                f"{where}: {name!r} is not a ForceSsl option, nor the baseline's; {mean}"
+                f"SslBaseline takes {', '.join(own)}, and passes on to ForceSsl "
+                f"{', '.join(accepted)}"
+            )
+    return problems
 
 
 def _check_guard(where: str, guard: object) -> None:

@@ -5,7 +5,8 @@ One per stack, watching the whole account and region. Drift is made by hand in t
 and databases created by hand have no stack, so the guard cannot watch only what its stack
 declares; the EventBridge rules and the sweep see the account and region. ``SslGuard.of(stack)``
 is idempotent per stack (like the reboot provider), and ``SslBaseline(guard=True)`` adds it to
-one stack per account and region of the app; two apps that each deploy one into the same account
+one stack per account and region it reaches (two guards of one concrete account and region in
+an app, e.g. blue/green Stages, get a warning); two apps that each deploy one into the same account
 and region double the checks and imports (the findings stay one per database: their Id is
 stable), so deploy it once per account and region.
 
@@ -37,8 +38,12 @@ from constructs import Construct, IConstruct
 from rds_force_ssl import tree
 from rds_force_ssl.handlers import guard as contract
 from rds_force_ssl.reboot_provider import ASSET_EXCLUDE, HANDLER_PACKAGE, SOURCE_ROOT
+from rds_force_ssl.state import STATE
 
 GUARD_ID = "RdsForceSslGuard"
+# Warning ids (acknowledgeable with Annotations.of(scope).acknowledge_warning(id, reason)).
+TWICE_WARNING = "rds-force-ssl:guard-twice-in-account-region"
+UNGUARDED_WARNING = "rds-force-ssl:env-agnostic-guard"
 TIMEOUT = cdk.Duration.seconds(120)
 BATCH_SIZE = 100
 BATCHING_WINDOW = cdk.Duration.seconds(10)
@@ -103,8 +108,17 @@ class SslGuard(Construct):
     ) -> None:
         sweep = sweep or cdk.Duration.hours(1)
         _check(scope, construct_id, topic=topic, remediate=remediate, sweep=sweep)
+        stack = tree.stack_of(scope)
+        first = STATE.guards.get(tree.ref(stack))
+        if first is not None:
+            where = f"{scope.node.path}/{construct_id}" if scope.node.path else construct_id
+            raise ValueError(
+                f"{where}: {stack.node.path} already has an SslGuard, {tree.path_of(first)}; one "
+                "guard a stack (it watches the whole account and region): use that one, or ask "
+                "for the stack's guard with SslGuard.of(stack)"
+            )
         super().__init__(scope, construct_id)
-        stack = tree.stack_of(self)
+        STATE.guards[tree.ref(stack)] = self
         self.remediate = remediate
         self.sweep_s = tree.seconds(sweep)
         self.given_topic = topic
@@ -285,6 +299,26 @@ class SslGuard(Construct):
         self.alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
         self.alarm.add_ok_action(cw_actions.SnsAction(self.topic))
         _acknowledge(self)
+        self._warn_if_env_has_a_guard(stack)
+
+    def _warn_if_env_has_a_guard(self, stack: cdk.Stack) -> None:
+        """A second guard in one concrete account and region of the app (two Stages of one env,
+        blue/green, each deployable alone) is kept, with a warning naming the first."""
+        account, region = stack.account, stack.region
+        if cdk.Token.is_unresolved(account) or cdk.Token.is_unresolved(region):
+            return  # env-agnostic: where it lands is known at deploy only
+        key = (tree.ref(tree.node_of(stack).root), account, region)
+        others = STATE.guard_envs.setdefault(key, [])
+        if others:
+            cdk.Annotations.of(self).add_warning_v2(
+                TWICE_WARNING,
+                f"{tree.path_of(self)}: {others[0]} is also an SslGuard of account {account} "
+                f"region {region}; each watches the whole account and region, so deployed "
+                "together they double the checks, imports and SNS messages (the findings stay "
+                "one per database). Deploy one guard per account and region, or acknowledge "
+                "this warning where each is deployed alone (e.g. blue/green Stages).",
+            )
+        others.append(tree.path_of(self))
 
     @classmethod
     def of(
@@ -295,28 +329,52 @@ class SslGuard(Construct):
         remediate: bool = False,
         sweep: cdk.Duration | None = None,
     ) -> SslGuard:
-        """The guard of ``scope``'s stack, made on first use; asking again with other options
-        is an error (one guard a stack)."""
-        stack = tree.stack_of(scope)
-        existing = stack.node.try_find_child(GUARD_ID)
-        if existing is None:
-            return cls(stack, GUARD_ID, topic=topic, remediate=remediate, sweep=sweep)
-        if not isinstance(existing, SslGuard):
+        """The guard of ``scope``'s stack (whatever its construct ID), made on first use; asking
+        again with other options is an error (one guard a stack)."""
+        if not isinstance(scope, Construct) or not any(
+            isinstance(s, cdk.Stack) for s in tree.node_of(scope).scopes
+        ):
+            where = tree.path_of(scope) or "app" if isinstance(scope, Construct) else repr(scope)
             raise ValueError(
-                f"{stack.node.path}/{GUARD_ID} is not an SslGuard; rename that construct"
+                f"SslGuard.of({where}): the guard "
+                "lives in a Stack, and this scope is not in one; pass a Stack (or a construct "
+                "in one): SslGuard.of(stack)"
             )
+        stack = tree.stack_of(scope)
+        existing = STATE.guards.get(tree.ref(stack))
+        if existing is None:
+            taken = stack.node.try_find_child(GUARD_ID)
+            if taken is not None:
+                raise ValueError(
+                    f"{stack.node.path}/{GUARD_ID} is not an SslGuard; rename that construct"
+                )
+            return cls(stack, GUARD_ID, topic=topic, remediate=remediate, sweep=sweep)
         wanted_s = tree.seconds(sweep) if sweep is not None else 3600
         if (
             existing.remediate != remediate
             or existing.sweep_s != wanted_s
             or (topic is not None and topic is not existing.given_topic)
         ):
+            had = _options(
+                existing.remediate, existing.sweep_s, existing.given_topic, "its own topic"
+            )
+            asked = _options(remediate, wanted_s, topic, "no topic")
             raise ValueError(
-                f"{stack.node.path}: its SslGuard already has other options (remediate="
-                f"{existing.remediate}, sweep={existing.sweep_s:g}s); one guard a stack: "
-                "ask for it with the same options"
+                f"{stack.node.path}: its SslGuard {tree.path_of(existing)} already has other "
+                f"options: {had}, asked now for {asked}; one guard a stack: ask for it with the "
+                "same options (or pass them only where it is first made)"
             )
         return existing
+
+
+def _options(remediate: bool, sweep_s: float, topic: object, none: str) -> str:
+    if topic is None:
+        shown = none
+    elif isinstance(topic, Construct):
+        shown = f"topic={tree.path_of(topic)}"
+    else:
+        shown = f"topic={topic!r}"
+    return f"remediate={remediate}, sweep={sweep_s:g}s, {shown}"
 
 
 def _pattern(raw: dict[str, Any]) -> events.EventPattern:
@@ -335,6 +393,11 @@ def _check(
 ) -> None:
     where = f"{scope.node.path}/{construct_id}" if scope.node.path else construct_id
     problems = []
+    if not any(isinstance(s, cdk.Stack) for s in tree.node_of(scope).scopes):
+        problems.append(
+            f"{where}: not in a Stack (the guard's resources need one); create it in a Stack, "
+            "or use SslGuard.of(stack)"
+        )
     if not isinstance(remediate, bool):
         problems.append(f"{where}: remediate={remediate!r}; use True or False")
     if topic is not None and not hasattr(topic, "topic_arn"):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rds_force_ssl.baseline import SslBaseline
     from rds_force_ssl.database import Database
     from rds_force_ssl.force_ssl import StackCheck
+    from rds_force_ssl.guard import SslGuard
     from rds_force_ssl.parameter_group import GroupRef
     from rds_force_ssl.reboot_provider import RebootProvider
 
@@ -51,6 +52,10 @@ class State:
     baselines_created: Counter[str] = field(default_factory=Counter)
     applied: dict[str, list[SslBaseline]] = field(default_factory=dict)
     exempt: dict[str, str] = field(default_factory=dict)
+    # guard: stack -> its one SslGuard; (app root, account, region) -> the paths of the guards
+    # in that concrete account and region, in the order they were made.
+    guards: dict[str, SslGuard] = field(default_factory=dict)
+    guard_envs: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
 
 
 STATE = State()
