@@ -236,3 +236,24 @@ def test_the_rollout_recipe_owns_the_reboot_of_a_new_group() -> None:
     page = " ".join((ROOT / "docs" / "cli" / "clients.md").read_text().split())
     assert "in the parameter group and it applies without a restart" not in page
     assert "a new group (CDK: `parameters=`) takes effect only after one reboot" in page
+
+
+def test_clients_instance_without_credentials_says_how_to_set_them_and_what_to_grant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cli.moto_fleets import AWS_VARIABLES
+
+    for name in AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert cli.main(["clients", "--instance", "mydb", "--region", "eu-west-1"]) == 2
+    group = "/aws/rds/instance/mydb/postgresql"
+    assert capsys.readouterr().err == (
+        f"rds-force-ssl: no usable AWS credentials to read {group} in eu-west-1: Unable to "
+        "locate credentials\n"
+        "  fix: set AWS_PROFILE (after `aws sso login` or `aws configure`), or AWS_ACCESS_KEY_ID "
+        f"and AWS_SECRET_ACCESS_KEY; the identity needs logs:FilterLogEvents on the log group "
+        f"{group} (docs/cli/iam.md)\n"
+    )

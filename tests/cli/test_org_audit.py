@@ -497,7 +497,23 @@ def test_scope_errors_are_reported_at_once_with_the_fix(faults: Faults) -> None:
         "--parallel must be between 1 and 256",
     ):
         assert said in err, said
-    assert "fix: e.g. --accounts org --role-name" in err
+    fix = err.split("\n  fix: ", 1)[1]
+    for said in (  # each problem's own fix, not one example for all
+        "pass --accounts org, or only ids",
+        "write each account id as its 12 digits",
+        "add --accounts org, or drop --ou",
+        "add --role-name RdsForceSslAudit",
+        "pass --regions all, or only names",
+        "pass region codes such as eu-west-1",
+        "e.g. --parallel ",
+    ):
+        assert said in fix, said
+    code, _, err = audit_cli("--accounts", "12", "--role-name", "R")
+    assert code == 2
+    assert err.endswith(
+        "not 12-digit account ids: '12'\n"
+        "  fix: write each account id as its 12 digits, leading zeros included\n"
+    )
     code, _, err = audit_cli("--region", "eu-west-1", "--regions", "eu-west-1")
     assert code == 2
     assert "--region and the scope options exclude each other" in err
@@ -822,3 +838,25 @@ def test_a_denied_organization_listing_ends_the_run_with_the_policy_to_grant(
     assert (code, out) == (2, "")
     assert "listing the scope failed: ListAccountsForParent was denied" in err
     assert "fix: grant the caller policy in docs/cli/iam.md" in err
+
+
+@pytest.mark.usefixtures("aws_env")
+@pytest.mark.parametrize("argv", [["--accounts", "org", "--role-name", "R"], ["--security-hub"]])
+def test_no_credentials_across_accounts_names_the_callers_and_the_roles_actions(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    code, _, err = audit_cli(*argv, "--regions", "eu-west-1")
+    assert code == 2
+    message, fix = err.split("\n  fix: ")
+    assert message.startswith("rds-force-ssl: no usable AWS credentials")
+    assert fix.startswith("set AWS_PROFILE (after `aws sso login` or `aws configure`)")
+    for action in (
+        "organizations:ListAccounts",
+        "sts:AssumeRole",
+        "the role assumed in each account",
+        "rds:DescribeDBParameters",
+        "securityhub:BatchImportFindings for --security-hub",
+    ):
+        assert action in fix, action

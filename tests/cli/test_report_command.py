@@ -47,6 +47,16 @@ def test_report_without_an_assembly_exits_2_with_the_fix(
     assert "fix: synthesize the app first (cdk synth writes cdk.out)" in err
     assert cli.main(["report", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: no such folder" in capsys.readouterr().err
+    template = tmp_path / "cdk.out" / "Database.template.json"
+    template.parent.mkdir()
+    template.write_text("{}")
+    assert cli.main(["report", str(template)]) == 2
+    assert capsys.readouterr().err == (
+        f"rds-force-ssl: {template}: a file, not a folder: report reads the whole cloud "
+        "assembly\n"
+        "  fix: name the folder that holds it and manifest.json (cdk.out), e.g. "
+        f"rds-force-ssl report {template.parent}\n"
+    )
 
 
 def test_report_of_an_app_that_protects_nothing_exits_1(

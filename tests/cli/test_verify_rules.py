@@ -267,6 +267,14 @@ def test_an_expiring_root_warns_even_when_the_server_certificate_is_fresh() -> N
     assert "CA CN=root expires 2026-01-06 (5 days)" in finding.evidence
 
 
+def test_one_day_left_is_one_day() -> None:
+    root = _cert("root", issuer="root", not_after=NOW + timedelta(days=1, hours=1))
+    finding = certificate_finding(
+        LEAF, bundle=[root, INTERMEDIATE], verified=True, sslmode="verify-full", now=NOW
+    )
+    assert "CA CN=root expires 2026-01-02 (1 day);" in finding.evidence
+
+
 def test_an_expired_ca_is_not_verified() -> None:
     root = _cert("root", issuer="root", not_after=NOW - timedelta(days=1))
     finding = certificate_finding(
@@ -574,6 +582,43 @@ def test_without_the_cli_extra_verify_exits_2_with_the_install_hint(
     }
 
 
+@pytest.mark.parametrize(
+    ("engine", "missing", "command"),
+    [
+        ("postgresql", "cryptography", "clients --host"),
+        ("mysql", "pymysql", "clients --host --engine mysql"),
+    ],
+)
+def test_without_the_cli_extra_clients_host_names_itself_not_verify(
+    engine: str,
+    missing: str,
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # an install without [cli]
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    monkeypatch.setattr("getpass.getpass", lambda prompt: pytest.fail("prompted first"))
+    argv = ["clients", "--host", "192.0.2.1", "--engine", engine, "--user", "u"]
+    assert cli.main([*argv, "--sslrootcert", str(ca), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"] == {
+        "code": "missing-dependency",
+        "message": f"rds-force-ssl {command} needs the Python package {missing}, which is not "
+        "installed",
+        "fix": "install the CLI's extra: pip install 'rds-force-ssl[cli]'",
+    }
+
+
+def test_a_missing_ca_bundle_says_where_to_get_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["verify", "--host", "h", "--user", "u"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "  fix: pass the RDS CA bundle, global-bundle.pem, from "
+        "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem\n"
+    )
+
+
 def test_no_password_and_no_terminal_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -747,3 +792,15 @@ def test_a_name_not_resolved_by_the_deadline_is_an_error_that_says_so(
         release.set()
     assert raised.value.code == "timeout"
     assert "--timeout" in raised.value.message
+
+
+def test_a_deadline_is_said_in_tenths_of_a_second() -> None:
+    from rds_force_ssl.cli import wire
+
+    assert [wire.seconds(s) for s in (2.99744, 2.0, 0.5, 10.04, 1.25)] == [
+        "3",
+        "2",
+        "0.5",
+        "10",
+        "1.2",
+    ]

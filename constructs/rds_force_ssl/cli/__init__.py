@@ -15,17 +15,19 @@ loads its own drivers (libpq, cryptography, boto3) only when it runs. A failure 
 fix is a ``CliError``: a message and the fix, as text on stderr or, under ``--json``, as JSON
 on stdout; never a traceback. Any other exception is reported the same way as an internal error.
 
-Exit codes: 0 enforced, 1 not enforced, 2 usage, connection or internal error (or
-inconclusive), 3 (verify) plaintext refused but a verifying client cannot connect.
+Exit codes: 0 enforced (clients: no plaintext client), 1 not enforced (clients: a plaintext
+client seen), 2 usage, connection, output or internal error (or inconclusive), 3 (verify)
+plaintext refused but a verifying client cannot connect.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO, NoReturn
+from typing import IO, NoReturn, cast
 
 from rds_force_ssl.cli.commands import ALL
 from rds_force_ssl.cli.errors import CliError
@@ -80,7 +82,41 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    out, err = sys.stdout, sys.stderr
+    stdout, err = sys.stdout, sys.stderr
+    out = _Output(stdout)
+    try:
+        code = _main(argv, out=cast(IO[str], out), err=err)
+        out.flush()  # a write that fails fails here, not in the interpreter's final flush
+    except OSError as error:  # only a write to stdout gets here (see _main)
+        return _unwritable(error, out=stdout, err=err)
+    return code
+
+
+class _Output:
+    """stdout as the commands see it (they only write to it), remembering whether a write
+    failed: an OSError a command did not catch is then about its output (a pipe its reader
+    closed, a full disk), not about what the command was doing."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError:
+            self.failed = True
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError:
+            self.failed = True
+            raise
+
+
+def _main(argv: list[str], *, out: IO[str], err: IO[str]) -> int:
     try:
         args = _parser().parse_args(argv)
         command = COMMANDS[args.command]
@@ -90,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help exits 0
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except Exception as error:  # a bug must not exit 1, which means NOT ENFORCED
+        if isinstance(error, OSError) and getattr(out, "failed", False):
+            raise  # stdout was closed or is full: nothing more can be written to it
         said = (str(error).strip().splitlines() or [""])[0][:MAX_INTERNAL_MESSAGE]
         internal = CliError(
             "internal-error",
@@ -108,4 +146,30 @@ def _fail(error: CliError, *, as_json: bool, out: IO[str], err: IO[str]) -> int:
         # whatever the command did, so that nothing a server says can drive the terminal.
         message, fix = (printable(text, limit=MAX_MESSAGE) for text in (error.message, error.fix))
         print(f"rds-force-ssl: {message}\n  fix: {fix}", file=err)
+    return EXIT_USAGE
+
+
+def _unwritable(error: OSError, *, out: IO[str], err: IO[str]) -> int:
+    """Stdout cannot take the output: exit 2 (the output is incomplete, so nothing was
+    concluded for whoever reads it), never a traceback. A closed pipe (``| head``) is the
+    reader's choice and goes unsaid; any other failure is said on stderr, if it can be."""
+    # Python's recipe (library/signal.html, "Note on SIGPIPE"): point stdout at devnull, so that
+    # the interpreter's final flush of what is still buffered does not fail again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a file (a test's StringIO), or already closed
+        pass
+    if not isinstance(error, BrokenPipeError):
+        reason = printable(error.strerror or str(error), limit=MAX_INTERNAL_MESSAGE)
+        try:
+            print(
+                f"rds-force-ssl: could not write the output: {reason}\n"
+                "  fix: write it where there is room (another file or disk), or to a terminal",
+                file=err,
+            )
+            err.flush()
+        except (OSError, ValueError):  # stderr is gone too: the exit code says it
+            pass
     return EXIT_USAGE

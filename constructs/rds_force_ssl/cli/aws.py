@@ -86,6 +86,30 @@ def actions(command: str) -> str:
     return ", ".join(IAM_ACTIONS[command])
 
 
+# A run across accounts, by the name translate() gets for it: its member role's actions.
+SCOPED: Mapping[str, str] = {"audit --accounts": "audit", "probe --accounts": "probe --accounts"}
+SET_CREDENTIALS = (
+    "set AWS_PROFILE (after `aws sso login` or `aws configure`), or AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY"
+)
+
+
+def needed(command: str) -> str:
+    """What the identity running ``command`` needs, for a fix: for a run across accounts
+    (``SCOPED``), the caller's actions and those of the role it assumes in each account."""
+    member = SCOPED.get(command)
+    if member is None:
+        return f"the identity needs {actions(command)} ({POLICY_HINT})"
+    caller = "; ".join(f"{', '.join(acts)} for {option}" for option, acts in CALLER_ACTIONS.items())
+    role = ", ".join(MEMBER_ACTIONS[member])
+    if member == "audit":
+        role += f" (and {', '.join(MEMBER_ACTIONS['audit --security-hub'])} for --security-hub)"
+    return (
+        f"the caller needs {caller}; the role assumed in each account (without --role-name, the "
+        f"caller) needs {role} ({POLICY_HINT})"
+    )
+
+
 def rds_client(region: str | None, *, command: str) -> RDSClient:
     import boto3
     from botocore.config import Config
@@ -174,7 +198,7 @@ def translate(err: BaseException, *, command: str) -> CliError:
     """A botocore failure as a CliError with the fix."""
     from botocore import exceptions as bx
 
-    needed = f"the identity needs {actions(command)} ({POLICY_HINT})"
+    needs = needed(command)
     if isinstance(err, bx.NoRegionError):
         return CliError(
             "no-region",
@@ -195,8 +219,7 @@ def translate(err: BaseException, *, command: str) -> CliError:
         return CliError(
             "no-credentials",
             f"no usable AWS credentials: {err}",
-            fix="set AWS_PROFILE (after `aws sso login` or `aws configure`), or "
-            f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; {needed}",
+            fix=f"{SET_CREDENTIALS}; {needs}",
         )
     if isinstance(err, bx.ConnectionError | bx.HTTPClientError):
         return CliError(
@@ -211,7 +234,7 @@ def translate(err: BaseException, *, command: str) -> CliError:
         return CliError(
             "access-denied",
             f"{denied_action(err)} was denied: {err}",
-            fix=f"grant {denied_action(err)}; {needed}",
+            fix=f"grant {denied_action(err)}; {needs}",
         )
     if code in EXPIRED:
         return CliError(
@@ -223,10 +246,10 @@ def translate(err: BaseException, *, command: str) -> CliError:
         return CliError(
             "rejected-credentials",
             f"AWS rejected the credentials ({code})",
-            fix="check AWS_PROFILE / AWS_ACCESS_KEY_ID and the secret; " + needed,
+            fix="check AWS_PROFILE / AWS_ACCESS_KEY_ID and the secret; " + needs,
         )
     return CliError(
         "aws-error",
         f"{operation} failed: {err}",
-        fix=f"see the message above; {needed}",
+        fix=f"see the message above; {needs}",
     )

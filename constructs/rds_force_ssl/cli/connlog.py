@@ -328,6 +328,8 @@ def logs_error(err: BaseException, group: str, region: str | None) -> CliError:
     response = getattr(err, "response", None)
     code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     where = f" in {region}" if region else ""
+    from rds_force_ssl.cli import aws
+
     if code == "ResourceNotFoundException":
         return CliError(
             "no-log-group",
@@ -342,12 +344,29 @@ def logs_error(err: BaseException, group: str, region: str | None) -> CliError:
             f"logs:FilterLogEvents on {group} was denied",
             fix=f"grant logs:FilterLogEvents on the log group {group} (docs/cli/iam.md)",
         )
+    from botocore import exceptions as bx
+
+    grant = f"the identity needs logs:FilterLogEvents on the log group {group} (docs/cli/iam.md)"
     said = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    if isinstance(
+        err,
+        bx.NoCredentialsError
+        | bx.PartialCredentialsError
+        | bx.CredentialRetrievalError
+        | bx.TokenRetrievalError
+        | bx.SSOError
+        | bx.ProfileNotFound,
+    ):
+        return CliError(
+            "no-credentials",
+            f"no usable AWS credentials to read {group}{where}: {said}",
+            fix=f"{aws.SET_CREDENTIALS}; {grant}",
+        )
     return CliError(
         "cloudwatch-error",
         f"could not read {group}{where}: {said}",
         fix="check the credentials, --region and the network (HTTPS_PROXY, "
-        "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS)",
+        f"AWS_ENDPOINT_URL_CLOUDWATCH_LOGS); {grant}",
     )
 
 

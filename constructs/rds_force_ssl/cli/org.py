@@ -116,42 +116,87 @@ def split(value: str | None) -> tuple[str, ...]:
 
 
 def validate(scope: Scope) -> None:
-    """Every problem with the scope at once, each with its fix."""
-    problems: list[str] = []
+    """Every problem with the scope at once, each with its own fix."""
+    problems: list[tuple[str, str]] = []  # (what is wrong, what to pass instead)
     listed = [a for a in scope.accounts if a != ORG]
     if ORG in scope.accounts and listed:
-        problems.append("--accounts takes either 'org' or account ids, not both")
+        problems.append(
+            (
+                "--accounts takes either 'org' or account ids, not both",
+                "pass --accounts org, or only ids (e.g. --accounts 111111111111,222222222222)",
+            )
+        )
     bad = [a for a in (*listed, *scope.exclude) if not ACCOUNT_ID.match(a)]
     if bad:
-        problems.append(f"not 12-digit account ids: {', '.join(map(repr, bad))}")
+        problems.append(
+            (
+                f"not 12-digit account ids: {', '.join(map(repr, bad))}",
+                "write each account id as its 12 digits, leading zeros included",
+            )
+        )
     if scope.ous and scope.accounts != (ORG,):
-        problems.append("--ou needs --accounts org")
+        problems.append(("--ou needs --accounts org", "add --accounts org, or drop --ou"))
     bad_ous = [o for o in scope.ous if not OU_ID.match(o)]
     if bad_ous:
-        problems.append(f"not OU or root ids (ou-xxxx-yyyyyyyy, r-xxxx): {', '.join(bad_ous)}")
+        problems.append(
+            (
+                f"not OU or root ids (ou-xxxx-yyyyyyyy, r-xxxx): {', '.join(bad_ous)}",
+                "pass the ids `aws organizations list-roots` and "
+                "`list-organizational-units-for-parent` show",
+            )
+        )
     if scope.exclude and not scope.accounts:
-        problems.append("--exclude needs --accounts")
+        problems.append(("--exclude needs --accounts", "add --accounts org (or ids)"))
     if scope.accounts and not scope.role_name:
-        problems.append("--accounts needs --role-name, the role to assume in each account")
+        problems.append(
+            (
+                "--accounts needs --role-name, the role to assume in each account",
+                "add --role-name RdsForceSslAudit (the member role's name)",
+            )
+        )
     if scope.role_name and not scope.accounts:
-        problems.append("--role-name needs --accounts (a list of ids, or org)")
+        problems.append(
+            (
+                "--role-name needs --accounts (a list of ids, or org)",
+                "add --accounts org (or ids)",
+            )
+        )
     if scope.role_name and not ROLE_NAME.match(scope.role_name):
-        problems.append(f"{scope.role_name!r} is not an IAM role name (or path/name)")
+        problems.append(
+            (
+                f"{scope.role_name!r} is not an IAM role name (or path/name)",
+                "pass the role's name (e.g. RdsForceSslAudit), not its ARN",
+            )
+        )
     if scope.external_id is not None and not scope.role_name:
-        problems.append("--external-id needs --role-name")
+        problems.append(("--external-id needs --role-name", "add --role-name, or drop it"))
     if ALL in scope.regions and len(scope.regions) > 1:
-        problems.append("--regions takes either 'all' or region names, not both")
+        problems.append(
+            (
+                "--regions takes either 'all' or region names, not both",
+                "pass --regions all, or only names (e.g. --regions eu-west-1,us-east-1)",
+            )
+        )
     bad_regions = [r for r in scope.regions if r != ALL and not REGION.match(r)]
     if bad_regions:
-        problems.append(f"not AWS region names: {', '.join(map(repr, bad_regions))}")
+        problems.append(
+            (
+                f"not AWS region names: {', '.join(map(repr, bad_regions))}",
+                "pass region codes such as eu-west-1",
+            )
+        )
     if not 1 <= scope.parallel <= MAX_PARALLEL:
-        problems.append(f"--parallel must be between 1 and {MAX_PARALLEL}")
+        problems.append(
+            (
+                f"--parallel must be between 1 and {MAX_PARALLEL}",
+                f"e.g. --parallel {DEFAULT_PARALLEL}",
+            )
+        )
     if problems:
         raise CliError(
             "usage",
-            "; ".join(problems),
-            fix="e.g. --accounts org --role-name RdsForceSslAudit --regions all "
-            "(see `rds-force-ssl audit --help`)",
+            "; ".join(problem for problem, _ in problems),
+            fix="; ".join(dict.fromkeys(fix for _, fix in problems)),
         )
 
 
@@ -530,7 +575,7 @@ class Auditor:
             try:
                 credentials, assumed = self.sessions.credentials(account, region)
             except failures as err:
-                raise aws.translate(err, command="audit") from err
+                raise aws.translate(err, command="audit --accounts") from err
             except RoleRefused as refused:
                 arn = self.sessions.role_arn(account, region)
                 return Result(
@@ -715,7 +760,9 @@ def caller_account(caller: Session) -> str:
     return str(sts.get_caller_identity()["Account"])
 
 
-def resolve(scope: Scope, caller: Session) -> list[tuple[str, str]]:
+def resolve(
+    scope: Scope, caller: Session, *, command: str = "audit --accounts"
+) -> list[tuple[str, str]]:
     """The (account, region) pairs of the scope; a failure here ends the run with its fix."""
     try:
         if scope.accounts == (ORG,):
@@ -732,10 +779,10 @@ def resolve(scope: Scope, caller: Session) -> list[tuple[str, str]]:
         else:
             region = caller.get_config_variable("region")
             if not region:
-                raise aws.translate(_no_region(), command="audit")
+                raise aws.translate(_no_region(), command=command)
             regions = [region]
     except aws.optional_failures() as err:
-        raise scope_error(err) from err
+        raise scope_error(err, command=command) from err
     if not accounts:
         raise CliError(
             "empty-scope",
@@ -751,7 +798,7 @@ def _no_region() -> BaseException:
     return NoRegionError()
 
 
-def scope_error(err: BaseException) -> CliError:
+def scope_error(err: BaseException, *, command: str = "audit --accounts") -> CliError:
     if aws.is_denied(err):
         operation = getattr(err, "operation_name", "the call")
         return CliError(
@@ -761,7 +808,7 @@ def scope_error(err: BaseException) -> CliError:
             "ListAccountsForParent, ListOrganizationalUnitsForParent, ec2:DescribeRegions), or "
             "pass --accounts and --regions as lists",
         )
-    return aws.translate(err, command="audit")
+    return aws.translate(err, command=command)
 
 
 # ---- probe: discovery over a scope ---------------------------------------------------------
@@ -774,7 +821,7 @@ def discover(scope: Scope, caller: Session) -> Any:
 
     from rds_force_ssl.cli import discover as discovery
 
-    targets = resolve(scope, caller)
+    targets = resolve(scope, caller, command="probe --accounts")
     sessions = Sessions(caller, role_name=scope.role_name, external_id=scope.external_id)
     failures = aws.optional_failures()
 
@@ -783,7 +830,7 @@ def discover(scope: Scope, caller: Session) -> Any:
         try:
             credentials, _ = sessions.credentials(account, region)
         except failures as err:
-            raise aws.translate(err, command="probe --region") from err
+            raise aws.translate(err, command="probe --accounts") from err
         except RoleRefused as refused:
             return None, not_assumed(refused.cause, sessions.role_arn(account, region))
         try:

@@ -7,10 +7,16 @@ import json
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+# Every command's, in short (the top-level --help); each command's own --help has its exact ones.
 EPILOG = (
+    "Exit codes: 0 SSL-only holds (clients: no plaintext client seen); 1 it does not (clients: "
+    "a plaintext client seen); 2 usage, connection or internal error, or inconclusive; verify "
+    "also 3, not verified (plaintext refused, but a verifying client cannot connect). Each "
+    "command's --help has its own."
+)
+VERIFY_EPILOG = (
     "Exit codes: 0 enforced, 1 not enforced, 2 usage, connection or internal error or "
-    "inconclusive; "
-    "verify also 3, not verified (plaintext refused, but a verifying client cannot connect)."
+    "inconclusive, 3 not verified (plaintext refused, but a verifying client cannot connect)."
 )
 
 

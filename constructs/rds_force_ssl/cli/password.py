@@ -27,7 +27,8 @@ def check_login(args: argparse.Namespace, protocol: Protocol) -> None:
         raise CliError(
             "usage",
             f"--sslrootcert is required with --sslmode {args.sslmode}",
-            fix="pass the RDS CA bundle (global-bundle.pem)",
+            fix="pass the RDS CA bundle, global-bundle.pem, from "
+            "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
         )
     if (
         not protocol.channel_binding

@@ -328,6 +328,11 @@ def days_left(not_after: datetime, now: datetime) -> int:
     return (not_after - now).days
 
 
+def days(count: int) -> str:
+    """``1 day``, ``5 days``."""
+    return f"{count} day" if abs(count) == 1 else f"{count} days"
+
+
 def chain_in(leaf: x509.Certificate, bundle: Sequence[x509.Certificate]) -> list[x509.Certificate]:
     """The issuers of ``leaf`` found in ``bundle``, by name, up to a self-signed root."""
     chain: list[x509.Certificate] = []
@@ -361,7 +366,7 @@ def certificate_finding(
     certs += [(f"CA {clip(c.subject.rfc4514_string())}", c) for c in chain]
     dates = [
         f"{label} expires {c.not_valid_after_utc:%Y-%m-%d} "
-        f"({days_left(c.not_valid_after_utc, now)} days)"
+        f"({days(days_left(c.not_valid_after_utc, now))})"
         for label, c in certs
     ]
     checked: list[str] = []
@@ -758,9 +763,10 @@ def session_params(target: Target, *, password: str) -> dict[str, Any]:
     return params
 
 
-def require_drivers() -> None:
-    """A usage error, before any prompt or connection, if libpq or cryptography is missing."""
-    errors.require("cryptography", command="verify")
+def require_drivers(command: str = "verify") -> None:
+    """A usage error, before any prompt or connection, if libpq or cryptography is missing;
+    ``command`` is the one that needs them, as the message names it."""
+    errors.require("cryptography", command=command)
     fix = (
         f"install the CLI's extra: {errors.INSTALL_HINT} (psycopg-binary brings a current "
         "libpq), or the system's libpq 13 or later (e.g. apt install libpq5)"
@@ -769,13 +775,13 @@ def require_drivers() -> None:
         libpq.load()
     except ImportError as err:
         raise errors.CliError(
-            "missing-dependency", f"rds-force-ssl verify needs libpq: {err}", fix=fix
+            "missing-dependency", f"rds-force-ssl {command} needs libpq: {err}", fix=fix
         ) from err
     if libpq.version() < libpq.MIN_VERSION:
         found = libpq.describe()
         raise errors.CliError(
             "missing-dependency",
-            f"rds-force-ssl verify needs libpq 13 or later (channel_binding); the one that "
+            f"rds-force-ssl {command} needs libpq 13 or later (channel_binding); the one that "
             f"loads is {found['version']} ({found['path']})",
             fix=fix,
         )

@@ -305,9 +305,10 @@ def settings_finding(view: MysqlView) -> Finding:
 
 
 # ---- input checks and evidence collection (I/O) --------------------------------------------
-def require_drivers() -> None:
-    """A usage error, before any prompt or connection, if PyMySQL or cryptography is missing."""
-    errors.require("pymysql", "cryptography", command="verify --engine mysql")
+def require_drivers(command: str = "verify --engine mysql") -> None:
+    """A usage error, before any prompt or connection, if PyMySQL or cryptography is missing;
+    ``command`` is the one that needs them, as the message names it."""
+    errors.require("pymysql", "cryptography", command=command)
 
 
 def context(target: Target) -> ssl.SSLContext:

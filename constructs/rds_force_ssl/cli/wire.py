@@ -401,7 +401,7 @@ def probe_endpoint(
     except ConnectionRefusedError:
         return Outcome(Verdict.UNREACHABLE, "connection refused: nothing listens on that port")
     except TimeoutError:
-        return Outcome(Verdict.UNREACHABLE, f"no TCP connection within {timeout:g} s")
+        return Outcome(Verdict.UNREACHABLE, f"no TCP connection within {seconds(timeout)} s")
     except OSError as err:
         if err.errno in LOCAL_SHORTAGE:
             return Outcome(Verdict.INCONCLUSIVE, local_shortage(err))
@@ -410,10 +410,15 @@ def probe_endpoint(
     try:
         return converse(wire, who)
     except TimeoutError:
-        return Outcome(Verdict.UNREACHABLE, f"connected, but no answer within {timeout:g} s")
+        return Outcome(Verdict.UNREACHABLE, f"connected, but no answer within {seconds(timeout)} s")
     except ConnectionResetError:
         return Outcome(Verdict.UNREACHABLE, "the connection was reset before any answer")
     except OSError as err:
         return Outcome(Verdict.UNREACHABLE, f"the connection failed: {err.strerror or err}")
     finally:
         wire.close()
+
+
+def seconds(value: float) -> str:
+    """A duration for a person: tenths at most (what is left of a deadline is 2.99744 s)."""
+    return f"{value:.1f}".removesuffix(".0")

@@ -321,8 +321,9 @@ def rows_table(report: Report, *, now: datetime) -> str:
             return "-"
         if valid_till is None:
             return "unknown"
-        days = (valid_till - now).days
-        mark = " EXPIRED" if days < 0 else f" ({days} days)" if days < 30 else ""
+        left = (valid_till - now).days
+        plural = "" if left == 1 else "s"
+        mark = " EXPIRED" if left < 0 else f" ({left} day{plural})" if left < 30 else ""
         return f"{valid_till:%Y-%m-%d}{mark}"
 
     return table(

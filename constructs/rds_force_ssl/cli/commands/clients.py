@@ -157,11 +157,11 @@ def _live(args: argparse.Namespace) -> Report:
     args.dbname = args.dbname if args.dbname is not None else protocol.default_dbname
     check_login(args, protocol)  # verify's rules, one copy
     if protocol.libpq:
-        verify.require_drivers()
+        verify.require_drivers(command="clients --host")
     else:
         from rds_force_ssl.cli import verify_mysql
 
-        verify_mysql.require_drivers()
+        verify_mysql.require_drivers(command=f"clients --host --engine {args.engine}")
     # One deadline for the whole run, started again after a password prompt: that waits for a
     # person, not a server. Each connection keeps it on its socket (clients.read_postgres,
     # clients.read_mysql).

@@ -41,6 +41,13 @@ def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
 
     assembly = Path(args.assembly)
     if not (assembly / "manifest.json").is_file():
+        if assembly.is_file():
+            raise CliError(
+                "no-assembly",
+                f"{assembly}: a file, not a folder: report reads the whole cloud assembly",
+                fix=f"name the folder that holds it and manifest.json (cdk.out), e.g. "
+                f"rds-force-ssl report {assembly.parent}",
+            )
         what = "no manifest.json in it" if assembly.is_dir() else "no such folder"
         raise CliError(
             "no-assembly",

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from rds_force_ssl.cli.errors import check_timeout
-from rds_force_ssl.cli.output import EPILOG, dump, printable, table
+from rds_force_ssl.cli.output import VERIFY_EPILOG, dump, printable, table
 from rds_force_ssl.cli.password import check_login, password_from
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
         f"{secure_transport} only after the password, so no credential-free attempt can "
         f"tell: the running server's {secure_transport} is read over the verified "
         "session instead, and no credential is ever sent in plaintext.",
-        epilog=EPILOG,
+        epilog=VERIFY_EPILOG,
     )
     v.add_argument(
         "--engine",
