@@ -38,6 +38,7 @@ from constructs import Construct, IConstruct
 from rds_force_ssl import tree
 from rds_force_ssl.handlers import guard as contract
 from rds_force_ssl.reboot_provider import ASSET_EXCLUDE, HANDLER_PACKAGE, SOURCE_ROOT
+from rds_force_ssl.report import GUARD
 from rds_force_ssl.state import STATE
 
 GUARD_ID = "RdsForceSslGuard"
@@ -85,6 +86,17 @@ def rds_events_pattern() -> dict[str, Any]:
     }
 
 
+def _env_text(stack: cdk.Stack) -> str:
+    account, region = stack.account, stack.region
+    if cdk.Token.is_unresolved(account) or cdk.Token.is_unresolved(region):
+        return "the account and region it is deployed to"
+    return f"account {account} region {region}"
+
+
+def _minutes(sweep: cdk.Duration) -> float:
+    return tree.seconds(sweep) / 60
+
+
 class SslGuard(Construct):
     """Watch every RDS database and proxy of the stack's account and region for SSL-only that is
     off or not in effect, and report it (Security Hub, CloudWatch, SNS).
@@ -119,6 +131,12 @@ class SslGuard(Construct):
             )
         super().__init__(scope, construct_id)
         STATE.guards[tree.ref(stack)] = self
+        self.node.add_metadata(
+            GUARD,
+            f"every database and proxy of {_env_text(stack)}: EventBridge on CloudTrail, a "
+            f"sweep every {_minutes(sweep):g} min"
+            + (", remediation on" if remediate else ""),
+        )
         self.remediate = remediate
         self.sweep_s = tree.seconds(sweep)
         self.given_topic = topic

@@ -20,6 +20,9 @@ PROTECTED_BY = "rds-force-ssl:protected-by"
 # On a database whose ForceSsl sits in another stack: the path of its reboot resource, which is
 # in the database's stack (not under the ForceSsl).
 REBOOT_RESOURCE = "rds-force-ssl:reboot-resource"
+# On an SslGuard: what it watches after deploy ("every database and proxy of its account and
+# region, ..."), so that the report can say it is there.
+GUARD = "rds-force-ssl:guard"
 # The manifest's artifact for a Stage's own assembly (cloud-assembly-schema ArtifactType).
 NESTED_ASSEMBLY = "cdk:cloud-assembly"
 
@@ -94,6 +97,21 @@ def protected(assembly: Path) -> list[dict[str, Any]]:
                     row |= _database_row(stacks, stack, reboot, target)
                 rows.append(row)
     return rows
+
+
+def guards(assembly: Path) -> list[dict[str, str]]:
+    """One row per SslGuard in the assembly: its stack, its path and what it watches."""
+    return [
+        {"stack": stack.name, "guard": path.lstrip("/"), "watches": str(entry["data"])}
+        for stack in _stacks(assembly)
+        for path, entries in sorted(stack.metadata.items())
+        for entry in entries
+        if entry.get("type") == GUARD
+    ]
+
+
+def guard_lines(guarded: list[dict[str, str]]) -> list[str]:
+    return [f"guarded: {g['watches']}, by {g['guard']}" for g in guarded]
 
 
 def _database_row(
@@ -187,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{assembly}: no database is protected by rds-force-ssl")
         return 1
     lines, code = render(rows)
-    print("\n".join(lines))
+    print("\n".join(lines + guard_lines(guards(assembly))))
     return code
 
 

@@ -67,3 +67,26 @@ def test_report_of_an_app_that_protects_nothing_exits_1(
     out = Path(sandbox.app.synth().directory)
     assert cli.main(["report", str(out)]) == 1
     assert "no database is protected by rds-force-ssl (exit 1)" in capsys.readouterr().out
+
+
+def test_report_names_the_guard_and_what_it_watches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rds_force_ssl import SslGuard
+
+    app = cdk.App(builtin_cloud_formation_validation=False, outdir=str(tmp_path))
+    sandbox = Sandbox(app)
+    ForceSsl(sandbox.stack, "DbSsl", database=sandbox.instance())
+    SslGuard.of(sandbox.stack)
+    out = Path(app.synth().directory)
+    assert report.main([str(out)]) == 0
+    module = capsys.readouterr().out
+    assert cli.main(["report", str(out)]) == 0
+    assert capsys.readouterr().out == module
+    assert module.splitlines()[-1] == (
+        "guarded: every database and proxy of the account and region it is deployed to: "
+        "EventBridge on CloudTrail, a sweep every 60 min, by Stack/RdsForceSslGuard"
+    )
+    assert cli.main(["report", "--json", str(out)]) == 0
+    [guard] = json.loads(capsys.readouterr().out)["guards"]
+    assert guard["guard"] == "Stack/RdsForceSslGuard"

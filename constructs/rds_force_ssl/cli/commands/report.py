@@ -57,8 +57,10 @@ def run(args: argparse.Namespace, *, out: IO[str], err: IO[str]) -> int:
         )
     rows = report.protected(assembly)
     lines, code = report.render(rows)
+    guards = report.guards(assembly)
+    lines += report.guard_lines(guards)
     if args.json:
-        dump(render_json(assembly, rows, code), out)
+        dump({**render_json(assembly, rows, code), "guards": guards}, out)
     else:
         out.write(render_table(assembly, rows, lines, code))
     return code
